@@ -1,0 +1,1 @@
+"""Configuration: defaults, testing and production, overridden by KIOSK_* variables."""

@@ -1,0 +1,26 @@
+"""Embedded defaults: one machine, no set-up, SQLite in the instance folder."""
+
+# A real key is generated into the instance folder on first start (see kiosk.configure_secret).
+SECRET_KEY = None
+
+# None means "SQLite file in the instance folder"; set KIOSK_DATABASE_URL for PostgreSQL.
+SQLALCHEMY_DATABASE_URI = None
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+# The clinic's time zone for a new clinic; the clinic setting wins once it exists.
+KIOSK_TIMEZONE = "UTC"
+
+# Redis joins several server processes for live updates; None runs on one process.
+KIOSK_REDIS_URL = None
+
+# Whole request bodies above this are refused (PIMS uploads, sync batches).
+MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+# An imported PIMS file may not be larger than this.
+KIOSK_IMPORT_MAX_BYTES = 1024 * 1024
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Wall displays never time out; shared tablets lock by idle time, not by cookie age.
+PERMANENT_SESSION_LIFETIME = 60 * 60 * 24 * 30
+
+WTF_CSRF_TIME_LIMIT = None

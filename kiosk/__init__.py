@@ -1,0 +1,132 @@
+"""Kiosk: offline-first patient flow for veterinary hospitals."""
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from .extensions import csrf, db, migrate, socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+__version__ = "0.1.0"
+
+# KIOSK_* environment variables and the Flask settings they override.
+ENV_OVERRIDES = {
+    "KIOSK_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "KIOSK_SECRET_KEY": "SECRET_KEY",
+    "KIOSK_TIMEZONE": "KIOSK_TIMEZONE",
+    "KIOSK_REDIS_URL": "KIOSK_REDIS_URL",
+}
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    """Build the application: configuration, extensions, features, then the command line."""
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    configure_settings(app, config_name or os.environ.get("KIOSK_ENV", "default"), overrides)
+    configure_logging(app)
+    configure_database(app)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_templates(app)
+    configure_errors(app)
+    return app
+
+
+def configure_settings(app: Flask, config_name: str, overrides: dict | None) -> None:
+    """Defaults, then the named profile, then KIOSK_* variables, then explicit overrides."""
+    app.config.from_object("config.default")
+    if config_name != "default":
+        app.config.from_object(f"config.{config_name}")
+    for env_name, key in ENV_OVERRIDES.items():
+        if os.environ.get(env_name):
+            app.config[key] = os.environ[env_name]
+    if overrides:
+        app.config.update(overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kiosk.db'}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """A random secret kept in the instance folder, made on first start (mode 600)."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def configure_logging(app: Flask) -> None:
+    """Plain logging to stderr; nothing secret is ever passed to a logger."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_database(app: Flask) -> None:
+    """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL needs nothing extra."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL journal and enforced foreign keys on every SQLite connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def configure_extensions(app: Flask) -> None:
+    """Bind the database, migrations, CSRF protection, Socket.IO and after-commit events."""
+    from .core.events import events_install
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    socketio.init_app(app, async_mode="threading",
+                      message_queue=app.config.get("KIOSK_REDIS_URL"),
+                      cors_allowed_origins=None)
+    events_install(Session)
+    from . import models  # noqa: F401  (every table is known to metadata and Alembic)
+
+
+def configure_blueprints(app: Flask) -> None:
+    """One blueprint per feature."""
+    from .admin.views import bp as admin_bp
+    from .patients.views import bp as patients_bp
+    from .staff.views import bp as staff_bp
+    from .treatments.views import bp as treatments_bp
+    from .whiteboards.views import bp as boards_bp
+
+    for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def configure_templates(app: Flask) -> None:
+    """Filters and globals the templates share."""
+    from .core import templating
+
+    templating.install(app)
+
+
+def configure_errors(app: Flask) -> None:
+    """HTML error pages that say why."""
+    from .core import errorpages
+
+    errorpages.install(app)

@@ -1,0 +1,1 @@
+"""Admin pages for managers (level 6): settings, staff, wards, whiteboards."""

@@ -1,0 +1,138 @@
+"""The `kiosk` command: run the server, demo data, users, devices, imports, upkeep."""
+
+import json
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, routes_command, shell_command
+from flask_migrate import upgrade
+from sqlalchemy import inspect
+
+from . import create_app
+from .core.errors import DomainError
+from .extensions import db, socketio
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
+             add_version_option=False)
+def main():
+    """Kiosk: patient flow for veterinary hospitals (configured by KIOSK_* variables)."""
+
+
+main.add_command(shell_command)
+main.add_command(routes_command)
+
+
+def _fail(exc: DomainError) -> None:
+    db.session.rollback()
+    raise click.ClickException(exc.message)
+
+
+def schema_ensure() -> None:
+    """Create or upgrade the schema to the newest migration."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Create the schema and a demo clinic if empty.")
+def run_command(host: str, port: int, demo: bool):
+    """Serve the application with live updates (one process; see docs/deployment.md)."""
+    from .demo import demo_build, demo_summary
+
+    if demo:
+        schema_ensure()
+        from .patients.models import Patient
+
+        if not db.session.query(Patient.id).first():
+            demo_build()
+            db.session.commit()
+        click.echo(demo_summary(f"http://{host}:{port}"))
+    elif not inspect(db.engine).has_table("patients"):
+        raise click.ClickException("The database has no tables yet: run `kiosk db upgrade` "
+                                   "(or `kiosk run --demo` for a demo clinic).")
+    db.session.remove()
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
+    socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,
+                 use_reloader=False, log_output=False)
+
+
+@main.command("demo")
+def demo_command():
+    """Fill an empty database with the demo clinic."""
+    from .demo import demo_build
+
+    schema_ensure()
+    demo_build()
+    db.session.commit()
+    click.echo("Demo clinic created.")
+
+
+@main.group("users")
+def users_group():
+    """Staff users."""
+
+
+@users_group.command("add")
+@click.option("--name", required=True)
+@click.option("--level", required=True, type=int)
+@click.option("--pin", default=None, help="4–6 digits, for shared tablets.")
+@click.option("--username", default=None, help="For password sign-in on desktops.")
+@click.option("--password", default=None, help="At least 8 characters (or KIOSK_PASSWORD).",
+              envvar="KIOSK_PASSWORD")
+def users_add(name, level, pin, username, password):
+    """Add a staff user; the last line printed is JSON with its id."""
+    from .staff.services import user_create
+
+    try:
+        user = user_create(name=name, level=level, pin=pin, username=username, password=password)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(json.dumps({"id": user.public_id, "uid": user.uid, "name": user.name,
+                           "level": user.level}))
+
+
+@main.group("devices")
+def devices_group():
+    """Tablets and wall displays."""
+
+
+@devices_group.command("add")
+@click.option("--name", required=True)
+@click.option("--colour", required=True)
+@click.option("--number", default=None, type=int)
+@click.option("--kind", default="tablet", type=click.Choice(["tablet", "display"]))
+def devices_add(name, colour, number, kind):
+    """Provision a device; the last line is JSON with its id and its token (shown once)."""
+    from .devices.services import device_provision
+
+    try:
+        device, token = device_provision(name=name, colour=colour, number=number, kind=kind)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(json.dumps({"id": device.public_id, "name": device.name,
+                           "colour": device.colour, "token": token}))
+
+
+@main.group("tasks")
+def tasks_group():
+    """Upkeep of tasks."""
+
+
+@tasks_group.command("extend")
+def tasks_extend():
+    """Generate tasks so every active order has two days of sheet ahead."""
+    from .treatments.services import tasks_extend_all
+
+    created = tasks_extend_all()
+    db.session.commit()
+    click.echo(json.dumps({"created": created}))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

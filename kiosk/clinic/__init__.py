@@ -1,0 +1,1 @@
+"""The clinic: its settings and its wards."""

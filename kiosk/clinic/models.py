@@ -1,0 +1,32 @@
+"""Clinic settings (one row) and wards."""
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.models import TimestampMixin
+from ..extensions import db
+
+
+class ClinicSettings(TimestampMixin, db.Model):
+    """The clinic's name, time zone and the rules boards and sheets follow."""
+
+    __tablename__ = "clinic_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="Veterinary hospital")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    board_hours_back: Mapped[int] = mapped_column(Integer, default=2)
+    board_hours_ahead: Mapped[int] = mapped_column(Integer, default=10)
+    due_grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    allow_direct_patient_creation: Mapped[bool] = mapped_column(Boolean, default=False)
+    board_rotate_seconds: Mapped[int] = mapped_column(Integer, default=15)
+
+
+class Ward(TimestampMixin, db.Model):
+    """An area of the hospital (ICU, surgery, boarding …); each has its own board."""
+
+    __tablename__ = "wards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    code: Mapped[str | None] = mapped_column(String(20))

@@ -1,0 +1,30 @@
+"""Reads of the clinic's settings and wards."""
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..core.clock import zone
+from ..extensions import db
+from .models import ClinicSettings, Ward
+
+
+def settings_get() -> ClinicSettings:
+    """The clinic's settings row, or unsaved defaults before the clinic is set up."""
+    row = db.session.scalars(select(ClinicSettings).order_by(ClinicSettings.id).limit(1)).first()
+    if row is None:
+        row = ClinicSettings(name="Veterinary hospital",
+                             timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
+                             board_hours_back=2, board_hours_ahead=10, due_grace_minutes=15,
+                             allow_direct_patient_creation=False, board_rotate_seconds=15)
+    return row
+
+
+def settings_zone(settings: ClinicSettings | None = None):
+    """The clinic's time zone as a ZoneInfo."""
+    settings = settings or settings_get()
+    return zone(settings.timezone or "UTC")
+
+
+def wards_list() -> list[Ward]:
+    """Every ward, by name."""
+    return list(db.session.scalars(select(Ward).order_by(Ward.name)))

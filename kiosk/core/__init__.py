@@ -1,0 +1,1 @@
+"""Shared building blocks: errors, mixins, time, events, auth and rendering helpers."""

@@ -1,0 +1,62 @@
+"""Who is signed in, and the decorators that guard every page by level."""
+
+from functools import wraps
+
+from flask import abort, g, redirect, request, session, url_for
+
+from .errors import Forbidden
+
+# What each level may do (DOMAIN.md); services check these, views only translate.
+LEVEL_COMPLETE_TASK = 1
+LEVEL_ANAESTHESIA = 3
+LEVEL_ORDERS = 4
+LEVEL_DISCHARGE = 4
+LEVEL_MANAGER = 6
+
+
+def current_user():
+    """The signed-in, active user for this request, or None."""
+    if "user" not in g:
+        from ..extensions import db
+        from ..staff.models import User
+
+        user_id = session.get("user_id")
+        user = db.session.get(User, user_id) if user_id else None
+        g.user = user if user is not None and user.active else None
+    return g.user
+
+
+def permission_check(user, level: int, action: str) -> None:
+    """Raise Forbidden, naming the level needed, unless `user` may do `action`."""
+    if user is None or user.level < level:
+        have = user.level if user is not None else 0
+        raise Forbidden(f"You need level {level} to {action} (you are level {have}).")
+
+
+def login_required(view):
+    """Send anyone not signed in to the sign-in page (or 401 for htmx/JSON requests)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            if request.headers.get("HX-Request") or request.accept_mimetypes.best == "application/json":
+                abort(401)
+            return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def level_required(level: int, action: str):
+    """Require a signed-in user of at least `level`; 403 with the reason otherwise."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            permission_check(current_user(), level, action)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,90 @@
+"""Small parsers shared by services: each returns a clean value or raises DomainError."""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from .errors import DomainError
+
+HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def text_required(value, field: str, label: str, max_len: int) -> str:
+    """A stripped, non-empty string no longer than `max_len`."""
+    text = (value or "").strip() if isinstance(value, str) or value is None else None
+    if text is None:
+        raise DomainError("bad_type", f"{label} must be text.", field=field)
+    if not text:
+        raise DomainError("required", f"{label} is required.", field=field)
+    if len(text) > max_len:
+        raise DomainError("too_long", f"{label} is longer than {max_len} characters.", field=field)
+    return text
+
+
+def text_optional(value, field: str, label: str, max_len: int) -> str | None:
+    """A stripped string, or None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return text_required(value, field, label, max_len)
+
+
+def decimal_optional(value, field: str, label: str, minimum: Decimal | None = Decimal(0),
+                     maximum: Decimal | None = None) -> Decimal | None:
+    """A number (as Decimal) from text or a number, or None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise DomainError("not_a_number", f"{label} must be a number.", field=field)
+    try:
+        number = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation as exc:
+        raise DomainError("not_a_number", f"{label} must be a number.", field=field) from exc
+    if not number.is_finite():
+        raise DomainError("not_a_number", f"{label} must be a number.", field=field)
+    if minimum is not None and number < minimum:
+        raise DomainError("out_of_range", f"{label} must be at least {minimum}.", field=field)
+    if maximum is not None and number > maximum:
+        raise DomainError("out_of_range", f"{label} must be at most {maximum}.", field=field)
+    return number
+
+
+def int_optional(value, field: str, label: str, minimum: int, maximum: int) -> int | None:
+    """A whole number between the bounds, or None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise DomainError("not_a_number", f"{label} must be a whole number.", field=field)
+    try:
+        number = int(str(value).strip())
+    except ValueError as exc:
+        raise DomainError("not_a_number", f"{label} must be a whole number.", field=field) from exc
+    if not minimum <= number <= maximum:
+        raise DomainError("out_of_range", f"{label} must be between {minimum} and {maximum}.",
+                          field=field)
+    return number
+
+
+def choice(value, field: str, label: str, options) -> str:
+    """One of `options`, or a DomainError listing them."""
+    if value not in options:
+        raise DomainError("bad_choice", f"{label} must be one of: {', '.join(options)}.",
+                          field=field)
+    return value
+
+
+def times_list(value, field: str = "times") -> list[str]:
+    """Set times as a sorted list of unique 'HH:MM' strings (from a list or '08:00, 20:00')."""
+    if value is None or value == "":
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise DomainError("bad_type", "Times must be a list of HH:MM.", field=field)
+    out = set()
+    for item in items:
+        text = item.strip() if isinstance(item, str) else None
+        if not text:
+            continue
+        if not HHMM.match(text):
+            raise DomainError("bad_time", f"“{text}” is not a time of day (HH:MM, 00:00–23:59).",
+                              field=field)
+        out.add(text)
+    return sorted(out)

@@ -1,0 +1,182 @@
+"""A realistic demo clinic: three wards, about 25 patients, orders from hourly to daily."""
+
+import random
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from .clinic.models import ClinicSettings, Ward
+from .core.clock import hour_floor, utcnow, zone
+from .extensions import db
+from .patients.services import patient_create
+from .staff.services import user_create
+from .treatments.models import TASK_OPEN, Task
+from .treatments.services import order_create, task_complete, task_skip
+from .whiteboards.models import Board, BoardMember
+
+DEMO_USERS = [
+    # name, level, username, password, pin
+    ("Dana Manager", 6, "manager", "manager-demo", "6666"),
+    ("Dr Sam Okafor", 5, "vet", "vet-demo-1", "5555"),
+    ("Priya Tech", 3, "tech", "tech-demo-1", "3333"),
+    ("Leo Assistant", 2, None, None, "2222"),
+]
+
+PATIENTS = [
+    # name, species, breed, sex, kg, ward, cage, alerts, colour
+    ("Biscuit", "canine", "Labrador Retriever", "MN", "32.4", "ICU", "I1", ["bites"], "red"),
+    ("Mittens", "feline", "Domestic Shorthair", "FS", "4.1", "ICU", "I2", [], "none"),
+    ("Rex", "canine", "German Shepherd", "M", "38.0", "ICU", "I3", ["caution"], "orange"),
+    ("Luna", "feline", "Maine Coon", "F", "6.3", "ICU", "I4", ["isolation"], "purple"),
+    ("Pepper", "canine", "Border Collie", "FS", "18.9", "ICU", "I5", [], "none"),
+    ("Clover", "rabbit", "Netherland Dwarf", "F", "1.2", "ICU", "I6", [], "green"),
+    ("Duke", "canine", "Great Dane", "MN", "61.5", "ICU", "I7", ["dnr"], "none"),
+    ("Ziggy", "ferret", "Sable", "M", "1.4", "ICU", "I8", [], "none"),
+    ("Bella", "canine", "Cavalier King Charles", "FS", "8.2", "Surgery", "S1", [], "blue"),
+    ("Oscar", "feline", "British Shorthair", "MN", "5.6", "Surgery", "S2", ["allergies"],
+     "none"),
+    ("Max", "canine", "Boxer", "M", "29.0", "Surgery", "S3", [], "none"),
+    ("Nala", "feline", "Bengal", "FS", "4.4", "Surgery", "S4", [], "yellow"),
+    ("Teddy", "canine", "Cockapoo", "MN", "9.7", "Surgery", "S5", [], "none"),
+    ("Kiwi", "avian", "Cockatiel", "U", "0.09", "Surgery", "S6", ["caution"], "teal"),
+    ("Rosie", "canine", "Staffordshire Bull Terrier", "FS", "17.3", "Surgery", "S7", [], "none"),
+    ("Shadow", "feline", "Domestic Longhair", "MN", "5.0", "Surgery", "S8", ["bites"], "none"),
+    ("Hazel", "rodent", "Guinea pig", "F", "0.95", "Boarding", "B1", [], "none"),
+    ("Milo", "canine", "Beagle", "MN", "13.2", "Boarding", "B2", [], "none"),
+    ("Cleo", "feline", "Siamese", "FS", "3.8", "Boarding", "B3", [], "pink"),
+    ("Bruno", "canine", "Rottweiler", "M", "45.1", "Boarding", "B4", ["bites", "caution"],
+     "red"),
+    ("Poppy", "canine", "Jack Russell Terrier", "FS", "6.9", "Boarding", "B5", [], "none"),
+    ("Simba", "feline", "Ragdoll", "MN", "7.2", "Boarding", "B6", [], "none"),
+    ("Spike", "reptile", "Bearded dragon", "M", "0.45", "Boarding", "B7", [], "none"),
+    ("Willow", "canine", "Whippet", "FS", "12.0", "Boarding", "B8", [], "none"),
+    ("Thor", "equine", "Shetland pony", "MN", "180", "Boarding", "Stable 1", [], "none"),
+]
+
+OWNERS = ["A. Patel", "J. Smith", "M. García", "K. Nguyen", "R. Müller", "T. O'Brien",
+          "S. Kowalski", "L. Rossi", "H. Tanaka", "E. Johansson"]
+
+# name, kind, extra order fields; chosen per ward.
+ICU_ORDERS = [
+    ("Temperature", "observation", {"every_hours": 4, "value_units": "°C"}),
+    ("Heart rate", "observation", {"every_hours": 2, "value_units": "bpm"}),
+    ("Pain score", "observation", {"every_hours": 4, "value_units": "/10"}),
+    ("Methadone", "medication", {"dose": "0.2", "units": "mg/kg", "route": "IV",
+                                 "every_hours": 4, "billable_code": "MED-METH",
+                                 "price": "12.50"}),
+    ("Maropitant", "medication", {"dose": "1", "units": "mg/kg", "route": "SC",
+                                  "every_hours": 24, "billable_code": "MED-MARO",
+                                  "price": "18.00"}),
+    ("Hartmann's", "fluid", {"rate_ml_h": "45", "route": "IV", "every_hours": 1}),
+    ("Check IV catheter", "procedure", {"times": ["08:00", "20:00"]}),
+]
+SURGERY_ORDERS = [
+    ("Temperature", "observation", {"every_hours": 6, "value_units": "°C"}),
+    ("Meloxicam", "medication", {"dose": "0.1", "units": "mg/kg", "route": "PO",
+                                 "every_hours": 24, "billable_code": "MED-MELOX",
+                                 "price": "6.40"}),
+    ("Amoxicillin-clavulanate", "medication", {"dose": "12.5", "units": "mg/kg", "route": "PO",
+                                               "every_hours": 12}),
+    ("Wound check", "procedure", {"times": ["09:00", "17:00"]}),
+    ("Buprenorphine", "medication", {"dose": "0.02", "units": "mg/kg", "route": "IM",
+                                     "prn": True}),
+]
+BOARDING_ORDERS = [
+    ("Walk", "task", {"times": ["07:00", "12:00", "18:00"]}),
+    ("Feed", "task", {"times": ["08:00", "17:00"]}),
+    ("Clean cage", "task", {"every_hours": 24}),
+    ("Appetite", "observation", {"every_hours": 12, "value_type": "text"}),
+]
+WARD_ORDERS = {"ICU": ICU_ORDERS, "Surgery": SURGERY_ORDERS, "Boarding": BOARDING_ORDERS}
+
+
+def demo_build(*, seed: int = 7) -> None:
+    """Create the demo clinic in the current unit of work (the caller commits)."""
+    rng = random.Random(seed)
+    now = utcnow()
+    settings = ClinicSettings(name="Riverside Veterinary Hospital",
+                              timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
+                              allow_direct_patient_creation=True)
+    db.session.add(settings)
+    users = [user_create(name=n, level=lv, username=u, password=p, pin=pin)
+             for n, lv, u, p, pin in DEMO_USERS]
+    vet, tech = users[1], users[2]
+    wards = {name: Ward(name=name, code=name[:3].upper()) for name in WARD_ORDERS}
+    db.session.add_all(wards.values())
+    for position, ward in enumerate(wards.values()):
+        db.session.add(Board(name=f"{ward.name} board", kind="ward", ward=ward, position=position))
+    pending = Board(name="Pending discharge", kind="list", position=10)
+    db.session.add(pending)
+    db.session.flush()
+    tz = zone(settings.timezone)
+    for index, row in enumerate(PATIENTS):
+        patient = _demo_patient(index, row, wards, vet, rng, now)
+        start = hour_floor(now, tz) - timedelta(hours=rng.choice([20, 26, 30]))
+        for name, kind, extra in WARD_ORDERS[row[5]]:
+            if rng.random() < 0.8:
+                order_create(user=vet, patient=patient, now=now,
+                             data={"name": name, "kind": kind, "start": start, **extra})
+        if index in (17, 18):
+            db.session.add(BoardMember(board_id=pending.id, patient_id=patient.id))
+    db.session.flush()
+    _demo_history(rng, now, tech)
+
+
+def _demo_patient(index, row, wards, vet, rng, now):
+    name, species, breed, sex, kg, ward, cage, alerts, colour = row
+    return patient_create(user=vet, origin="pims", at=now - timedelta(hours=30), data={
+        "name": name, "species": species, "breed": breed, "sex": sex, "weight_kg": kg,
+        "ward": wards[ward], "cage": cage, "alerts": alerts, "colour": colour,
+        "owner_name": OWNERS[index % len(OWNERS)], "owner_phone": f"+44 7700 900{index:03d}",
+        "doctor": vet.name, "pims_id": f"PIMS-{1000 + index}", "file_number": f"F{5000 + index}",
+        "date_of_birth": (now - timedelta(days=rng.randint(200, 4000))).date().isoformat(),
+    })
+
+
+def _demo_history(rng, now, tech) -> None:
+    """Most past tasks done, a few skipped, a few left overdue for the board to show."""
+    past = db.session.scalars(select(Task).where(Task.status == TASK_OPEN,
+                                                 Task.due_at < now - timedelta(minutes=20))
+                              .order_by(Task.due_at))
+    for task in list(past):
+        roll = rng.random()
+        if roll < 0.86:
+            task_complete(task=task, user=tech, now=now,
+                          at=task.due_at + timedelta(minutes=rng.randint(0, 20)),
+                          value=_demo_value(task, rng), note=None)
+        elif roll < 0.90:
+            task_skip(task=task, user=tech, reason="Patient sleeping", at=task.due_at)
+
+
+def _demo_value(task, rng) -> str | None:
+    name = task.order.name
+    if name == "Temperature":
+        return f"{rng.uniform(37.8, 39.4):.1f}"
+    if name == "Heart rate":
+        return str(rng.randint(70, 140))
+    if name == "Pain score":
+        return str(rng.randint(0, 4))
+    if name == "Appetite":
+        return rng.choice(["ate all", "ate half", "picky"])
+    return None
+
+
+def demo_summary(base_url: str) -> str:
+    """What to open and how to sign in, printed by `kiosk run --demo`."""
+    board = db.session.scalar(select(Board).order_by(Board.position))
+    patient_uid = db.session.scalar(select(Task.patient_id).limit(1))
+    from .patients.models import Patient
+
+    patient = db.session.get(Patient, patient_uid) if patient_uid else None
+    lines = [
+        "Demo clinic ready.",
+        f"  Whiteboard:     {base_url}/boards/{board.id if board else ''}",
+        f"  Tablet sheet:   {base_url}/patients/{patient.uid if patient else ''}/sheet",
+        f"  Admin pages:    {base_url}/admin/",
+        "  Sign in with a password (desktops) or a name and PIN (tablets):",
+    ]
+    for name, level, username, password, pin in DEMO_USERS:
+        login = f"username {username} / password {password}, " if username else ""
+        lines.append(f"    {name:<15} level {level}: {login}PIN {pin}")
+    return "\n".join(lines)

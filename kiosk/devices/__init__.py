@@ -1,0 +1,1 @@
+"""Tablets and wall displays: their identity and tokens."""

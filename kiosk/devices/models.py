@@ -1,0 +1,34 @@
+"""Devices: tablets and wall displays, with a hashed bearer token."""
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.models import TimestampMixin, UTCDateTime
+from ..extensions import db
+
+
+class Device(TimestampMixin, db.Model):
+    """A provisioned tablet or display ("Blue #2"); completions record which one acted."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    colour: Mapped[str] = mapped_column(String(20), default="blue")
+    number: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20), default="tablet")
+    token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def public_id(self) -> str:
+        """The id the sync protocol uses, e.g. 'd_3'."""
+        return f"d_{self.id}"
+
+    @property
+    def label(self) -> str:
+        """What is written on the tablet's tape: 'Blue #2'."""
+        colour = self.colour.capitalize()
+        return f"{colour} #{self.number}" if self.number else f"{colour} {self.name}"

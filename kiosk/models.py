@@ -1,0 +1,12 @@
+"""Imports every feature's tables so metadata (and Alembic) knows them all."""
+
+from .clinic.models import ClinicSettings, Ward
+from .core.audit import AuditEntry
+from .devices.models import Device
+from .patients.models import Patient
+from .staff.models import User
+from .treatments.models import Note, Order, Task, TaskCompletion
+from .whiteboards.models import Board, BoardMember
+
+__all__ = ["AuditEntry", "Board", "BoardMember", "ClinicSettings", "Device", "Note", "Order",
+           "Patient", "Task", "TaskCompletion", "User", "Ward"]

@@ -1,0 +1,26 @@
+"""Reads of patients shaped for lists and sheets."""
+
+from sqlalchemy import select
+
+from ..core.errors import NotFound
+from ..extensions import db
+from .models import Patient
+
+
+def patient_by_uid(uid: str) -> Patient:
+    """The patient with this uid, or NotFound."""
+    patient = db.session.scalar(select(Patient).where(Patient.uid == uid))
+    if patient is None:
+        raise NotFound("There is no patient with that id.", field="patient")
+    return patient
+
+
+def patients_list(*, status: str | None = "admitted", unallocated: bool | None = None
+                  ) -> list[Patient]:
+    """Patients by ward and name, admitted by default; optionally only unallocated ones."""
+    query = select(Patient).order_by(Patient.ward_id, Patient.name)
+    if status:
+        query = query.where(Patient.status == status)
+    if unallocated is not None:
+        query = query.where(Patient.unallocated.is_(unallocated))
+    return list(db.session.scalars(query))

@@ -1,0 +1,185 @@
+"""Writes for patients: admit (direct or from the practice system), update, link, discharge."""
+
+from datetime import date
+
+from sqlalchemy import select
+
+from ..clinic.models import Ward
+from ..clinic.selectors import settings_get
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_DISCHARGE, LEVEL_ORDERS, permission_check
+from ..core.clock import utcnow
+from ..core.errors import DomainError
+from ..core.events import event_record
+from ..core.validate import choice, decimal_optional, text_optional, text_required
+from ..extensions import db
+from .models import ALERTS, PANEL_COLOURS, SEXES, Patient
+
+ERR_DIRECT_OFF = ("Creating patients directly is switched off; admit them in the practice "
+                  "system, or ask a manager to allow direct creation.")
+ERR_PIMS_TAKEN = "Another patient already has practice-system id {pims_id}."
+ERR_DISCHARGED = "{name} has already been discharged."
+ERR_UID_TAKEN = "A patient with this uid already exists."
+
+# Field → (label, max length) for the plain text fields of a patient.
+TEXT_FIELDS = {
+    "breed": ("Breed", 80), "owner_name": ("Owner", 120), "owner_phone": ("Owner's phone", 40),
+    "cage": ("Cage", 20), "doctor": ("Doctor", 120), "file_number": ("File number", 64),
+    "alert_note": ("Alert note", 200),
+}
+
+
+def patient_fields_clean(data: dict, *, partial: bool = False) -> dict:
+    """Validate patient fields from a form, an import row or an op; return clean values.
+
+    With `partial`, only the keys present in `data` are checked and returned.
+    """
+    out: dict = {}
+    if not partial or "name" in data:
+        out["name"] = text_required(data.get("name"), "name", "Name", 120)
+    if not partial or "species" in data:
+        out["species"] = text_required(data.get("species"), "species", "Species", 30).lower()
+    for key, (label, max_len) in TEXT_FIELDS.items():
+        if key in data:
+            out[key] = text_optional(data.get(key), key, label, max_len)
+    if data.get("sex") not in (None, ""):
+        out["sex"] = choice(str(data["sex"]).upper(), "sex", "Sex", SEXES)
+    if "weight_kg" in data:
+        out["weight_kg"] = decimal_optional(data.get("weight_kg"), "weight_kg", "Weight (kg)",
+                                            minimum=None, maximum=None)
+        if out["weight_kg"] is not None and not 0 < out["weight_kg"] <= 2000:
+            raise DomainError("out_of_range", "Weight must be more than 0 and at most 2000 kg.",
+                              field="weight_kg")
+    if "date_of_birth" in data:
+        out["date_of_birth"] = _date_of_birth(data.get("date_of_birth"))
+    if data.get("colour") not in (None, ""):
+        out["colour"] = choice(data["colour"], "colour", "Colour", PANEL_COLOURS)
+    if "alerts" in data:
+        out["alerts"] = _alerts(data.get("alerts"))
+    if "ward" in data:
+        out["ward"] = ward_resolve(data.get("ward"))
+    if "pims_id" in data:
+        out["pims_id"] = text_optional(data.get("pims_id"), "pims_id", "Practice-system id", 64)
+    return out
+
+
+def _date_of_birth(value) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        parsed = value
+    else:
+        try:
+            parsed = date.fromisoformat(str(value).strip())
+        except ValueError as exc:
+            raise DomainError("bad_date", "Date of birth must be a date (YYYY-MM-DD).",
+                              field="date_of_birth") from exc
+    if parsed > utcnow().date():
+        raise DomainError("bad_date", "Date of birth cannot be in the future.",
+                          field="date_of_birth")
+    return parsed
+
+
+def _alerts(value) -> list[str]:
+    if value in (None, ""):
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise DomainError("bad_type", "Alerts must be a list.", field="alerts")
+    out = []
+    for item in items:
+        key = str(item).strip().lower()
+        if key and key not in out:
+            out.append(choice(key, "alerts", "Alert", ALERTS))
+    return out
+
+
+def ward_resolve(value) -> Ward | None:
+    """A ward from its id or its name (as imports and ops give it), or None when empty."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, Ward):
+        return value
+    ward = None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        ward = db.session.get(Ward, int(value))
+    if ward is None and isinstance(value, str):
+        ward = db.session.scalar(select(Ward).where(Ward.name == value.strip()))
+    if ward is None:
+        raise DomainError("unknown_ward", f"There is no ward “{value}”.", field="ward")
+    return ward
+
+
+def patient_create(*, user, data: dict, origin: str = "direct", uid: str | None = None,
+                   device=None, at=None, clinical_fact: bool = False) -> Patient:
+    """Admit a patient. Direct creation needs the clinic setting unless it is a clinical
+    fact already done at the bedside (an offline tablet), which is never refused."""
+    if origin == "direct" and not clinical_fact:
+        permission_check(user, LEVEL_ORDERS, "create patients")
+        if not settings_get().allow_direct_patient_creation:
+            raise DomainError("direct_creation_off", ERR_DIRECT_OFF, status=403)
+    fields = patient_fields_clean(data)
+    if uid is not None and db.session.scalar(select(Patient.id).where(Patient.uid == uid)):
+        raise DomainError("uid_taken", ERR_UID_TAKEN, field="patient")
+    _pims_id_free(fields.get("pims_id"), None)
+    patient = Patient(origin=origin, admitted_at=at or utcnow(), status="admitted")
+    if uid is not None:
+        patient.uid = uid
+    _apply(patient, fields)
+    patient.unallocated = not patient.pims_id
+    db.session.add(patient)
+    db.session.flush()
+    audit_record(action="patient.create", entity="patient", entity_uid=patient.uid, user=user,
+                 device=device, detail={"origin": origin, "name": patient.name})
+    event_record(db.session, "patient.changed", patient=patient.uid)
+    return patient
+
+
+def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patient:
+    """Change the fields present in `data`; linking a PIMS id allocates the patient."""
+    permission_check(user, LEVEL_ORDERS, "edit patients")
+    fields = patient_fields_clean(data, partial=True)
+    if "pims_id" in fields:
+        _pims_id_free(fields["pims_id"], patient.id)
+    before = {key: _plain(getattr(patient, key if key != "ward" else "ward_id"))
+              for key in fields}
+    _apply(patient, fields)
+    patient.unallocated = not patient.pims_id
+    audit_record(action="patient.update", entity="patient", entity_uid=patient.uid, user=user,
+                 device=device, detail={"before": before})
+    event_record(db.session, "patient.changed", patient=patient.uid)
+    return patient
+
+
+def patient_discharge(*, patient: Patient, user, device=None, at=None) -> Patient:
+    """Discharge: the patient leaves every board; open tasks stay for the record."""
+    permission_check(user, LEVEL_DISCHARGE, "discharge patients")
+    if patient.status == "discharged":
+        raise DomainError("already_discharged", ERR_DISCHARGED.format(name=patient.name))
+    patient.status = "discharged"
+    patient.discharged_at = at or utcnow()
+    audit_record(action="patient.discharge", entity="patient", entity_uid=patient.uid,
+                 user=user, device=device)
+    event_record(db.session, "patient.changed", patient=patient.uid)
+    return patient
+
+
+def _pims_id_free(pims_id: str | None, own_id: int | None) -> None:
+    if not pims_id:
+        return
+    other = db.session.scalar(select(Patient.id).where(Patient.pims_id == pims_id))
+    if other is not None and other != own_id:
+        raise DomainError("pims_id_taken", ERR_PIMS_TAKEN.format(pims_id=pims_id),
+                          field="pims_id")
+
+
+def _apply(patient: Patient, fields: dict) -> None:
+    for key, value in fields.items():
+        if key == "ward":
+            patient.ward = value
+        else:
+            setattr(patient, key, value)
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, int | str | bool | list) else str(value)

@@ -1,0 +1,1 @@
+"""Staff users, their levels, and sign-in (password on desktops, PIN on shared tablets)."""

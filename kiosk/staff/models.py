@@ -1,0 +1,29 @@
+"""Staff users with levels 1–6."""
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.models import TimestampMixin, UidMixin
+from ..extensions import db
+
+
+class User(UidMixin, TimestampMixin, db.Model):
+    """A staff member. `public_id` (u_<n>) is what ops and the command line name."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    username: Mapped[str | None] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def public_id(self) -> str:
+        """The id ops and the command line use, e.g. 'u_12'."""
+        return f"u_{self.id}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.public_id} level {self.level}>"

@@ -1,0 +1,78 @@
+"""Sign-in and sign-out: a password on desktops, a name and PIN on shared tablets."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from ..core.auth import current_user
+from ..core.errors import DomainError
+from ..extensions import db
+from .selectors import users_with_pin
+from .services import user_authenticate_password, user_authenticate_pin
+
+bp = Blueprint("staff", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") \
+            and not urlsplit(target).netloc:
+        return target
+    return url_for("patients.index")
+
+
+def _sign_in(user, method: str) -> None:
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+    session["auth"] = method
+
+
+@bp.get("/login")
+def login():
+    """The sign-in page: password form and PIN form side by side."""
+    return render_template("staff/login.html", users=users_with_pin(),
+                           next=request.args.get("next", ""), error=None, mode="password")
+
+
+@bp.post("/login")
+def login_post():
+    """Sign in with a username and password."""
+    try:
+        user = user_authenticate_password(username=request.form.get("username"),
+                                          password=request.form.get("password"))
+    except DomainError as exc:
+        return render_template("staff/login.html", users=users_with_pin(), error=exc,
+                               next=request.form.get("next", ""), mode="password"), 401
+    _sign_in(user, "password")
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/login/pin")
+def login_pin():
+    """Sign in on a shared tablet with a name and PIN."""
+    raw_id = request.form.get("user_id", "")
+    try:
+        user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
+                                     pin=request.form.get("pin", ""))
+    except DomainError as exc:
+        return render_template("staff/login.html", users=users_with_pin(), error=exc,
+                               next=request.form.get("next", ""), mode="pin"), 401
+    _sign_in(user, "pin")
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out of this browser."""
+    session.clear()
+    db.session.rollback()
+    return redirect(url_for("staff.login"))
+
+
+@bp.get("/")
+def home():
+    """The front door: the patient list when signed in, the sign-in page otherwise."""
+    if current_user() is None:
+        return redirect(url_for("staff.login"))
+    return redirect(url_for("patients.index"))

@@ -1,0 +1,1 @@
+"""Treatment orders, the tasks they generate, completions, skips, stops and notes."""

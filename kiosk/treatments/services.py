@@ -1,0 +1,276 @@
+"""Writes for treatment: orders and their tasks, completions, skips, stops and notes.
+
+Every caller — the sheet, the sync endpoint, the command line — goes through these.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from ..clinic.selectors import settings_zone
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_COMPLETE_TASK, LEVEL_ORDERS, permission_check
+from ..core.clock import as_utc, utcnow
+from ..core.errors import DomainError
+from ..core.events import event_record
+from ..core.validate import (
+    choice,
+    decimal_optional,
+    int_optional,
+    text_optional,
+    text_required,
+    times_list,
+)
+from ..extensions import db
+from ..patients.models import Patient
+from .models import (
+    ORDER_KINDS,
+    ROUTES,
+    TASK_CANCELLED,
+    TASK_DONE,
+    TASK_OPEN,
+    TASK_SKIPPED,
+    VALUE_TYPES,
+    Note,
+    Order,
+    Task,
+    TaskCompletion,
+)
+from .schedule import HORIZON, due_times, task_uid
+
+ERR_NOT_ADMITTED = "{name} is not admitted; orders can only be added to admitted patients."
+ERR_END_BEFORE_START = "The end must be after the start."
+ERR_TWO_SCHEDULES = "Choose one schedule: every N hours, set times, or as needed (PRN)."
+ERR_ALREADY_STOPPED = "This order was already stopped."
+ERR_ALREADY_DONE = "This task was already done by {who} at {at}."
+ERR_TASK_CLOSED = "This task was cancelled when its order was stopped."
+ERR_FUTURE = "The time given is in the future."
+ERR_BEFORE_ORDER = "The time given is before this order started."
+ERR_VALUE_REQUIRED = "Enter the value measured."
+ERR_UID_TAKEN = "An order with this uid already exists."
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+# Conflicts recorded on a completion: clinical facts are never refused, only flagged.
+CONFLICT_ALREADY_DONE = "already_done"
+CONFLICT_ORDER_STOPPED = "order_stopped"
+CONFLICT_DISCHARGED = "patient_discharged"
+
+
+def order_fields_clean(data: dict, *, now: datetime) -> dict:
+    """Validate an order from a form or an op; return clean values (times in UTC)."""
+    out = {
+        "name": text_required(data.get("name"), "name", "Name", 120),
+        "kind": choice(data.get("kind"), "kind", "Kind", ORDER_KINDS),
+        "dose": decimal_optional(data.get("dose"), "dose", "Dose"),
+        "units": text_optional(data.get("units"), "units", "Units", 20),
+        "concentration": text_optional(data.get("concentration"), "concentration",
+                                       "Concentration", 40),
+        "volume_ml": decimal_optional(data.get("volume_ml"), "volume_ml", "Volume (mL)"),
+        "rate_ml_h": decimal_optional(data.get("rate_ml_h"), "rate_ml_h", "Rate (mL/h)"),
+        "additives": text_optional(data.get("additives"), "additives", "Additives", 200),
+        "instructions": text_optional(data.get("instructions"), "instructions",
+                                      "Instructions", 300),
+        "value_units": text_optional(data.get("value_units"), "value_units", "Value units", 20),
+        "every_hours": int_optional(data.get("every_hours"), "every_hours", "Every (hours)",
+                                    1, 168),
+        "times": times_list(data.get("times")),
+        "prn": _flag(data.get("prn"), "prn"),
+        "billable_code": text_optional(data.get("billable_code"), "billable_code",
+                                       "Billing code", 40),
+        "price": decimal_optional(data.get("price"), "price", "Price",
+                                  maximum=Decimal("1000000")),
+    }
+    route = text_optional(data.get("route"), "route", "Route", 20)
+    out["route"] = choice(route, "route", "Route", ROUTES) if route else None
+    default_value_type = "number" if out["kind"] == "observation" else "none"
+    out["value_type"] = choice(data.get("value_type") or default_value_type, "value_type",
+                               "Value", VALUE_TYPES)
+    if sum(bool(x) for x in (out["every_hours"], out["times"], out["prn"])) > 1:
+        raise DomainError("two_schedules", ERR_TWO_SCHEDULES, field="every_hours")
+    out["start_at"] = _when(data.get("start"), "start") or now
+    out["end_at"] = _when(data.get("end"), "end")
+    if out["end_at"] is not None and out["end_at"] <= out["start_at"]:
+        raise DomainError("end_before_start", ERR_END_BEFORE_START, field="end")
+    return out
+
+
+def _flag(value, field: str) -> bool:
+    if value in (None, "", False, "0", "false", "off"):
+        return False
+    if value in (True, "1", "true", "on", "yes"):
+        return True
+    raise DomainError("bad_type", "Must be true or false.", field=field)
+
+
+def _when(value, field: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if not isinstance(value, str):
+        raise DomainError("bad_time", "Must be a timestamp.", field=field)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DomainError("bad_time", f"“{value[:40]}” is not a date and time.",
+                          field=field) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=settings_zone())
+    return as_utc(parsed)
+
+
+def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, device=None,
+                 now: datetime | None = None) -> Order:
+    """Add an order to an admitted patient and generate its first two days of tasks."""
+    permission_check(user, LEVEL_ORDERS, "create orders")
+    if patient.status != "admitted":
+        raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
+    now = now or utcnow()
+    fields = order_fields_clean(data, now=now)
+    if uid is not None and db.session.scalar(select(Order.id).where(Order.uid == uid)):
+        raise DomainError("uid_taken", ERR_UID_TAKEN, field="order")
+    order = Order(patient=patient, created_by_id=user.id, status="active", **fields)
+    if uid is not None:
+        order.uid = uid
+    db.session.add(order)
+    db.session.flush()
+    tasks_generate(order=order, until=max(now, order.start_at) + HORIZON)
+    audit_record(action="order.create", entity="order", entity_uid=order.uid, user=user,
+                 device=device, detail={"patient": patient.uid, "name": order.name})
+    event_record(db.session, "order.changed", patient=patient.uid, order=order.uid)
+    return order
+
+
+def tasks_generate(*, order: Order, until: datetime) -> int:
+    """Create the order's tasks due before `until` that do not exist yet; return how many."""
+    if not order.is_active:
+        return 0
+    dues = due_times(start=order.start_at, end=order.end_at, every_hours=order.every_hours,
+                     times=order.times or [], prn=order.prn, after=order.generated_until,
+                     until=until, tz=settings_zone())
+    for due in dues:
+        db.session.add(Task(uid=task_uid(order.uid, due), order_id=order.id,
+                            patient_id=order.patient_id, due_at=due, status=TASK_OPEN))
+    if dues or order.generated_until is None or until > order.generated_until:
+        order.generated_until = max(until, order.generated_until or until)
+    return len(dues)
+
+
+def tasks_extend_all(*, now: datetime | None = None) -> int:
+    """Roll every active order of admitted patients forward to two days ahead of `now`."""
+    until = (now or utcnow()) + HORIZON
+    orders = db.session.scalars(
+        select(Order).join(Patient).where(Order.status == "active", Patient.status == "admitted",
+                                          Order.prn.is_(False)))
+    return sum(tasks_generate(order=o, until=until) for o in orders
+               if o.generated_until is None or o.generated_until < until)
+
+
+def order_stop(*, order: Order, user, reason=None, device=None, at=None) -> Order:
+    """Stop an order: its remaining open tasks are cancelled; done ones stay as they were."""
+    permission_check(user, LEVEL_ORDERS, "stop orders")
+    if not order.is_active:
+        raise DomainError("already_stopped", ERR_ALREADY_STOPPED)
+    order.status = "stopped"
+    order.stopped_at = at or utcnow()
+    order.stopped_by_id = user.id
+    order.stop_reason = text_optional(reason, "reason", "Reason", 200)
+    db.session.execute(update(Task).where(Task.order_id == order.id, Task.status == TASK_OPEN)
+                       .values(status=TASK_CANCELLED))
+    audit_record(action="order.stop", entity="order", entity_uid=order.uid, user=user,
+                 device=device, detail={"reason": order.stop_reason})
+    event_record(db.session, "order.changed", patient=order.patient.uid, order=order.uid)
+    return order
+
+
+def task_complete(*, task: Task, user, device=None, at: datetime | None = None, value=None,
+                  note=None, now: datetime | None = None) -> TaskCompletion:
+    """Record that a task was done (who, when, which device, a value, a note).
+
+    A clinical fact is never refused: a second completion, or one after the order was
+    stopped or the patient discharged, is stored with a `conflict` for review.
+    """
+    permission_check(user, LEVEL_COMPLETE_TASK, "complete tasks")
+    now = now or utcnow()
+    at = as_utc(at) if at else now
+    order = task.order
+    if at > now + FUTURE_TOLERANCE:
+        raise DomainError("bad_time", ERR_FUTURE, field="at")
+    if at < order.start_at - timedelta(hours=1):
+        raise DomainError("outside_order", ERR_BEFORE_ORDER, field="at")
+    value = _task_value(order, value)
+    note = text_optional(note, "note", "Note", 500)
+    conflict = _completion_conflict(task)
+    completion = TaskCompletion(task_id=task.id, user_id=user.id,
+                                device_id=device.id if device else None, done_at=at,
+                                recorded_at=now, value=value, note=note,
+                                duplicate=conflict == CONFLICT_ALREADY_DONE, conflict=conflict)
+    db.session.add(completion)
+    if conflict != CONFLICT_ALREADY_DONE:
+        task.status, task.done_at, task.done_by_id = TASK_DONE, at, user.id
+        task.done_device_id = device.id if device else None
+        task.value, task.note = value, note
+    audit_record(action="task.complete", entity="task", entity_uid=task.uid, user=user,
+                 device=device, detail={"value": value, "conflict": conflict})
+    event_record(db.session, "task.changed", patient=order.patient.uid, task=task.uid)
+    return completion
+
+
+def _completion_conflict(task: Task) -> str | None:
+    if task.status == TASK_DONE:
+        return CONFLICT_ALREADY_DONE
+    if task.status == TASK_CANCELLED or not task.order.is_active:
+        return CONFLICT_ORDER_STOPPED
+    if task.order.patient.status != "admitted":
+        return CONFLICT_DISCHARGED
+    return None
+
+
+def _task_value(order: Order, value) -> str | None:
+    if order.value_type == "number":
+        number = decimal_optional(value, "value", "Value", minimum=None)
+        if number is None:
+            raise DomainError("required", ERR_VALUE_REQUIRED, field="value")
+        return f"{number.normalize():f}"
+    return text_optional(value if value is None or isinstance(value, str) else str(value),
+                         "value", "Value", 60)
+
+
+def task_skip(*, task: Task, user, reason, device=None, at=None) -> Task:
+    """Skip a task with a reason; a done or cancelled task cannot be skipped."""
+    permission_check(user, LEVEL_COMPLETE_TASK, "skip tasks")
+    reason = text_required(reason, "reason", "Reason", 200)
+    if task.status == TASK_DONE:
+        who = task.done_by.name if task.done_by else "someone"
+        raise DomainError("already_done", ERR_ALREADY_DONE.format(
+            who=who, at=task.done_at.astimezone(settings_zone()).strftime("%H:%M")))
+    if task.status == TASK_CANCELLED:
+        raise DomainError("task_cancelled", ERR_TASK_CLOSED)
+    task.status = TASK_SKIPPED
+    task.skip_reason = reason
+    task.done_at = as_utc(at) if at else utcnow()
+    task.done_by_id = user.id
+    task.done_device_id = device.id if device else None
+    audit_record(action="task.skip", entity="task", entity_uid=task.uid, user=user,
+                 device=device, detail={"reason": reason})
+    event_record(db.session, "task.changed", patient=task.order.patient.uid, task=task.uid)
+    return task
+
+
+def note_add(*, patient: Patient, user, text, uid: str | None = None, device=None,
+             at=None) -> Note:
+    """Append a note to a patient's record."""
+    permission_check(user, LEVEL_COMPLETE_TASK, "add notes")
+    text = text_required(text, "text", "Note", 5000)
+    note = Note(patient_id=patient.id, user_id=user.id, device_id=device.id if device else None,
+                text=text, at=as_utc(at) if at else utcnow())
+    if uid is not None:
+        note.uid = uid
+    db.session.add(note)
+    db.session.flush()
+    audit_record(action="note.add", entity="note", entity_uid=note.uid, user=user, device=device,
+                 detail={"patient": patient.uid})
+    event_record(db.session, "note.added", patient=patient.uid)
+    return note
+

@@ -1,0 +1,159 @@
+"""The treatment sheet: the hourly grid, tasks completed or skipped, orders and notes."""
+
+from datetime import date
+
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
+
+from ..core.auth import LEVEL_ORDERS, current_user, level_required, login_required
+from ..core.clock import parse_local_datetime
+from ..core.errors import DomainError
+from ..core.forms import commit_or_error, form_data
+from ..core.htmx import is_htmx, render
+from ..core.templating import clinic_zone
+from ..patients.selectors import patient_by_uid
+from .models import ORDER_KINDS, ROUTES
+from .selectors import order_by_uid, sheet_for, task_by_uid
+from .services import note_add, order_create, order_stop, task_complete, task_skip
+
+bp = Blueprint("treatments", __name__)
+
+ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
+                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
+                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
+
+
+def _day_arg() -> date | None:
+    text = request.args.get("day")
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise DomainError("bad_date", "The day must be a date (YYYY-MM-DD).") from exc
+
+
+def _sheet_response(uid: str, *, message: str | None = None, day: date | None = None):
+    """The sheet page, or its grid for htmx (which also closes the task dialog)."""
+    sheet = sheet_for(patient_by_uid(uid), day=day)
+    response = render("treatments/sheet.html", "treatments/_grid.html", sheet=sheet,
+                      message=message)
+    if is_htmx():
+        response.headers["HX-Retarget"] = "#sheet-grid"
+        response.headers["HX-Reswap"] = "outerHTML"
+        response.headers["HX-Trigger"] = "sheet:closeDialog"
+    return response
+
+
+@bp.get("/patients/<uid>/sheet")
+@login_required
+def sheet(uid: str):
+    """The patient's treatment sheet for a day (today by default)."""
+    sheet = sheet_for(patient_by_uid(uid), day=_day_arg())
+    return render("treatments/sheet.html", "treatments/_grid.html", sheet=sheet, message=None)
+
+
+@bp.get("/tasks/<uid>")
+@login_required
+def task(uid: str):
+    """The complete-or-skip dialog for one task (a page without JavaScript)."""
+    task = task_by_uid(uid)
+    return render("treatments/task_page.html", "treatments/_task_dialog.html", task=task,
+                  error=None, data={})
+
+
+def _task_error(task, error: DomainError, data: dict):
+    return render("treatments/task_page.html", "treatments/_task_dialog.html", status=422,
+                  task=task, error=error, data=data)
+
+
+@bp.post("/tasks/<uid>/complete")
+@login_required
+def complete(uid: str):
+    """Complete a task with an optional value, note and time given."""
+    task = task_by_uid(uid)
+    data = form_data("value", "note", "at")
+
+    def action():
+        at = parse_local_datetime(data["at"], clinic_zone(), "at") if data.get("at") else None
+        return task_complete(task=task, user=current_user(), at=at, value=data.get("value"),
+                             note=data.get("note"))
+
+    completion, error = commit_or_error(action)
+    if error:
+        return _task_error(task_by_uid(uid), error, data)
+    message = "Recorded — this task had already been done; flagged for review." \
+        if completion.conflict else None
+    return _sheet_response(task.order.patient.uid, message=message,
+                           day=_local_day(completion.done_at))
+
+
+@bp.post("/tasks/<uid>/skip")
+@login_required
+def skip(uid: str):
+    """Skip a task, with the reason."""
+    task = task_by_uid(uid)
+    data = form_data("reason")
+    _, error = commit_or_error(
+        lambda: task_skip(task=task, user=current_user(), reason=data.get("reason")))
+    if error:
+        return _task_error(task_by_uid(uid), error, data)
+    return _sheet_response(task.order.patient.uid, day=_local_day(task.due_at))
+
+
+def _local_day(value):
+    return value.astimezone(clinic_zone()).date() if value else None
+
+
+def _order_form(patient, data, error=None, status=200):
+    return render_template("treatments/order_form.html", patient=patient, data=data, error=error,
+                           kinds=ORDER_KINDS, routes=ROUTES), status
+
+
+@bp.get("/patients/<uid>/orders/new")
+@level_required(LEVEL_ORDERS, "create orders")
+def order_new(uid: str):
+    """The new-order form."""
+    return _order_form(patient_by_uid(uid), {"kind": request.args.get("kind", "medication")})
+
+
+@bp.post("/patients/<uid>/orders/new")
+@level_required(LEVEL_ORDERS, "create orders")
+def order_post(uid: str):
+    """Create an order and its tasks; nothing is stored if any field is wrong."""
+    patient = patient_by_uid(uid)
+    data = form_data(*ORDER_FIELDS)
+    _, error = commit_or_error(
+        lambda: order_create(user=current_user(), patient=patient, data=data))
+    if error:
+        return _order_form(patient_by_uid(uid), data, error, 422)
+    return redirect(url_for("treatments.sheet", uid=uid))
+
+
+@bp.post("/orders/<uid>/stop")
+@level_required(LEVEL_ORDERS, "stop orders")
+def order_stop_post(uid: str):
+    """Stop an order; its remaining tasks are cancelled."""
+    order = order_by_uid(uid)
+    patient_uid = order.patient.uid
+    _, error = commit_or_error(
+        lambda: order_stop(order=order, user=current_user(), reason=request.form.get("reason")))
+    if error and not is_htmx():
+        return render_template("errors/error.html", status=409, title="Cannot stop",
+                               message=error.message), 409
+    return _sheet_response(patient_uid, message=error.message if error else None)
+
+
+@bp.post("/patients/<uid>/notes")
+@login_required
+def note_post(uid: str):
+    """Add a note to the patient's record."""
+    patient = patient_by_uid(uid)
+    data = form_data("text")
+    _, error = commit_or_error(lambda: note_add(patient=patient, user=current_user(),
+                                                text=data.get("text")))
+    if error:
+        sheet = sheet_for(patient_by_uid(uid))
+        return make_response(render_template(
+            "treatments/sheet.html", sheet=sheet, message=None, note_error=error,
+            note_text=data.get("text", "")), 422)
+    return redirect(url_for("treatments.sheet", uid=uid) + "#notes")

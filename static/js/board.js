@@ -1,0 +1,55 @@
+// Whiteboard: a live clock, and pages that rotate when patients overflow the screen.
+(function () {
+  "use strict";
+  var page = 0;
+  var timer = null;
+
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("#board-grid .board-row")); }
+
+  // Split rows into pages that fit the space left under the header.
+  function paginate() {
+    var grid = document.getElementById("board-grid");
+    if (!grid) { return; }
+    var all = rows();
+    all.forEach(function (r) { r.classList.remove("off-page"); });
+    var room = window.innerHeight - grid.getBoundingClientRect().top - 60;
+    var pages = [[]], used = 0;
+    all.forEach(function (r) {
+      var h = r.getBoundingClientRect().height + 4;
+      if (used + h > room && pages[pages.length - 1].length) { pages.push([]); used = 0; }
+      pages[pages.length - 1].push(r); used += h;
+    });
+    if (page >= pages.length) { page = 0; }
+    pages.forEach(function (list, i) { list.forEach(function (r) { r.classList.toggle("off-page", i !== page); }); });
+    var label = document.getElementById("board-page-label");
+    if (label) { label.textContent = pages.length > 1 ? "page " + (page + 1) + " of " + pages.length : ""; }
+    return pages.length;
+  }
+
+  function rotate() {
+    page += 1;
+    if (page >= (paginate() || 1)) { page = 0; paginate(); }
+  }
+
+  function tick() {
+    var clock = document.getElementById("board-clock");
+    if (clock) {
+      var now = new Date();
+      clock.textContent = String(now.getHours()).padStart(2, "0") + ":" + String(now.getMinutes()).padStart(2, "0");
+    }
+  }
+
+  function start() {
+    var grid = document.getElementById("board-grid");
+    var seconds = grid ? parseInt(grid.dataset.rotateSeconds || "15", 10) : 15;
+    paginate();
+    tick();
+    if (timer) { clearInterval(timer); }
+    timer = setInterval(rotate, Math.max(seconds, 5) * 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("htmx:afterSettle", function () { paginate(); });
+  window.addEventListener("resize", paginate);
+  setInterval(tick, 10000);
+})();
