@@ -24,3 +24,6 @@ SESSION_COOKIE_SAMESITE = "Lax"
 PERMANENT_SESSION_LIFETIME = 60 * 60 * 24 * 30
 
 WTF_CSRF_TIME_LIMIT = None
+
+# How passwords and PINs are hashed (werkzeug method string).
+KIOSK_PASSWORD_HASH = "scrypt"  # noqa: S105 (a method name, not a secret)

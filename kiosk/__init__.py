@@ -109,12 +109,13 @@ def configure_extensions(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from .admin.views import bp as admin_bp
+    from .intake.views import bp as intake_bp
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
     from .treatments.views import bp as treatments_bp
     from .whiteboards.views import bp as boards_bp
 
-    for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp):
+    for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp):
         app.register_blueprint(bp)
 
 

@@ -25,6 +25,15 @@ main.add_command(shell_command)
 main.add_command(routes_command)
 
 
+def _feature_commands() -> None:
+    from .intake.cli import import_command
+
+    main.add_command(import_command)
+
+
+_feature_commands()
+
+
 def _fail(exc: DomainError) -> None:
     db.session.rollback()
     raise click.ClickException(exc.message)

@@ -39,7 +39,8 @@ def login_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            if request.headers.get("HX-Request") or request.accept_mimetypes.best == "application/json":
+            wants_json = request.accept_mimetypes.best == "application/json"
+            if request.headers.get("HX-Request") or wants_json:
                 abort(401)
             return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)

@@ -6,8 +6,8 @@ from decimal import Decimal
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..core.clock import utcnow
+from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
 SPECIES = ("canine", "feline", "equine", "rabbit", "avian", "reptile", "rodent", "ferret",

@@ -3,8 +3,14 @@
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from ..clinic.selectors import settings_get, wards_list
-from ..core.auth import LEVEL_DISCHARGE, LEVEL_ORDERS, current_user, level_required, \
-    login_required, permission_check
+from ..core.auth import (
+    LEVEL_DISCHARGE,
+    LEVEL_ORDERS,
+    current_user,
+    level_required,
+    login_required,
+    permission_check,
+)
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from .models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES

@@ -2,6 +2,7 @@
 
 import re
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -24,6 +25,11 @@ ERR_BAD_LOGIN = "Wrong username or password."
 ERR_BAD_PIN = "Wrong name or PIN."
 
 
+def _hash(secret: str) -> str:
+    """A salted hash of a password or PIN (scrypt; the test profile uses a faster method)."""
+    return generate_password_hash(secret, method=current_app.config["KIOSK_PASSWORD_HASH"])
+
+
 def pin_validate(pin) -> str:
     """The PIN if it is 4–6 digits, else DomainError (checked before any comparison)."""
     if not isinstance(pin, str) or not PIN_RE.match(pin):
@@ -43,7 +49,7 @@ def user_create(*, name, level, pin=None, username=None, password=None, actor=No
         raise DomainError("required", ERR_NO_SIGN_IN, field="pin")
     user = User(name=name, level=level)
     if pin is not None:
-        user.pin_hash = generate_password_hash(pin_validate(pin))
+        user.pin_hash = _hash(pin_validate(pin))
     if username is not None:
         _set_login(user, username, password)
     db.session.add(user)
@@ -64,7 +70,7 @@ def _set_login(user: User, username: str, password) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise DomainError("bad_password", ERR_PASSWORD, field="password")
     user.username = username
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = _hash(password)
 
 
 def user_authenticate_password(*, username, password) -> User:

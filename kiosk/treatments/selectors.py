@@ -112,7 +112,8 @@ def sheet_for(patient: Patient, *, day: date | None = None, now: datetime | None
             continue
         column = int((task.due_at - start).total_seconds() // 3600)
         row.cells[column].append(SheetTask(
-            uid=task.uid, due_at=task.due_at, state=task_state(task.status, task.due_at, now, grace),
+            uid=task.uid, due_at=task.due_at,
+            state=task_state(task.status, task.due_at, now, grace),
             value=task.value, note=task.note, done_at=task.done_at, done_by=who,
             skip_reason=task.skip_reason))
     notes = list(db.session.scalars(

@@ -1,0 +1,1 @@
+"""Patient intake from the practice system (PIMS): CSV and JSON imports."""

@@ -1,0 +1,92 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL with KIOSK_TEST_DATABASE_URL)."""
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from kiosk import create_app
+from kiosk.extensions import db
+
+from . import factories
+
+PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
+
+
+def _reachable(url: str) -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def server_database():
+    """The configured PostgreSQL URL with a clean schema, or None for per-test SQLite."""
+    if not PG_URL:
+        yield None
+        return
+    problem = _reachable(PG_URL)
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable on CI: {problem}")
+        pytest.skip(f"PostgreSQL unreachable ({problem}); set up the server or unset "
+                    "KIOSK_TEST_DATABASE_URL")
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": PG_URL})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield PG_URL
+
+
+@pytest.fixture
+def app(server_database, tmp_path):
+    """An application on a fresh, empty database."""
+    url = server_database or f"sqlite:///{tmp_path / 'test.db'}"
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with application.app_context():
+        if server_database is None:
+            db.create_all()
+        yield application
+        db.session.remove()
+        if server_database is not None:
+            names = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client for `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A command-line runner for `app`."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def clinic(app):
+    """A small clinic: settings, a ward with its board, and one user of each level."""
+    return factories.clinic_make()
+
+
+@pytest.fixture
+def login(client):
+    """Sign `user` in on the test client: login(user)."""
+
+    def sign_in(user):
+        with client.session_transaction() as session:
+            session["user_id"] = user.id
+            session["auth"] = "password"
+        return user
+
+    return sign_in
