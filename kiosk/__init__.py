@@ -120,10 +120,18 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_templates(app: Flask) -> None:
-    """Filters and globals the templates share."""
+    """Filters and globals the templates share; per-request caches start empty."""
+    from flask import g
+
     from .core import templating
 
     templating.install(app)
+
+    @app.before_request
+    def _fresh_request_cache() -> None:
+        # g outlives a request when an app context was pushed beforehand (tests, scripts).
+        for key in ("user", "clinic"):
+            g.pop(key, None)
 
 
 def configure_errors(app: Flask) -> None:

@@ -141,11 +141,12 @@ def _demo_history(rng, now, tech) -> None:
                               .order_by(Task.due_at))
     for task in list(past):
         roll = rng.random()
-        if roll < 0.86:
+        recent = task.due_at > now - timedelta(hours=3)
+        if roll < (0.6 if recent else 0.97):
             task_complete(task=task, user=tech, now=now,
                           at=task.due_at + timedelta(minutes=rng.randint(0, 20)),
                           value=_demo_value(task, rng), note=None)
-        elif roll < 0.90:
+        elif roll < (0.65 if recent else 0.985):
             task_skip(task=task, user=tech, reason="Patient sleeping", at=task.due_at)
 
 

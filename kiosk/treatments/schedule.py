@@ -18,7 +18,7 @@ def task_uid(order_uid: str, due_at: datetime) -> str:
 def due_times(*, start: datetime, end: datetime | None, every_hours: int | None,
               times: list[str], prn: bool, after: datetime | None, until: datetime,
               tz: ZoneInfo) -> list[datetime]:
-    """Due times in (after, until) — or [start, until) when `after` is None — within the order."""
+    """Due times in [after, until) (from the start when `after` is None), within the order."""
     if prn:
         return []
     limit = min(until, end + timedelta(seconds=1)) if end else until
@@ -28,7 +28,7 @@ def due_times(*, start: datetime, end: datetime | None, every_hours: int | None,
         dues = _set_times(start, times, limit, tz)
     else:
         dues = [start] if start < limit else []
-    return [d for d in dues if after is None or d > after]
+    return [d for d in dues if after is None or d >= after]
 
 
 def _every(start: datetime, hours: int, limit: datetime) -> list[datetime]:
