@@ -64,9 +64,33 @@ def run_command(host: str, port: int, demo: bool):
         raise click.ClickException("The database has no tables yet: run `kiosk db upgrade` "
                                    "(or `kiosk run --demo` for a demo clinic).")
     db.session.remove()
+    socketio.start_background_task(_upkeep_loop, current_app._get_current_object())
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
     socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,
                  use_reloader=False, log_output=False)
+
+
+def _upkeep_loop(app, interval_s: int = 3600) -> None:
+    """Keep two days of sheet ahead while the server runs (cron does it for gunicorn)."""
+    import logging
+    import time
+
+    from .treatments.services import tasks_extend_all
+
+    log = logging.getLogger("kiosk.upkeep")
+    while True:
+        with app.app_context():
+            try:
+                created = tasks_extend_all()
+                db.session.commit()
+                if created:
+                    log.info("generated %d tasks ahead", created)
+            except Exception:  # the loop must outlive a bad hour (database restarting …)
+                db.session.rollback()
+                log.exception("extending tasks failed; retrying in %d s", interval_s)
+            finally:
+                db.session.remove()
+        time.sleep(interval_s)
 
 
 @main.command("demo")

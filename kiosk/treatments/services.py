@@ -49,6 +49,7 @@ ERR_FUTURE = "The time given is in the future."
 ERR_BEFORE_ORDER = "The time given is before this order started."
 ERR_VALUE_REQUIRED = "Enter the value measured."
 ERR_UID_TAKEN = "An order with this uid already exists."
+ERR_NOT_PRN = "Only as-needed (PRN) orders are given on demand; complete its scheduled tasks."
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 # Conflicts recorded on a completion: clinical facts are never refused, only flagged.
@@ -215,6 +216,24 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
                  device=device, detail={"value": value, "conflict": conflict})
     event_record(db.session, "task.changed", patient=order.patient.uid, task=task.uid)
     return completion
+
+
+def order_give_prn(*, order: Order, user, device=None, at: datetime | None = None, value=None,
+                   note=None, now: datetime | None = None) -> TaskCompletion:
+    """Record a dose of an as-needed (PRN) order: a task due when given, completed at once."""
+    if not order.prn:
+        raise DomainError("not_prn", ERR_NOT_PRN)
+    now = now or utcnow()
+    at = as_utc(at) if at else now
+    uid = task_uid(order.uid, at)
+    task = db.session.scalar(select(Task).where(Task.uid == uid))
+    if task is None:
+        task = Task(uid=uid, order_id=order.id, patient_id=order.patient_id, due_at=at,
+                    status=TASK_OPEN)
+        db.session.add(task)
+        db.session.flush()
+    return task_complete(task=task, user=user, device=device, at=at, value=value, note=note,
+                         now=now)
 
 
 def _completion_conflict(task: Task) -> str | None:

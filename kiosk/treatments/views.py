@@ -13,7 +13,14 @@ from ..core.templating import clinic_zone
 from ..patients.selectors import patient_by_uid
 from .models import ORDER_KINDS, ROUTES
 from .selectors import order_by_uid, sheet_for, task_by_uid
-from .services import note_add, order_create, order_stop, task_complete, task_skip
+from .services import (
+    note_add,
+    order_create,
+    order_give_prn,
+    order_stop,
+    task_complete,
+    task_skip,
+)
 
 bp = Blueprint("treatments", __name__)
 
@@ -141,6 +148,24 @@ def order_stop_post(uid: str):
         return render_template("errors/error.html", status=409, title="Cannot stop",
                                message=error.message), 409
     return _sheet_response(patient_uid, message=error.message if error else None)
+
+
+@bp.post("/orders/<uid>/give")
+@login_required
+def order_give(uid: str):
+    """Record a dose of a PRN order now (or at the time given)."""
+    order = order_by_uid(uid)
+    data = form_data("value", "note", "at")
+
+    def action():
+        at = parse_local_datetime(data["at"], clinic_zone(), "at") if data.get("at") else None
+        return order_give_prn(order=order, user=current_user(), at=at, value=data.get("value"),
+                              note=data.get("note"))
+
+    completion, error = commit_or_error(action)
+    message = f"{order.name}: {error.message}" if error else None
+    return _sheet_response(order.patient.uid, message=message,
+                           day=_local_day(completion.done_at) if completion else None)
 
 
 @bp.post("/patients/<uid>/notes")

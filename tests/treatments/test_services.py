@@ -226,3 +226,20 @@ def test_orders_only_for_admitted_patients(clinic):
 def order_tasks(order):
     return db.session.scalars(select(Task).where(Task.order_id == order.id)
                               .order_by(Task.due_at)).all()
+
+
+def test_prn_doses_are_recorded_when_given(clinic):
+    patient = factories.patient_make(clinic)
+    order = factories.order_make(clinic, patient, now=NOW, every_hours=None, prn=True)
+    assert order_tasks(order) == []
+    services.order_give_prn(order=order, user=clinic.user(3), note="painful", now=NOW)
+    services.order_give_prn(order=order, user=clinic.user(3),
+                            now=NOW + timedelta(hours=2))
+    db.session.commit()
+    tasks = order_tasks(order)
+    assert [t.status for t in tasks] == ["done", "done"]
+    assert tasks[0].uid == task_uid(order.uid, NOW) and tasks[0].note == "painful"
+    regular = factories.order_make(clinic, patient, now=NOW)
+    with pytest.raises(DomainError) as err:
+        services.order_give_prn(order=regular, user=clinic.user(3), now=NOW)
+    assert err.value.code == "not_prn"

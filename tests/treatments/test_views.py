@@ -153,3 +153,14 @@ def test_notes(clinic, client, login):
     assert "&lt;i&gt;ate&lt;/i&gt;" in html
     response = client.post(f"/patients/{patient.uid}/notes", data={"text": " "})
     assert response.status_code == 422 and "Note is required." in response.get_data(True)
+
+
+def test_give_a_prn_dose_from_the_sheet(clinic, client, login):
+    patient = factories.patient_make(clinic)
+    order = factories.order_make(clinic, patient, every_hours=None, prn=True)
+    login(clinic.user(3))
+    assert "Give now" in client.get(f"/patients/{patient.uid}/sheet").get_data(True)
+    response = client.post(f"/orders/{order.uid}/give", data={"note": "yelping"}, headers=HX)
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert first_task(order).status == "done" and first_task(order).note == "yelping"
