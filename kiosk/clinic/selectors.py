@@ -1,9 +1,10 @@
 """Reads of the clinic's settings and wards."""
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..core.clock import zone
+from ..core.errors import NotFound
 from ..extensions import db
 from .models import ClinicSettings, Ward
 
@@ -28,3 +29,21 @@ def settings_zone(settings: ClinicSettings | None = None):
 def wards_list() -> list[Ward]:
     """Every ward, by name."""
     return list(db.session.scalars(select(Ward).order_by(Ward.name)))
+
+
+def ward_by_id(ward_id: int) -> Ward:
+    """The ward with this id, or NotFound."""
+    ward = db.session.get(Ward, ward_id)
+    if ward is None:
+        raise NotFound("There is no ward with that id.")
+    return ward
+
+
+def admitted_counts_by_ward() -> dict[int, int]:
+    """How many admitted patients each ward has (wards with none are absent)."""
+    from ..patients.models import Patient
+
+    return dict(db.session.execute(
+        select(Patient.ward_id, func.count(Patient.id))
+        .where(Patient.status == "admitted", Patient.ward_id.is_not(None))
+        .group_by(Patient.ward_id)).all())

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.audit import audit_record
+from ..core.auth import LEVEL_MANAGER, permission_check
 from ..core.errors import DomainError
 from ..core.validate import int_optional, text_optional, text_required
 from ..extensions import db
@@ -89,4 +90,62 @@ def user_authenticate_pin(*, user_id, pin) -> User:
     if (user is None or not user.active or not user.pin_hash
             or not check_password_hash(user.pin_hash, pin)):
         raise DomainError("bad_pin", ERR_BAD_PIN, field="pin")
+    return user
+
+
+ERR_LAST_MANAGER_SELF = ("You are the last active manager (level 6): make someone else a manager "
+                         "before you demote or deactivate yourself.")
+ERR_LAST_MANAGER = ("{name} is the last active manager (level 6): make someone else a manager "
+                    "first.")
+ERR_USERNAME_NEEDED = "Give the user a username to sign in with the password."
+
+
+def _last_manager_check(user: User, actor, level: int, active: bool) -> None:
+    """Refuse a change that would leave the clinic without an active level-6 user."""
+    if not (user.active and user.level >= LEVEL_MANAGER) or (active and level >= LEVEL_MANAGER):
+        return
+    another = db.session.scalar(select(User.id).where(
+        User.id != user.id, User.active.is_(True), User.level >= LEVEL_MANAGER).limit(1))
+    if another is None:
+        message = (ERR_LAST_MANAGER_SELF if actor is not None and actor.id == user.id
+                   else ERR_LAST_MANAGER.format(name=user.name))
+        raise DomainError("last_manager", message, field="active" if not active else "level")
+
+
+def user_update(*, user: User, actor, name, level, active) -> User:
+    """Change a user's name, level and whether they may sign in; one manager always stays."""
+    permission_check(actor, LEVEL_MANAGER, "manage staff")
+    name = text_required(name, "name", "Name", 120)
+    level = int_optional(level, "level", "Level", 1, 6)
+    if level is None:
+        raise DomainError("required", "Level is required.", field="level")
+    active = bool(active)
+    _last_manager_check(user, actor, level, active)
+    before = {"name": user.name, "level": user.level, "active": user.active}
+    user.name, user.level, user.active = name, level, active
+    db.session.flush()
+    audit_record(action="user.update", entity="user", entity_uid=user.uid, user=actor,
+                 detail={"before": before, "after": {"name": name, "level": level,
+                                                     "active": active}})
+    return user
+
+
+def user_set_pin(*, user: User, actor, pin) -> User:
+    """Give a user a new PIN (4–6 digits) for shared tablets."""
+    permission_check(actor, LEVEL_MANAGER, "manage staff")
+    user.pin_hash = _hash(pin_validate(pin))
+    audit_record(action="user.set_pin", entity="user", entity_uid=user.uid, user=actor)
+    return user
+
+
+def user_set_password(*, user: User, actor, username, password) -> User:
+    """Set a user's username and password for desktops (the username must be free)."""
+    permission_check(actor, LEVEL_MANAGER, "manage staff")
+    username = text_optional(username, "username", "Username", 60)
+    if username is None:
+        raise DomainError("required", ERR_USERNAME_NEEDED, field="username")
+    before = user.username
+    _set_login(user, username, password)
+    audit_record(action="user.set_password", entity="user", entity_uid=user.uid, user=actor,
+                 detail={"username_before": before, "username": user.username})
     return user

@@ -1,0 +1,1 @@
+"""Tests of the manager pages and the services behind them."""
