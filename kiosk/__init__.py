@@ -130,7 +130,7 @@ def configure_templates(app: Flask) -> None:
     @app.before_request
     def _fresh_request_cache() -> None:
         # g outlives a request when an app context was pushed beforehand (tests, scripts).
-        for key in ("user", "clinic"):
+        for key in ("user", "clinic_settings"):
             g.pop(key, None)
 
 

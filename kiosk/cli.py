@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 
 from . import create_app
 from .core.errors import DomainError
+from .core.upkeep import upkeep_loop, upkeep_run
 from .extensions import db, socketio
 
 
@@ -64,33 +65,10 @@ def run_command(host: str, port: int, demo: bool):
         raise click.ClickException("The database has no tables yet: run `kiosk db upgrade` "
                                    "(or `kiosk run --demo` for a demo clinic).")
     db.session.remove()
-    socketio.start_background_task(_upkeep_loop, current_app._get_current_object())
+    socketio.start_background_task(upkeep_loop, current_app._get_current_object())
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
     socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,
                  use_reloader=False, log_output=False)
-
-
-def _upkeep_loop(app, interval_s: int = 3600) -> None:
-    """Keep two days of sheet ahead while the server runs (cron does it for gunicorn)."""
-    import logging
-    import time
-
-    from .treatments.services import tasks_extend_all
-
-    log = logging.getLogger("kiosk.upkeep")
-    while True:
-        with app.app_context():
-            try:
-                created = tasks_extend_all()
-                db.session.commit()
-                if created:
-                    log.info("generated %d tasks ahead", created)
-            except Exception:  # the loop must outlive a bad hour (database restarting …)
-                db.session.rollback()
-                log.exception("extending tasks failed; retrying in %d s", interval_s)
-            finally:
-                db.session.remove()
-        time.sleep(interval_s)
 
 
 @main.command("demo")
@@ -152,19 +130,10 @@ def devices_add(name, colour, number, kind):
                            "colour": device.colour, "token": token}))
 
 
-@main.group("tasks")
-def tasks_group():
-    """Upkeep of tasks."""
-
-
-@tasks_group.command("extend")
-def tasks_extend():
-    """Generate tasks so every active order has two days of sheet ahead."""
-    from .treatments.services import tasks_extend_all
-
-    created = tasks_extend_all()
-    db.session.commit()
-    click.echo(json.dumps({"created": created}))
+@main.command("upkeep")
+def upkeep_command():
+    """Hourly upkeep: two days of sheet ahead, fresh query statistics (cron with gunicorn)."""
+    click.echo(json.dumps(upkeep_run()))
 
 
 if __name__ == "__main__":  # pragma: no cover

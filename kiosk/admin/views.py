@@ -13,6 +13,7 @@ from ..clinic.services import (
     ward_delete,
     ward_update,
 )
+from ..core.audit import audit_recent
 from ..core.auth import LEVEL_MANAGER, current_user, level_required
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
@@ -344,3 +345,11 @@ def board_member_delete(board_id: int, uid: str):
         return _board_edit_page(board_id, error=error, status=422)
     flash(f"{patient.name} taken off {board.name}.")
     return redirect(url_for("admin.board_edit", board_id=board_id))
+
+
+@bp.get("/audit")
+@level_required(LEVEL_MANAGER, "read the audit log")
+def audit():
+    """The newest changes, or those about one entity (`?uid=`)."""
+    uid = (request.args.get("uid") or "").strip()[:64] or None
+    return render_template("admin/audit.html", entries=audit_recent(entity_uid=uid), uid=uid)

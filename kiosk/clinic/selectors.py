@@ -1,6 +1,6 @@
 """Reads of the clinic's settings and wards."""
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import func, select
 
 from ..core.clock import zone
@@ -10,13 +10,20 @@ from .models import ClinicSettings, Ward
 
 
 def settings_get() -> ClinicSettings:
-    """The clinic's settings row, or unsaved defaults before the clinic is set up."""
+    """The clinic's settings row, or unsaved defaults before the clinic is set up.
+
+    Read once per request (pages ask for it from several places).
+    """
+    if has_request_context() and "clinic_settings" in g:
+        return g.clinic_settings
     row = db.session.scalars(select(ClinicSettings).order_by(ClinicSettings.id).limit(1)).first()
     if row is None:
         row = ClinicSettings(name="Veterinary hospital",
                              timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
                              board_hours_back=2, board_hours_ahead=10, due_grace_minutes=15,
                              allow_direct_patient_creation=False, board_rotate_seconds=15)
+    if has_request_context():
+        g.clinic_settings = row
     return row
 
 

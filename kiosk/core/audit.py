@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .clock import utcnow
@@ -24,6 +24,9 @@ class AuditEntry(db.Model):
     entity_uid: Mapped[str | None] = mapped_column(String(64), index=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
+    user = relationship("User", lazy="joined")
+    device = relationship("Device", lazy="joined")
+
 
 def audit_record(*, action: str, entity: str, entity_uid: str | None, user=None, device=None,
                  detail: dict | None = None) -> AuditEntry:
@@ -38,3 +41,11 @@ def audit_record(*, action: str, entity: str, entity_uid: str | None, user=None,
     )
     db.session.add(entry)
     return entry
+
+
+def audit_recent(*, limit: int = 200, entity_uid: str | None = None) -> list[AuditEntry]:
+    """The newest audit entries, optionally only those about one entity."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if entity_uid:
+        query = query.where(AuditEntry.entity_uid == entity_uid)
+    return list(db.session.scalars(query))

@@ -2,19 +2,15 @@
 
 from datetime import timedelta
 
-from flask import g
-
 from .auth import current_user
 from .clock import to_local
 
 
 def clinic_settings():
-    """The clinic's settings for this request (cached on g)."""
-    if "clinic" not in g:
-        from ..clinic.selectors import settings_get
+    """The clinic's settings for this request."""
+    from ..clinic.selectors import settings_get
 
-        g.clinic = settings_get()
-    return g.clinic
+    return settings_get()
 
 
 def clinic_zone():

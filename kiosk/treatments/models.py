@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
@@ -91,10 +91,18 @@ class Task(UidMixin, db.Model):
     """One due time of an order. Its uid is uuid5(order uid, due time), as SYNC.md says."""
 
     __tablename__ = "tasks"
+    # Boards and sheets read a patient's tasks in a time window.
+    __table_args__ = (
+        Index("ix_tasks_patient_id_due_at", "patient_id", "due_at"),
+        # Only open tasks: the "left undone yesterday" badge reads these alone.
+        Index("ix_tasks_open_patient_id_due_at", "patient_id", "due_at",
+              sqlite_where=text("status = 'scheduled'"),
+              postgresql_where=text("status = 'scheduled'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     status: Mapped[str] = mapped_column(String(12), default=TASK_OPEN)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

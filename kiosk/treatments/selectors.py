@@ -15,16 +15,14 @@ from ..staff.models import User
 from .models import TASK_CANCELLED, TASK_DONE, TASK_SKIPPED, Note, Order, Task
 
 STATES = ("overdue", "due", "scheduled", "done", "skipped", "stopped")
+# How a task that is no longer open shows, whatever the clock says.
+CLOSED_STATES = {TASK_DONE: "done", TASK_SKIPPED: "skipped", TASK_CANCELLED: "stopped"}
 
 
 def task_state(status: str, due_at: datetime, now: datetime, grace: timedelta) -> str:
     """What colour a task shows: done, skipped, stopped, overdue, due or scheduled."""
-    if status == TASK_DONE:
-        return "done"
-    if status == TASK_SKIPPED:
-        return "skipped"
-    if status == TASK_CANCELLED:
-        return "stopped"
+    if status in CLOSED_STATES:
+        return CLOSED_STATES[status]
     if now > due_at + grace:
         return "overdue"
     if now >= due_at - grace:

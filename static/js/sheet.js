@@ -22,7 +22,9 @@
     if (!grid || grid.dataset.currentHour === "") { return; }
     var th = grid.querySelector('th[data-hour="' + grid.dataset.currentHour + '"]');
     var box = grid.querySelector(".sheet-scroll");
-    if (th && box) { box.scrollLeft = Math.max(0, th.offsetLeft - 260 - th.offsetWidth); }
+    var head = grid.querySelector("th.order-head");
+    // Keep one past hour visible beside the sticky order column.
+    if (th && box && head) { box.scrollLeft = Math.max(0, th.offsetLeft - head.offsetWidth - th.offsetWidth); }
   }
 
   document.addEventListener("DOMContentLoaded", scrollToNow);

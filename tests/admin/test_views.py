@@ -492,3 +492,15 @@ def test_every_post_form_carries_the_csrf_token(app, client, clinic, login, pend
     for url in gets:
         page = client.get(url).text
         assert page.count('method="post"') == page.count('name="csrf_token"'), url
+
+
+def test_audit_log_lists_changes_for_managers_only(clinic, client, login):
+    from tests import factories
+
+    patient = factories.patient_make(clinic, name="<b>Audit</b>")
+    login(clinic.user(5))
+    assert client.get("/admin/audit").status_code == 403
+    login(clinic.user(6))
+    html = client.get(f"/admin/audit?uid={patient.uid}").get_data(as_text=True)
+    assert "patient.create" in html and "user.create" not in html
+    assert "\\u003cb\\u003eAudit" in html and "<b>Audit</b>" not in html

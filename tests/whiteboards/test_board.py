@@ -24,15 +24,15 @@ def test_cells_show_each_state(clinic):
     grid = board_grid(clinic.board, now=NOW)
     assert grid.hours[0] == start and grid.current_hour == 2
     cells = grid.rows[0].cells
-    assert dict(cells[0].counts) == {"done": 1}
-    assert dict(cells[1].counts) == {"skipped": 1}
-    assert dict(cells[2].counts) == {"due": 1}          # 10:00, within ±15 min
-    assert dict(cells[3].counts) == {"scheduled": 1}    # 11:00
+    assert dict(cells[0].chips) == {"done": 1}
+    assert dict(cells[1].chips) == {"skipped": 1}
+    assert dict(cells[2].chips) == {"due": 1}          # 10:00, within ±15 min
+    assert dict(cells[3].chips) == {"scheduled": 1}    # 11:00
     later = board_grid(clinic.board, now=NOW + timedelta(minutes=20))
-    assert dict(later.rows[0].cells[2].counts) == {"overdue": 1}
+    assert dict(later.rows[0].cells[2].chips) == {"overdue": 1}
     order_stop(order=order, user=clinic.user(4), at=NOW)
     db.session.commit()
-    assert dict(board_grid(clinic.board, now=NOW).rows[0].cells[3].counts) == {"stopped": 1}
+    assert dict(board_grid(clinic.board, now=NOW).rows[0].cells[3].chips) == {"stopped": 1}
 
 
 def test_yesterday_badge_counts_undone_tasks(clinic):

@@ -1,8 +1,8 @@
-"""clinic, staff, patients, boards, treatments, audit
+"""initial schema
 
-Revision ID: 9c92c6fca211
+Revision ID: d73fe4673887
 Revises: 
-Create Date: 2026-11-22 02:03:00.163613
+Create Date: 2026-11-22 02:17:56.789834
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import kiosk.core.models
 
 
 # revision identifiers, used by Alembic.
-revision = '9c92c6fca211'
+revision = 'd73fe4673887'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -230,8 +230,9 @@ def upgrade():
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tasks_due_at'), ['due_at'], unique=False)
+        batch_op.create_index('ix_tasks_open_patient_id_due_at', ['patient_id', 'due_at'], unique=False, sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
         batch_op.create_index(batch_op.f('ix_tasks_order_id'), ['order_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tasks_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index('ix_tasks_patient_id_due_at', ['patient_id', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_tasks_uid'), ['uid'], unique=True)
 
     op.create_table('task_completions',
@@ -264,8 +265,9 @@ def downgrade():
     op.drop_table('task_completions')
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tasks_uid'))
-        batch_op.drop_index(batch_op.f('ix_tasks_patient_id'))
+        batch_op.drop_index('ix_tasks_patient_id_due_at')
         batch_op.drop_index(batch_op.f('ix_tasks_order_id'))
+        batch_op.drop_index('ix_tasks_open_patient_id_due_at', sqlite_where=sa.text("status = 'scheduled'"), postgresql_where=sa.text("status = 'scheduled'"))
         batch_op.drop_index(batch_op.f('ix_tasks_due_at'))
 
     op.drop_table('tasks')

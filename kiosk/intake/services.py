@@ -1,0 +1,273 @@
+"""PIMS import: patients from a practice-system export (CSV or JSON), all or nothing.
+
+Policy
+------
+- **The whole file or nothing.** Every row is validated first (with the same
+  `patient_fields_clean` as the patient form); if any row has a problem the file is
+  refused, every problem is reported (row number, field, reason) and nothing at all is
+  stored. Only a clean file is applied, in one unit of work the caller commits.
+- The file is also refused when it is empty, not UTF-8 (a BOM is fine), malformed CSV or
+  JSON, JSON of another shape (a list of patient objects, or {"patients": [...]} is
+  expected), larger than ``KIOSK_IMPORT_MAX_BYTES`` (checked before parsing), longer
+  than `IMPORT_MAX_ROWS` patients, or gives the same pims_id on two rows.
+- Rows are matched by ``pims_id`` (required on every row). An unknown id creates an
+  admitted patient (origin "pims"); a known id updates that patient's details.
+- **An import never erases.** An empty cell (or a JSON null, or a key left out) leaves
+  the stored detail as it is; to clear a detail, edit the patient. A row that changes
+  nothing is counted as unchanged and writes nothing.
+- **A discharged patient stays discharged.** Its details are updated like any other,
+  but its status is not changed: re-admission happens in the practice system and then
+  on the patient's page, never as a side effect of a file.
+- Needs level 4 (`LEVEL_ORDERS`). One audit row records the file (counts, ignored
+  columns, its SHA-256); the patient services add their own row per patient.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..clinic.models import Ward
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_ORDERS, permission_check
+from ..core.errors import DomainError
+from ..extensions import db
+from ..patients.models import Patient
+from ..patients.services import patient_create, patient_fields_clean, patient_update, ward_resolve
+from .parsing import (
+    ALIASES,
+    COLUMNS,
+    ImportRefused,
+    ParsedFile,
+    RowError,
+    file_parse,
+    format_guess,
+    items_parse,
+)
+
+__all__ = ["ALIASES", "COLUMNS", "IMPORT_MAX_ROWS", "ImportRefused", "ImportSummary",
+           "RowError", "patients_import"]
+
+IMPORT_MAX_ROWS = 5000
+
+ERR_PIMS_REQUIRED = "Practice-system id is required for an import."
+ERR_PIMS_TWICE = "Practice-system id {pims_id} is also on row {first}."
+ERR_CONFLICT = "This patient was changed by someone else during the import; import the file again."
+
+# Fields whose value is text even when a JSON export gives a number (ids, cages, phones).
+TEXT_KEYS = ("pims_id", "name", "species", "breed", "owner_name", "owner_phone", "cage",
+             "doctor", "alert_note", "file_number")
+# How practice systems write the sex, in words → the codes patients use.
+SEX_WORDS = {"male": "M", "entire male": "M", "male entire": "M", "female": "F",
+             "entire female": "F", "female entire": "F", "male neutered": "MN",
+             "neutered male": "MN", "male castrated": "MN", "castrated male": "MN", "mc": "MN",
+             "female spayed": "FS", "spayed female": "FS", "female neutered": "FS",
+             "neutered female": "FS", "fn": "FS", "unknown": "U"}
+GRAMS = Decimal("0.001")
+
+
+@dataclass
+class ImportSummary:
+    """What one import did."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    file_format: str | None = None
+
+    def as_dict(self) -> dict:
+        """The summary as a JSON-ready dict."""
+        return {"rows": self.rows, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "ignored_columns": self.ignored_columns,
+                "format": self.file_format}
+
+
+@dataclass
+class _RowPlan:
+    row: int
+    data: dict
+    patient: Patient | None
+    changes: dict
+
+
+def patients_import(*, user, content: bytes | None = None, file_format: str | None = None,
+                    filename: str | None = None, rows: list[dict] | None = None,
+                    device=None) -> ImportSummary:
+    """Create or update patients by pims_id from a file or rows; refuse all of it on any error.
+
+    Give `content` (the file's bytes) with `filename` and/or `file_format` ('csv', 'json'),
+    or `rows` (dicts keyed like the columns). Raises ImportRefused listing every problem.
+    """
+    permission_check(user, LEVEL_ORDERS, "import patients")
+    if rows is not None:
+        parsed = items_parse(rows, max_rows=IMPORT_MAX_ROWS)
+        digest = None
+    else:
+        file_format = format_guess(filename, file_format)
+        parsed = file_parse(content or b"", file_format=file_format,
+                            max_bytes=current_app.config["KIOSK_IMPORT_MAX_BYTES"],
+                            max_rows=IMPORT_MAX_ROWS)
+        digest = hashlib.sha256(content or b"").hexdigest()
+    plans = _plans_make(parsed)
+    summary = _plans_apply(plans, user=user, device=device)
+    summary.ignored_columns = parsed.ignored_columns
+    summary.file_format = file_format
+    audit_record(action="patients.import", entity="import", entity_uid=digest, user=user,
+                 device=device, detail={"filename": filename, **summary.as_dict()})
+    return summary
+
+
+def _plans_make(parsed: ParsedFile) -> list[_RowPlan]:
+    """Validate every row, collecting all problems; raise ImportRefused if there is any."""
+    errors = list(parsed.errors)
+    values_by_row = [(row, _values_normal(raw)) for row, raw in parsed.rows]
+    existing = _patients_by_pims_id({values.get("pims_id") for _, values in values_by_row})
+    wards: dict = {}
+    first_row: dict[str, int] = {}
+    plans = []
+    for row, values in values_by_row:
+        pims_id = values.get("pims_id")
+        if isinstance(pims_id, str) and pims_id in first_row:
+            errors.append(RowError(row, "pims_id", ERR_PIMS_TWICE.format(
+                pims_id=pims_id, first=first_row[pims_id])))
+        elif isinstance(pims_id, str):
+            first_row[pims_id] = row
+        patient = existing.get(pims_id) if isinstance(pims_id, str) else None
+        data, clean, row_errors = _row_check(row, values, creating=patient is None, wards=wards)
+        errors.extend(row_errors)
+        changes = {key: data[key] for key in clean
+                   if patient is not None and _differs(patient, key, clean[key])}
+        plans.append(_RowPlan(row=row, data=data, patient=patient, changes=changes))
+    if errors:
+        raise ImportRefused(errors)
+    return plans
+
+
+def _values_normal(raw: dict) -> dict:
+    """Strip text, drop empty values, and turn export habits into what patients expect."""
+    out: dict = {}
+    for key, value in raw.items():
+        if isinstance(value, int) and not isinstance(value, bool) and key in TEXT_KEYS:
+            value = str(value)
+        elif isinstance(value, str):
+            value = _text_normal(key, value.strip())
+        if isinstance(value, list):
+            value = [item for item in value if not (isinstance(item, str) and not item.strip())]
+        if value is None or value == "" or value == []:
+            continue
+        out[key] = value
+    return out
+
+
+def _text_normal(key: str, value: str):
+    if key == "alerts":
+        return re.split(r"[;|,]", value) if value else []
+    if key == "sex":
+        return SEX_WORDS.get(" ".join(value.lower().split()), value)
+    if key == "colour":
+        return value.lower().replace("gray", "grey")
+    if key == "weight_kg" and value.lower().endswith("kg"):
+        return value[:-2].strip()
+    return value
+
+
+def _patients_by_pims_id(pims_ids: set) -> dict[str, Patient]:
+    """Existing patients for these ids, a few hundred ids per query."""
+    wanted = sorted(p for p in pims_ids if isinstance(p, str))
+    found: dict[str, Patient] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for patient in db.session.scalars(select(Patient).where(Patient.pims_id.in_(chunk))):
+            found[patient.pims_id] = patient
+    return found
+
+
+def _row_check(row: int, values: dict, *, creating: bool, wards: dict
+               ) -> tuple[dict, dict, list[RowError]]:
+    """Check each field of one row on its own so that every problem is reported."""
+    errors = []
+    if "pims_id" not in values:
+        errors.append(RowError(row, "pims_id", ERR_PIMS_REQUIRED))
+    if creating:
+        values = {"name": None, "species": None, **values}
+    data, clean = {}, {}
+    for key, value in values.items():
+        try:
+            if key == "ward":
+                value = _ward_cached(value, wards)
+            clean[key] = patient_fields_clean({key: value}, partial=True).get(key)
+            data[key] = value
+        except DomainError as exc:
+            errors.append(RowError(row, exc.field or key, exc.message))
+    return data, clean, errors
+
+
+def _ward_cached(value, wards: dict):
+    """ward_resolve once per distinct value in the file; names match in any case."""
+    key = (type(value).__name__, str(value))
+    if key not in wards:
+        try:
+            wards[key] = ward_resolve(value)
+        except DomainError as exc:
+            wards[key] = _ward_by_name_any_case(value) or exc
+    if isinstance(wards[key], DomainError):
+        raise wards[key]
+    return wards[key]
+
+
+def _ward_by_name_any_case(value) -> Ward | None:
+    """The one ward whose name matches `value` ignoring case ('icu' for 'ICU'), if any."""
+    if not isinstance(value, str):
+        return None
+    found = db.session.scalars(select(Ward).where(
+        func.lower(Ward.name) == value.strip().lower())).all()
+    return found[0] if len(found) == 1 else None
+
+
+def _differs(patient: Patient, key: str, value) -> bool:
+    """Whether the clean `value` would change the stored detail."""
+    if key == "ward":
+        return patient.ward_id != (value.id if value is not None else None)
+    current = getattr(patient, key)
+    if key == "weight_kg" and value is not None and current is not None:
+        return Decimal(str(current)).quantize(GRAMS) != value.quantize(GRAMS)
+    if key == "alerts":
+        return list(current or []) != list(value or [])
+    return current != value
+
+
+def _plans_apply(plans: list[_RowPlan], *, user, device) -> ImportSummary:
+    """Create or update each row's patient; any late refusal refuses the whole file."""
+    summary = ImportSummary(rows=len(plans))
+    # patient_create flushes each patient itself; autoflushing before its pims_id query
+    # as well only doubles the round trips (the file's own ids were checked above).
+    with db.session.no_autoflush:
+        for plan in plans:
+            _plan_apply(plan, summary, user=user, device=device)
+    return summary
+
+
+def _plan_apply(plan: _RowPlan, summary: ImportSummary, *, user, device) -> None:
+    """Create, update or leave one row's patient, counting it in `summary`."""
+    try:
+        if plan.patient is None:
+            patient_create(user=user, data=plan.data, origin="pims", device=device)
+            summary.created += 1
+        elif plan.changes:
+            patient_update(patient=plan.patient, user=user, data=plan.changes,
+                           device=device)
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        raise ImportRefused([RowError(plan.row, exc.field, exc.message)]) from exc
+    except IntegrityError as exc:
+        raise ImportRefused([RowError(plan.row, "pims_id", ERR_CONFLICT)]) from exc

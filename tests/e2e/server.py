@@ -1,0 +1,179 @@
+"""A real Kiosk server for browser tests and screenshots: temp SQLite, demo clinic, free port.
+
+    with KioskServer(tmp_dir) as server:
+        server.base_url  # http://127.0.0.1:<port>
+
+Also runnable as `python tests/e2e/server.py crowd <count>` (with KIOSK_DATABASE_URL set)
+to add a ward whose board has more patients than a 1080p screen shows at once.
+"""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+CROWDED_WARD = "Overflow"
+START_TIMEOUT = 30.0
+
+
+def kiosk_executable() -> str:
+    """The `kiosk` command of this interpreter's environment (else the one on PATH)."""
+    beside = Path(sys.executable).parent / "kiosk"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("kiosk")
+    if found is None:
+        raise RuntimeError("The `kiosk` command is not installed (pip install -e .).")
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class KioskServer:
+    """`kiosk db upgrade`, `kiosk demo`, then `kiosk run` on a free port until stopped.
+
+    With `run_demo`, a single `kiosk run --demo` makes the schema and the demo clinic.
+    """
+
+    def __init__(self, directory: Path, *, crowded: int = 0, run_demo: bool = False):
+        self.directory = Path(directory)
+        self.crowded = crowded
+        self.run_demo = run_demo
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.directory / "server.log"
+        self.env = {**os.environ,
+                    "KIOSK_DATABASE_URL": f"sqlite:///{self.directory / 'e2e.db'}",
+                    "KIOSK_SECRET_KEY": secrets.token_urlsafe(32),
+                    "KIOSK_TIMEZONE": os.environ.get("KIOSK_E2E_TIMEZONE", "UTC"),
+                    "PYTHONUNBUFFERED": "1"}
+        self.env.pop("KIOSK_REDIS_URL", None)
+        self.process: subprocess.Popen | None = None
+
+    def _command(self, *args: str) -> str:
+        result = subprocess.run([kiosk_executable(), *args], env=self.env, cwd=self.directory,
+                                capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"`kiosk {' '.join(args)}` failed ({result.returncode}):\n"
+                               f"{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def prepare(self) -> None:
+        """The schema, the demo clinic and, when asked, a crowded ward board."""
+        if self.run_demo:
+            return
+        self._command("db", "upgrade")
+        self._command("demo")
+        if self.crowded:
+            result = subprocess.run([sys.executable, __file__, "crowd", str(self.crowded)],
+                                    env=self.env, cwd=ROOT, capture_output=True, text=True,
+                                    timeout=120, check=False)
+            if result.returncode != 0:
+                raise RuntimeError(f"adding the crowded ward failed:\n{result.stderr}")
+
+    def start(self) -> None:
+        """Start `kiosk run` and wait until the sign-in page answers."""
+        log = self.log_path.open("w")
+        demo = ["--demo"] if self.run_demo else []
+        self.process = subprocess.Popen(
+            [kiosk_executable(), "run", "--host", "127.0.0.1", "--port", str(self.port), *demo],
+            env=self.env, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"`kiosk run` exited with {self.process.returncode}:\n"
+                                   + self.log_text())
+            try:
+                with urllib.request.urlopen(self.base_url + "/login", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"`kiosk run` did not answer within {START_TIMEOUT:.0f} s:\n"
+                           + self.log_text())
+
+    def stop(self) -> None:
+        """Terminate the server (kill it if it does not stop within ten seconds)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> "KioskServer":
+        self.prepare()
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def crowd(count: int) -> None:
+    """Add a ward, its board and `count` admitted patients with hourly and 4-hourly orders."""
+    sys.path.insert(0, str(ROOT))
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from kiosk import create_app
+    from kiosk.clinic.models import Ward
+    from kiosk.core.clock import hour_floor, utcnow, zone
+    from kiosk.extensions import db
+    from kiosk.patients.services import patient_create
+    from kiosk.staff.models import User
+    from kiosk.treatments.services import order_create
+    from kiosk.whiteboards.models import Board
+
+    app = create_app()
+    with app.app_context():
+        vet = db.session.scalar(select(User).where(User.username == "vet"))
+        ward = Ward(name=CROWDED_WARD, code="OVF")
+        db.session.add(ward)
+        db.session.flush()
+        db.session.add(Board(name=f"{CROWDED_WARD} board", kind="ward", ward_id=ward.id,
+                             position=20))
+        now = utcnow()
+        start = hour_floor(now, zone("UTC")) - timedelta(hours=2)
+        for index in range(count):
+            patient = patient_create(user=vet, origin="pims", data={
+                "name": f"Overflow {index + 1}", "species": "canine", "ward": ward,
+                "cage": f"O{index + 1}", "pims_id": f"OVF-{index + 1}"})
+            for name, every in (("Hartmann's", 1), ("Temperature", 4)):
+                kind = "fluid" if every == 1 else "observation"
+                order_create(user=vet, patient=patient, now=now,
+                             data={"name": name, "kind": kind, "every_hours": every,
+                                   "start": start})
+        db.session.commit()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "crowd":
+        crowd(int(sys.argv[2]))
+    else:
+        sys.exit("usage: server.py crowd <count>")
