@@ -127,6 +127,13 @@ def configure_templates(app: Flask) -> None:
 
     templating.install(app)
 
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
     @app.before_request
     def _fresh_request_cache() -> None:
         # g outlives a request when an app context was pushed beforehand (tests, scripts).

@@ -123,6 +123,9 @@ def test_command_line_contract(tmp_path):
         users = conn.execute(select(func.count()).select_from(User)).scalar()
     assert stored == token_hash(info["token"]) and info["token"] not in stored
     assert users == 1
+    upkeep = kiosk_cli("upkeep", env_db=url)
+    assert upkeep.returncode == 0, upkeep.stderr
+    assert json.loads(upkeep.stdout.strip().splitlines()[-1]) == {"tasks_created": 0}
 
 
 def test_demo_clinic_builds(app):
@@ -135,3 +138,9 @@ def test_demo_clinic_builds(app):
     assert db.session.scalar(select(func.count()).select_from(Patient)) == 25
     statuses = set(db.session.scalars(select(Task.status)))
     assert {"done", "scheduled", "skipped"} <= statuses
+
+
+def test_pages_carry_protective_headers(client):
+    response = client.get("/login")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
