@@ -27,3 +27,5 @@ WTF_CSRF_TIME_LIMIT = None
 
 # How passwords and PINs are hashed (werkzeug method string).
 KIOSK_PASSWORD_HASH = "scrypt"  # noqa: S105 (a method name, not a secret)
+# The Redis pub/sub channel; clinics sharing one Redis server need different ones.
+KIOSK_REDIS_CHANNEL = "kiosk"

@@ -21,6 +21,7 @@ ENV_OVERRIDES = {
     "KIOSK_SECRET_KEY": "SECRET_KEY",
     "KIOSK_TIMEZONE": "KIOSK_TIMEZONE",
     "KIOSK_REDIS_URL": "KIOSK_REDIS_URL",
+    "KIOSK_REDIS_CHANNEL": "KIOSK_REDIS_CHANNEL",
 }
 
 
@@ -99,9 +100,15 @@ def configure_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    # Same-origin only (no CORS list); Redis joins several processes when configured.
     socketio.init_app(app, async_mode="threading",
                       message_queue=app.config.get("KIOSK_REDIS_URL"),
-                      cors_allowed_origins=None)
+                      channel=app.config["KIOSK_REDIS_CHANNEL"],
+                      cors_allowed_origins=None, logger=False, engineio_logger=False)
+    from .live import pokes, sockets
+
+    pokes.install()
+    sockets.install()
     events_install(Session)
     from . import models  # noqa: F401  (every table is known to metadata and Alembic)
 
@@ -109,13 +116,15 @@ def configure_extensions(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from .admin.views import bp as admin_bp
+    from .devices.views import bp as devices_bp
     from .intake.views import bp as intake_bp
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
     from .treatments.views import bp as treatments_bp
     from .whiteboards.views import bp as boards_bp
 
-    for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp):
+    for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
+               devices_bp):
         app.register_blueprint(bp)
 
 
@@ -137,7 +146,7 @@ def configure_templates(app: Flask) -> None:
     @app.before_request
     def _fresh_request_cache() -> None:
         # g outlives a request when an app context was pushed beforehand (tests, scripts).
-        for key in ("user", "clinic_settings"):
+        for key in ("user", "display", "clinic_settings"):
             g.pop(key, None)
 
 

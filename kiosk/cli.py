@@ -14,6 +14,7 @@ from . import create_app
 from .core.errors import DomainError
 from .core.upkeep import upkeep_loop, upkeep_run
 from .extensions import db, socketio
+from .live.sockets import start_sweep
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
@@ -65,7 +66,9 @@ def run_command(host: str, port: int, demo: bool):
         raise click.ClickException("The database has no tables yet: run `kiosk db upgrade` "
                                    "(or `kiosk run --demo` for a demo clinic).")
     db.session.remove()
-    socketio.start_background_task(upkeep_loop, current_app._get_current_object())
+    app = current_app._get_current_object()
+    socketio.start_background_task(upkeep_loop, app)
+    start_sweep(app)
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
     socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,
                  use_reloader=False, log_output=False)

@@ -64,13 +64,13 @@ def test_csrf_is_enforced_on_forms(clinic, tmp_path):
 
 def test_every_page_needs_sign_in(clinic, client, app):
     open_endpoints = {"static", "staff.login", "staff.login_post", "staff.login_pin",
-                      "staff.logout", "staff.home"}
+                      "staff.logout", "staff.home", "devices.display"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue
         url = rule.rule.replace("<int:", "<").replace("<", "").replace(">", "")
-        url = "/".join("1" if part in {"board_id", "uid", "patient_id", "ward_id", "user_id"}
-                       else part for part in url.split("/"))
+        ids = {"board_id", "uid", "patient_id", "ward_id", "user_id", "device_id"}
+        url = "/".join("1" if part in ids else part for part in url.split("/"))
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = client.open(url, method=method)
             assert response.status_code in (302, 401), (rule.rule, method, response.status_code)

@@ -17,6 +17,8 @@ from ..core.audit import audit_recent
 from ..core.auth import LEVEL_MANAGER, current_user, level_required
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
+from ..devices.selectors import device_by_id, displays_list
+from ..devices.services import device_revoke, display_create
 from ..patients.selectors import patient_by_uid, patients_list
 from ..staff.models import User
 from ..staff.selectors import user_by_id, users_list
@@ -353,3 +355,45 @@ def audit():
     """The newest changes, or those about one entity (`?uid=`)."""
     uid = (request.args.get("uid") or "").strip()[:64] or None
     return render_template("admin/audit.html", entries=audit_recent(entity_uid=uid), uid=uid)
+
+
+def _displays_page(data: dict | None = None, error: DomainError | None = None,
+                   status: int = 200, created=None):
+    return render_template("admin/displays.html", displays=displays_list(),
+                           boards=boards_list(), data=data or {}, error=error,
+                           created=created), status
+
+
+@bp.get("/displays")
+@level_required(LEVEL_MANAGER, "manage wall displays")
+def displays():
+    """Wall displays: which board each shows; add one (its link is shown once) or revoke."""
+    return _displays_page()
+
+
+@bp.post("/displays")
+@level_required(LEVEL_MANAGER, "manage wall displays")
+def display_add():
+    """Add a display for a board and show its link, once."""
+    data = form_data("name", "board")
+    result, error = commit_or_error(lambda: display_create(
+        actor=current_user(), name=data.get("name"), board_id=data.get("board")))
+    if error:
+        return _displays_page(data, error, 422)
+    device, token = result
+    link = url_for("devices.display", _external=True) + "#" + token
+    response = render_template("admin/display_created.html", device=device, link=link)
+    return response, 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/displays/<int:device_id>/revoke")
+@level_required(LEVEL_MANAGER, "manage wall displays")
+def display_revoke(device_id: int):
+    """Revoke a display: it is disconnected and its link stops working."""
+    device = device_by_id(device_id)
+    name = device.name
+    _, error = commit_or_error(lambda: device_revoke(actor=current_user(), device=device))
+    if error:
+        return _displays_page(error=error, status=422)
+    flash(f"{name} was revoked and disconnected.")
+    return redirect(url_for("admin.displays"))

@@ -26,6 +26,19 @@ def current_user():
     return g.user
 
 
+def current_display():
+    """The wall display signed in on this browser (read-only, one board), or None."""
+    if "display" not in g:
+        from ..devices.models import Device
+        from ..extensions import db
+
+        display_id = session.get("display_id")
+        device = db.session.get(Device, display_id) if display_id else None
+        g.display = device if device is not None and device.is_active \
+            and device.kind == "display" else None
+    return g.display
+
+
 def permission_check(user, level: int, action: str) -> None:
     """Raise Forbidden, naming the level needed, unless `user` may do `action`."""
     if user is None or user.level < level:

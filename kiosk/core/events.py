@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 _handlers: dict[str, list[Callable]] = defaultdict(list)
+_batch_handlers: list[Callable] = []
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,21 @@ def event_subscribe(name: str, handler: Callable[[DomainEvent], None]) -> None:
         _handlers[name].append(handler)
 
 
+def event_subscribe_batch(handler: Callable[[list[DomainEvent]], None]) -> None:
+    """Call `handler(events)` once after every commit that recorded any events."""
+    if handler not in _batch_handlers:
+        _batch_handlers.append(handler)
+
+
 def _dispatch(session: Session) -> None:
     events = session.info.pop("pending_events", [])
+    if not events:
+        return
+    for handler in _batch_handlers:
+        try:
+            handler(events)
+        except Exception:  # a failed side effect must never undo a committed change
+            log.exception("event handler %r failed for %d events", handler, len(events))
     for evt in events:
         for handler in _handlers.get(evt.name, []) + _handlers.get("*", []):
             try:

@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.models import TimestampMixin, UTCDateTime
 from ..extensions import db
@@ -21,6 +21,15 @@ class Device(TimestampMixin, db.Model):
     kind: Mapped[str] = mapped_column(String(20), default="tablet")
     token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A wall display shows one board and may listen to that board's pokes only.
+    board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id", ondelete="SET NULL"))
+
+    board = relationship("Board", lazy="joined")
+
+    @property
+    def is_active(self) -> bool:
+        """True until the device is revoked."""
+        return self.revoked_at is None
 
     @property
     def public_id(self) -> str:

@@ -143,11 +143,13 @@ def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patien
         _pims_id_free(fields["pims_id"], patient.id)
     before = {key: _plain(getattr(patient, key if key != "ward" else "ward_id"))
               for key in fields}
+    ward_was = patient.ward_id
     _apply(patient, fields)
     patient.unallocated = not patient.pims_id
     audit_record(action="patient.update", entity="patient", entity_uid=patient.uid, user=user,
                  device=device, detail={"before": before})
-    event_record(db.session, "patient.changed", patient=patient.uid)
+    # A move between wards changes two boards: the one it left must drop its row.
+    event_record(db.session, "patient.changed", patient=patient.uid, ward_was=ward_was)
     return patient
 
 

@@ -93,6 +93,30 @@ def board_patients(board: Board) -> list[Patient]:
     return list(db.session.scalars(query.order_by(Patient.cage, Patient.name)))
 
 
+def board_has_patient(board: Board, patient: Patient) -> bool:
+    """Whether the board shows this patient now (admitted, and in its ward or on its list)."""
+    if patient.status != "admitted":
+        return False
+    if board.kind == "ward":
+        return patient.ward_id == board.ward_id
+    return db.session.scalar(select(BoardMember.id).where(
+        BoardMember.board_id == board.id, BoardMember.patient_id == patient.id)) is not None
+
+
+def boards_showing(patient_uid: str, *, ward_ids: tuple[int, ...] = ()) -> list[int]:
+    """Ids of the boards a patient is on (ward boards of its ward or of `ward_ids`, lists)."""
+    ward_board = select(Board.id).join(Patient, Patient.ward_id == Board.ward_id).where(
+        Board.kind == "ward", Patient.uid == patient_uid)
+    listed = select(BoardMember.board_id).join(Patient, Patient.id == BoardMember.patient_id
+                                               ).where(Patient.uid == patient_uid)
+    query = ward_board.union(listed)
+    if ward_ids:
+        query = query.union(select(Board.id).where(Board.kind == "ward",
+                                                   Board.ward_id.in_(ward_ids)))
+    with db.engine.connect() as conn:  # usable after a commit, outside the session
+        return sorted(conn.scalars(query))
+
+
 def board_grid(board: Board, *, now: datetime | None = None,
                patients: list[Patient] | None = None) -> BoardGrid:
     """The board's grid; pass `patients` to draw only those rows (one row for htmx)."""

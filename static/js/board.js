@@ -48,6 +48,29 @@
     timer = setInterval(rotate, Math.max(seconds, 5) * 1000);
   }
 
+  // Live pokes: a changed patient's row alone; the whole grid when the board itself
+  // changed, a new patient arrived, or the connection came back.
+  function refreshGrid() {
+    var grid = document.getElementById("board-grid");
+    if (grid) { window.htmx.ajax("GET", grid.getAttribute("hx-get"), {target: "#board-grid", swap: "outerHTML"}); }
+  }
+
+  document.addEventListener("live:pokes", function (evt) {
+    var grid = document.getElementById("board-grid");
+    if (!grid) { return; }
+    var uids = {}, whole = false;
+    evt.detail.forEach(function (p) {
+      if (p.topic !== "board") { return; }
+      if (!p.patient || !document.getElementById("row-" + p.patient)) { whole = true; }
+      else { uids[p.patient] = true; }
+    });
+    if (whole) { refreshGrid(); return; }
+    Object.keys(uids).forEach(function (uid) {
+      window.htmx.ajax("GET", grid.dataset.rowUrl.replace("__uid__", uid), {target: "#row-" + uid, swap: "outerHTML"});
+    });
+  });
+  document.addEventListener("live:refresh", refreshGrid);
+
   document.addEventListener("DOMContentLoaded", start);
   document.addEventListener("htmx:afterSettle", function () { paginate(); });
   window.addEventListener("resize", paginate);

@@ -27,5 +27,15 @@
     if (th && box && head) { box.scrollLeft = Math.max(0, th.offsetLeft - head.offsetWidth - th.offsetWidth); }
   }
 
+  // Live pokes for this patient refresh the grid of the day shown (the dialog stays open).
+  function refreshGrid() {
+    var grid = document.getElementById("sheet-grid");
+    if (grid) { window.htmx.ajax("GET", grid.dataset.refreshUrl, {target: "#sheet-grid", swap: "outerHTML"}); }
+  }
+  document.addEventListener("live:pokes", function (evt) {
+    if (evt.detail.some(function (p) { return p.topic === "sheet"; })) { refreshGrid(); }
+  });
+  document.addEventListener("live:refresh", refreshGrid);
+
   document.addEventListener("DOMContentLoaded", scrollToNow);
 })();

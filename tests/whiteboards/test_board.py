@@ -87,7 +87,7 @@ def test_board_page_and_row_partial(clinic, client, login):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
-    assert "DNR" in html and 'hx-trigger="every 30s"' in html
+    assert "DNR" in html and 'hx-trigger="every 60s"' in html
     partial = client.get(f"/boards/{clinic.board.id}", headers={"HX-Request": "true"})
     assert partial.get_data(as_text=True).lstrip().startswith('<section id="board-grid"')
     row = client.get(f"/boards/{clinic.board.id}/rows/{patient.uid}",

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d73fe4673887
+Revision ID: 949b052ee8e8
 Revises: 
-Create Date: 2026-11-22 02:17:56.789834
+Create Date: 2026-11-22 02:28:25.048908
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import kiosk.core.models
 
 
 # revision identifiers, used by Alembic.
-revision = 'd73fe4673887'
+revision = '949b052ee8e8'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -32,19 +32,6 @@ def upgrade():
     sa.Column('created_at', kiosk.core.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', kiosk.core.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clinic_settings'))
-    )
-    op.create_table('devices',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=80), nullable=False),
-    sa.Column('colour', sa.String(length=20), nullable=False),
-    sa.Column('number', sa.Integer(), nullable=True),
-    sa.Column('kind', sa.String(length=20), nullable=False),
-    sa.Column('token_hash', sa.String(length=128), nullable=True),
-    sa.Column('revoked_at', kiosk.core.models.UTCDateTime(), nullable=True),
-    sa.Column('created_at', kiosk.core.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', kiosk.core.models.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_devices')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_devices_token_hash'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -72,23 +59,6 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wards')),
     sa.UniqueConstraint('name', name=op.f('uq_wards_name'))
     )
-    op.create_table('audit_entries',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', kiosk.core.models.UTCDateTime(), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('device_id', sa.Integer(), nullable=True),
-    sa.Column('action', sa.String(length=60), nullable=False),
-    sa.Column('entity', sa.String(length=40), nullable=False),
-    sa.Column('entity_uid', sa.String(length=64), nullable=True),
-    sa.Column('detail', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_audit_entries_device_id_devices')),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audit_entries_user_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries'))
-    )
-    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_audit_entries_at'), ['at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_entries_entity_uid'), ['entity_uid'], unique=False)
-
     op.create_table('boards',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
@@ -151,23 +121,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_board_members_board_id'), ['board_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_board_members_patient_id'), ['patient_id'], unique=False)
 
-    op.create_table('notes',
+    op.create_table('devices',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('patient_id', sa.Integer(), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('device_id', sa.Integer(), nullable=True),
-    sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('at', kiosk.core.models.UTCDateTime(), nullable=False),
-    sa.Column('uid', sa.String(length=36), nullable=False),
-    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_notes_device_id_devices')),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_notes_patient_id_patients')),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notes_user_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_notes'))
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('colour', sa.String(length=20), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('token_hash', sa.String(length=128), nullable=True),
+    sa.Column('revoked_at', kiosk.core.models.UTCDateTime(), nullable=True),
+    sa.Column('board_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', kiosk.core.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', kiosk.core.models.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['board_id'], ['boards.id'], name=op.f('fk_devices_board_id_boards'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_devices')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_devices_token_hash'))
     )
-    with op.batch_alter_table('notes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_notes_patient_id'), ['patient_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_notes_uid'), ['uid'], unique=True)
-
     op.create_table('orders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -208,6 +176,40 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_orders_patient_id'), ['patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_uid'), ['uid'], unique=True)
+
+    op.create_table('audit_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', kiosk.core.models.UTCDateTime(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('device_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=60), nullable=False),
+    sa.Column('entity', sa.String(length=40), nullable=False),
+    sa.Column('entity_uid', sa.String(length=64), nullable=True),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_audit_entries_device_id_devices')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audit_entries_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries'))
+    )
+    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_entries_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_entries_entity_uid'), ['entity_uid'], unique=False)
+
+    op.create_table('notes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('device_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('at', kiosk.core.models.UTCDateTime(), nullable=False),
+    sa.Column('uid', sa.String(length=36), nullable=False),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_notes_device_id_devices')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_notes_patient_id_patients')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notes_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notes'))
+    )
+    with op.batch_alter_table('notes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notes_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notes_uid'), ['uid'], unique=True)
 
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -271,17 +273,23 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_tasks_due_at'))
 
     op.drop_table('tasks')
+    with op.batch_alter_table('notes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notes_uid'))
+        batch_op.drop_index(batch_op.f('ix_notes_patient_id'))
+
+    op.drop_table('notes')
+    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_entries_entity_uid'))
+        batch_op.drop_index(batch_op.f('ix_audit_entries_at'))
+
+    op.drop_table('audit_entries')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_orders_uid'))
         batch_op.drop_index(batch_op.f('ix_orders_status'))
         batch_op.drop_index(batch_op.f('ix_orders_patient_id'))
 
     op.drop_table('orders')
-    with op.batch_alter_table('notes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_notes_uid'))
-        batch_op.drop_index(batch_op.f('ix_notes_patient_id'))
-
-    op.drop_table('notes')
+    op.drop_table('devices')
     with op.batch_alter_table('board_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_board_members_patient_id'))
         batch_op.drop_index(batch_op.f('ix_board_members_board_id'))
@@ -295,16 +303,10 @@ def downgrade():
 
     op.drop_table('patients')
     op.drop_table('boards')
-    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_entries_entity_uid'))
-        batch_op.drop_index(batch_op.f('ix_audit_entries_at'))
-
-    op.drop_table('audit_entries')
     op.drop_table('wards')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_uid'))
 
     op.drop_table('users')
-    op.drop_table('devices')
     op.drop_table('clinic_settings')
     # ### end Alembic commands ###

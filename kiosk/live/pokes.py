@@ -1,0 +1,77 @@
+"""After-commit pokes: tell the rooms that care that something changed.
+
+A poke carries a topic, the ids needed to refresh the right partial and a version —
+never patient data. Pages fetch what changed through the ordinary (authenticated) views.
+"""
+
+import logging
+import time
+
+from ..core.events import DomainEvent, event_subscribe_batch
+from ..extensions import socketio
+
+log = logging.getLogger(__name__)
+
+ROOM_DEVICES = "devices"
+PATIENT_EVENTS = {"task.changed", "order.changed", "note.added", "patient.changed"}
+
+
+def room_board(board_id: int) -> str:
+    """The room of one whiteboard's viewers."""
+    return f"board:{board_id}"
+
+
+def room_sheet(patient_uid: str) -> str:
+    """The room of one patient's treatment sheet."""
+    return f"sheet:{patient_uid}"
+
+
+def version_now() -> int:
+    """A version for pokes: milliseconds since 1970, increasing across processes."""
+    return time.time_ns() // 1_000_000
+
+
+def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
+    """The (room, poke) pairs one commit's events call for, one poke per room and patient."""
+    from ..whiteboards.selectors import boards_showing
+
+    version = version_now()
+    patients: dict[str, set[int]] = {}
+    whole_boards: set[int] = set()
+    devices = False
+    for evt in events:
+        if evt.name in PATIENT_EVENTS:
+            wards = patients.setdefault(evt.data["patient"], set())
+            if evt.data.get("ward_was"):
+                wards.add(evt.data["ward_was"])
+        elif evt.name == "board.changed":
+            whole_boards.add(evt.data["board"])
+        elif evt.name.startswith("device."):
+            devices = True
+    out = []
+    for uid, ward_ids in patients.items():
+        out.append((room_sheet(uid), {"topic": "sheet", "patient": uid, "version": version}))
+        for board_id in boards_showing(uid, ward_ids=tuple(ward_ids)):
+            if board_id not in whole_boards:
+                out.append((room_board(board_id), {"topic": "board", "board": board_id,
+                                                    "patient": uid, "version": version}))
+    for board_id in sorted(whole_boards):
+        out.append((room_board(board_id), {"topic": "board", "board": board_id,
+                                            "version": version}))
+    if devices:
+        out.append((ROOM_DEVICES, {"topic": "devices", "version": version}))
+    return out
+
+
+def pokes_send(events: list[DomainEvent]) -> None:
+    """Emit the pokes for a committed batch of events (after commit only)."""
+    for room, poke in pokes_for(events):
+        try:
+            socketio.emit("poke", poke, to=room)
+        except Exception:  # a poke lost is a refresh late, never a change undone
+            log.exception("could not send a poke to %s", room)
+
+
+def install() -> None:
+    """Subscribe the pokes to every commit."""
+    event_subscribe_batch(pokes_send)
