@@ -90,3 +90,21 @@ def login(client):
         return user
 
     return sign_in
+
+
+@pytest.fixture
+def socketio_client(app, client):
+    """Connect a Socket.IO test client sharing `client`'s cookies: socketio_client(auth=…)."""
+    from kiosk.extensions import socketio
+
+    made = []
+
+    def connect(auth=None):
+        sio = socketio.test_client(app, flask_test_client=client, auth=auth)
+        made.append(sio)
+        return sio
+
+    yield connect
+    for sio in made:
+        if sio.is_connected():
+            sio.disconnect()

@@ -67,7 +67,6 @@ def principal_from(auth) -> Principal | None:
 def on_connect(auth=None):
     """Refuse anyone unknown; a display joins its own board's room at once."""
     principal = principal_from(auth)
-    db.session.remove()
     if principal is None:
         log.info("live connection refused from %s", request.remote_addr)
         raise ConnectionRefusedError("unauthorized")
@@ -159,24 +158,18 @@ def _on_revoked(evt) -> None:
     disconnect_revoked(current_app._get_current_object())
 
 
-_installed = False
-
-
 def install() -> None:
-    """Register the handlers once per process. Revocation closes connections in this
-    process at once, and in the others within a few seconds (each sweeps its own)."""
-    global _installed
+    """Register the handlers on the current Socket.IO server (each create_app makes one).
+    Revocation closes connections in this process at once, and in the others within a
+    few seconds (each process sweeps its own)."""
     from ..core.events import event_subscribe
 
     event_subscribe("device.revoked", _on_revoked)
-    if _installed:
-        return
     socketio.on_event("connect", on_connect)
     socketio.on_event("join", on_join)
     socketio.on_event("leave", on_leave)
     socketio.on_event("disconnect", on_disconnect)
     socketio.on_error_default(on_error)
-    _installed = True
 
 
 def start_sweep(app) -> None:

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from markupsafe import Markup
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, union
 
 from ..clinic.selectors import settings_get, settings_zone
 from ..core.clock import hour_floor, local_day_bounds, to_local, utcnow
@@ -109,10 +109,10 @@ def boards_showing(patient_uid: str, *, ward_ids: tuple[int, ...] = ()) -> list[
         Board.kind == "ward", Patient.uid == patient_uid)
     listed = select(BoardMember.board_id).join(Patient, Patient.id == BoardMember.patient_id
                                                ).where(Patient.uid == patient_uid)
-    query = ward_board.union(listed)
+    parts = [ward_board, listed]
     if ward_ids:
-        query = query.union(select(Board.id).where(Board.kind == "ward",
-                                                   Board.ward_id.in_(ward_ids)))
+        parts.append(select(Board.id).where(Board.kind == "ward", Board.ward_id.in_(ward_ids)))
+    query = union(*parts)
     with db.engine.connect() as conn:  # usable after a commit, outside the session
         return sorted(conn.scalars(query))
 
