@@ -181,3 +181,12 @@ def test_managers_add_and_revoke_displays(clinic, client, login):
     assert db.session.get(Device, device.id).revoked_at is not None
     again = client.post(f"/admin/displays/{device.id}/revoke")
     assert again.status_code == 422 and "already revoked" in again.get_data(as_text=True)
+
+
+def test_only_the_same_origin_may_open_a_socket(clinic, client, login):
+    login(clinic.user(1))
+    url = "/socket.io/?EIO=4&transport=polling"
+    same = client.get(url, headers={"Origin": "http://localhost"})
+    assert same.status_code == 200 and b'"sid"' in same.data
+    foreign = client.get(url, headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 400 and b'"sid"' not in foreign.data
