@@ -2,7 +2,16 @@
 
 from functools import wraps
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from ..core.auth import current_display, current_user, login_required
 from ..core.htmx import render
@@ -33,6 +42,8 @@ def board_viewer_required(view):
             return view(board_id, *args, **kwargs)
         if request.headers.get("HX-Request"):
             abort(401)
+        if session.get("display_id"):  # a display whose link was revoked: say so plainly
+            return redirect(url_for("devices.display"))
         return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
 
     return wrapped

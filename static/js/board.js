@@ -34,8 +34,8 @@
   function tick() {
     var clock = document.getElementById("board-clock");
     if (clock) {
-      var now = new Date();
-      clock.textContent = String(now.getHours()).padStart(2, "0") + ":" + String(now.getMinutes()).padStart(2, "0");
+      clock.textContent = new Intl.DateTimeFormat("en-GB", {hour: "2-digit", minute: "2-digit",
+        hourCycle: "h23", timeZone: document.body.dataset.clinicTz || undefined}).format(new Date());
     }
   }
 

@@ -24,7 +24,12 @@
     lostAt = null;
     banner(false);
   });
-  socket.on("disconnect", function () { if (!lostAt) { lostAt = Date.now(); } });
+  socket.on("disconnect", function (reason) {
+    // The server closed it on purpose (device revoked, user deactivated): show what the
+    // server says now (a sign-in or "ask a manager" page) instead of stale patient data.
+    if (reason === "io server disconnect") { window.location.reload(); return; }
+    if (!lostAt) { lostAt = Date.now(); }
+  });
   socket.on("connect_error", function () { if (!lostAt) { lostAt = Date.now(); } });
   socket.on("poke", function (poke) {
     pending.push(poke);
@@ -38,8 +43,10 @@
     fire("live:pokes", batch);
   }
 
+  // Times on screens are the clinic's, whatever zone the screen's own clock is set to.
   function hm(date) {
-    return String(date.getHours()).padStart(2, "0") + ":" + String(date.getMinutes()).padStart(2, "0");
+    return new Intl.DateTimeFormat("en-GB", {hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      timeZone: document.body.dataset.clinicTz || undefined}).format(date);
   }
 
   function banner(show) {
@@ -64,5 +71,5 @@
     });
   });
 
-  window.kioskLive = {socket: socket};
+  window.kioskLive = {socket: socket, hm: hm};
 })();
