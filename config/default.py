@@ -29,3 +29,5 @@ WTF_CSRF_TIME_LIMIT = None
 KIOSK_PASSWORD_HASH = "scrypt"  # noqa: S105 (a method name, not a secret)
 # The Redis pub/sub channel; clinics sharing one Redis server need different ones.
 KIOSK_REDIS_CHANNEL = "kiosk"
+# How many reverse proxies (nginx …) sit in front; their X-Forwarded-* headers are trusted.
+KIOSK_PROXIES = 0

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, migrate, socketio
 
@@ -22,6 +23,7 @@ ENV_OVERRIDES = {
     "KIOSK_TIMEZONE": "KIOSK_TIMEZONE",
     "KIOSK_REDIS_URL": "KIOSK_REDIS_URL",
     "KIOSK_REDIS_CHANNEL": "KIOSK_REDIS_CHANNEL",
+    "KIOSK_PROXIES": "KIOSK_PROXIES",
 }
 
 
@@ -101,16 +103,35 @@ def configure_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     # Same-origin only (no CORS list); Redis joins several processes when configured.
-    socketio.init_app(app, async_mode="threading",
-                      message_queue=app.config.get("KIOSK_REDIS_URL"),
-                      channel=app.config["KIOSK_REDIS_CHANNEL"],
+    socketio.init_app(app, async_mode="threading", client_manager=_redis_manager(app),
                       cors_allowed_origins=None, logger=False, engineio_logger=False)
+    if app.config.get("KIOSK_PROXIES"):
+        # Behind nginx: trust its X-Forwarded-* (client address, https, host) — outermost,
+        # so the Socket.IO same-origin check sees the host the browser used.
+        hops = int(app.config["KIOSK_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     from .live import pokes, sockets
 
     pokes.install()
     sockets.install()
     events_install(Session)
     from . import models  # noqa: F401  (every table is known to metadata and Alembic)
+
+
+def _redis_manager(app: Flask):
+    """The Redis client manager joining processes, or None for one process.
+
+    Short timeouts: pokes are published from the request that made the change, so a Redis
+    host that vanished must cost a second, not the operating system's connect timeout.
+    """
+    url = app.config.get("KIOSK_REDIS_URL")
+    if not url:
+        return None
+    import socketio as python_socketio
+
+    return python_socketio.RedisManager(
+        url, channel=app.config["KIOSK_REDIS_CHANNEL"],
+        redis_options={"socket_connect_timeout": 1, "socket_timeout": 2})
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -3,6 +3,14 @@
     with KioskServer(tmp_dir) as server:
         server.base_url  # http://127.0.0.1:<port>
 
+Several servers may share one database and one secret (live-update tests, benchmarks):
+
+    first = KioskServer(tmp_dir, name="a", env={"KIOSK_REDIS_URL": url, ...})
+    second = KioskServer(tmp_dir, name="b", env={**first.shared_env(), ...})
+    first.prepare(); first.start(); second.start()
+
+`gunicorn_threads` serves through gunicorn (`-k gthread -w 1`) instead of `kiosk run`.
+
 Also runnable as `python tests/e2e/server.py crowd <count>` (with KIOSK_DATABASE_URL set)
 to add a ward whose board has more patients than a 1080p screen shows at once.
 """
@@ -44,26 +52,97 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def csrf_token_in(html: str) -> str:
+    """The CSRF token of a page: its hidden form field, or the header htmx sends."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
+        re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    if found is None:
+        raise RuntimeError("no CSRF token on the page")
+    return found.group(1)
+
+
 class KioskServer:
     """`kiosk db upgrade`, `kiosk demo`, then `kiosk run` on a free port until stopped.
 
     With `run_demo`, a single `kiosk run --demo` makes the schema and the demo clinic.
     """
 
-    def __init__(self, directory: Path, *, crowded: int = 0, run_demo: bool = False):
+    def __init__(self, directory: Path, *, crowded: int = 0, run_demo: bool = False,
+                 name: str = "server", env: dict[str, str | None] | None = None,
+                 gunicorn_threads: int = 0):
         self.directory = Path(directory)
         self.crowded = crowded
         self.run_demo = run_demo
+        self.gunicorn_threads = gunicorn_threads
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.directory / "server.log"
+        self.log_path = self.directory / f"{name}.log"
         self.env = {**os.environ,
                     "KIOSK_DATABASE_URL": f"sqlite:///{self.directory / 'e2e.db'}",
                     "KIOSK_SECRET_KEY": secrets.token_urlsafe(32),
                     "KIOSK_TIMEZONE": os.environ.get("KIOSK_E2E_TIMEZONE", "UTC"),
                     "PYTHONUNBUFFERED": "1"}
         self.env.pop("KIOSK_REDIS_URL", None)
+        for key, value in (env or {}).items():  # None removes a variable
+            if value is None:
+                self.env.pop(key, None)
+            else:
+                self.env[key] = value
         self.process: subprocess.Popen | None = None
+
+    def shared_env(self) -> dict[str, str]:
+        """The variables a second server needs to share this one's database and sessions."""
+        return {key: self.env[key] for key in
+                ("KIOSK_DATABASE_URL", "KIOSK_SECRET_KEY", "KIOSK_TIMEZONE")}
+
+    def database_path(self) -> Path:
+        """The SQLite file this server uses."""
+        url = self.env["KIOSK_DATABASE_URL"]
+        if not url.startswith("sqlite:///"):
+            raise RuntimeError(f"not an SQLite database: {url}")
+        return Path(url.removeprefix("sqlite:///"))
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        """Rows of a read-only query on the server's SQLite file (to pick test data)."""
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{self.database_path()}?mode=ro", uri=True, timeout=15)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def signed_in(self, username: str, password: str):
+        """A `requests` session signed in through the password form (with its CSRF token)."""
+        import requests
+
+        session = requests.Session()
+        page = session.get(f"{self.base_url}/login", timeout=10)
+        page.raise_for_status()
+        response = session.post(f"{self.base_url}/login", timeout=10, data={
+            "csrf_token": csrf_token_in(page.text), "username": username,
+            "password": password})
+        if response.status_code != 200 or not response.history:
+            raise RuntimeError(f"signing in as {username} failed ({response.status_code})")
+        session.headers["X-CSRFToken"] = csrf_token_in(response.text)
+        return session
+
+    def kiosk(self, *args: str) -> str:
+        """Run a `kiosk` command on this server's database; what it printed."""
+        return self._command(*args)
+
+    def _server_argv(self) -> list[str]:
+        if self.gunicorn_threads:
+            if self.run_demo:
+                raise RuntimeError("gunicorn cannot make the demo clinic: prepare() it")
+            return [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "-k", "gthread",
+                    "-w", "1", "--threads", str(self.gunicorn_threads),
+                    "-b", f"127.0.0.1:{self.port}", *self._gunicorn_own_socket(), "wsgi:app"]
+        demo = ["--demo"] if self.run_demo else []
+        return [kiosk_executable(), "run", "--host", "127.0.0.1", "--port", str(self.port),
+                *demo]
 
     def _command(self, *args: str) -> str:
         result = subprocess.run([kiosk_executable(), *args], env=self.env, cwd=self.directory,
@@ -86,18 +165,24 @@ class KioskServer:
             if result.returncode != 0:
                 raise RuntimeError(f"adding the crowded ward failed:\n{result.stderr}")
 
+    def _gunicorn_own_socket(self) -> list[str]:
+        """Newer gunicorns open a control socket in the home folder; one per server here."""
+        from gunicorn.config import KNOWN_SETTINGS
+
+        if any(setting.name == "control_socket" for setting in KNOWN_SETTINGS):
+            return ["--control-socket", str(self.log_path.with_suffix(".ctl"))]
+        return []
+
     def start(self) -> None:
-        """Start `kiosk run` and wait until the sign-in page answers."""
+        """Start `kiosk run` (or gunicorn) and wait until the sign-in page answers."""
         log = self.log_path.open("w")
-        demo = ["--demo"] if self.run_demo else []
-        self.process = subprocess.Popen(
-            [kiosk_executable(), "run", "--host", "127.0.0.1", "--port", str(self.port), *demo],
-            env=self.env, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self._server_argv(), env=self.env, cwd=self.directory,
+                                        stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"`kiosk run` exited with {self.process.returncode}:\n"
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n"
                                    + self.log_text())
             try:
                 with urllib.request.urlopen(self.base_url + "/login", timeout=2) as response:
@@ -107,7 +192,7 @@ class KioskServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"`kiosk run` did not answer within {START_TIMEOUT:.0f} s:\n"
+        raise RuntimeError(f"the server did not answer within {START_TIMEOUT:.0f} s:\n"
                            + self.log_text())
 
     def stop(self) -> None:

@@ -190,3 +190,18 @@ def test_only_the_same_origin_may_open_a_socket(clinic, client, login):
     assert same.status_code == 200 and b'"sid"' in same.data
     foreign = client.get(url, headers={"Origin": "http://evil.example"})
     assert foreign.status_code == 400 and b'"sid"' not in foreign.data
+
+
+def test_behind_a_proxy_the_forwarded_host_is_the_origin(clinic, tmp_path):
+    from kiosk import create_app
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": db.engine.url.render_as_string(
+        hide_password=False), "KIOSK_PROXIES": 1})
+    client = app.test_client()
+    url = "/socket.io/?EIO=4&transport=polling"
+    forwarded = {"X-Forwarded-Host": "vets.example", "X-Forwarded-Proto": "https",
+                 "X-Forwarded-For": "10.1.2.3"}
+    ok = client.get(url, headers={"Origin": "https://vets.example", **forwarded})
+    assert ok.status_code == 200
+    bad = client.get(url, headers={"Origin": "https://evil.example", **forwarded})
+    assert bad.status_code == 400
