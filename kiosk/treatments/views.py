@@ -68,6 +68,11 @@ def task(uid: str):
                   error=None, data={})
 
 
+def _given_at(data: dict):
+    """The optional "time given" field (clinic wall clock) as UTC, or None for now."""
+    return parse_local_datetime(data["at"], clinic_zone(), "at") if data.get("at") else None
+
+
 def _task_error(task, error: DomainError, data: dict):
     return render("treatments/task_page.html", "treatments/_task_dialog.html", status=422,
                   task=task, error=error, data=data)
@@ -80,12 +85,9 @@ def complete(uid: str):
     task = task_by_uid(uid)
     data = form_data("value", "note", "at")
 
-    def action():
-        at = parse_local_datetime(data["at"], clinic_zone(), "at") if data.get("at") else None
-        return task_complete(task=task, user=current_user(), at=at, value=data.get("value"),
-                             note=data.get("note"))
-
-    completion, error = commit_or_error(action)
+    completion, error = commit_or_error(lambda: task_complete(
+        task=task, user=current_user(), at=_given_at(data), value=data.get("value"),
+        note=data.get("note")))
     if error:
         return _task_error(task_by_uid(uid), error, data)
     message = "Recorded — this task had already been done; flagged for review." \
@@ -157,12 +159,9 @@ def order_give(uid: str):
     order = order_by_uid(uid)
     data = form_data("value", "note", "at")
 
-    def action():
-        at = parse_local_datetime(data["at"], clinic_zone(), "at") if data.get("at") else None
-        return order_give_prn(order=order, user=current_user(), at=at, value=data.get("value"),
-                              note=data.get("note"))
-
-    completion, error = commit_or_error(action)
+    completion, error = commit_or_error(lambda: order_give_prn(
+        order=order, user=current_user(), at=_given_at(data), value=data.get("value"),
+        note=data.get("note")))
     message = f"{order.name}: {error.message}" if error else None
     return _sheet_response(order.patient.uid, message=message,
                            day=_local_day(completion.done_at) if completion else None)

@@ -164,3 +164,19 @@ def test_give_a_prn_dose_from_the_sheet(clinic, client, login):
     assert response.status_code == 200
     db.session.expire_all()
     assert first_task(order).status == "done" and first_task(order).note == "yelping"
+
+
+def test_time_given_is_read_on_the_clinic_clock_and_checked(clinic, client, login):
+    patient = factories.patient_make(clinic)
+    order = factories.order_make(clinic, patient)
+    task = first_task(order)
+    login(clinic.user(2))
+    future = client.post(f"/tasks/{task.uid}/complete", data={"at": "2099-01-01T10:00"},
+                         headers=HX)
+    assert future.status_code == 422 and "The time given is in the future." in future.get_data(
+        as_text=True)
+    garbled = client.post(f"/tasks/{task.uid}/complete", data={"at": "half past"}, headers=HX)
+    assert garbled.status_code == 422 and "Enter a date and time" in garbled.get_data(True)
+    db.session.expire_all()
+    assert first_task(order).status == "scheduled"
+    assert db.session.scalar(select(func.count()).select_from(TaskCompletion)) == 0
