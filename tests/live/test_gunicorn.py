@@ -6,6 +6,9 @@ import pytest
 
 from .conftest import complete_task, needs, open_task, session_cookie
 
+# Real server processes on their own SQLite files: run once, not again per database.
+pytestmark = pytest.mark.servers
+
 
 @pytest.fixture
 def gunicorn_ready():

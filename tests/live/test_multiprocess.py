@@ -2,8 +2,13 @@
 
 import time
 
+import pytest
+
 from ..e2e.server import free_port
 from .conftest import complete_task, open_task, session_cookie
+
+# Real server processes on their own SQLite files: run once, not again per database.
+pytestmark = pytest.mark.servers
 
 REDIS_ERRORS = ("Cannot publish to redis", "Cannot receive from redis")
 
