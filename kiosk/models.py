@@ -5,8 +5,9 @@ from .core.audit import AuditEntry
 from .devices.models import Device
 from .patients.models import Patient
 from .staff.models import User
+from .sync.models import DeviceEvent, SyncOp
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
-__all__ = ["AuditEntry", "Board", "BoardMember", "ClinicSettings", "Device", "Note", "Order",
-           "Patient", "Task", "TaskCompletion", "User", "Ward"]
+__all__ = ["AuditEntry", "Board", "BoardMember", "ClinicSettings", "Device", "DeviceEvent",
+           "Note", "Order", "Patient", "SyncOp", "Task", "TaskCompletion", "User", "Ward"]

@@ -24,6 +24,14 @@ class Device(TimestampMixin, db.Model):
     # A wall display shows one board and may listen to that board's pokes only.
     board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id", ondelete="SET NULL"))
 
+    # Sync state (SYNC.md): the last op processed, and what the last request reported.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outbox_pending: Mapped[int] = mapped_column(Integer, default=0)
+    outbox_oldest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    skew_ms: Mapped[int | None] = mapped_column(Integer)
+
     board = relationship("Board", lazy="joined")
 
     @property

@@ -25,5 +25,12 @@ class User(UidMixin, TimestampMixin, db.Model):
         """The id ops and the command line use, e.g. 'u_12'."""
         return f"u_{self.id}"
 
+    @classmethod
+    def public_id_expr(cls):
+        """`public_id` as SQL ('u_' || id), for reads that never load the user."""
+        from sqlalchemy import String, cast, literal
+
+        return (literal("u_") + cast(cls.id, String)).label("public_id")
+
     def __repr__(self) -> str:
         return f"<User {self.public_id} level {self.level}>"

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 949b052ee8e8
+Revision ID: 875e6a91260e
 Revises: 
-Create Date: 2026-11-22 02:28:25.048908
+Create Date: 2026-11-22 03:06:59.777052
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import kiosk.core.models
 
 
 # revision identifiers, used by Alembic.
-revision = '949b052ee8e8'
+revision = '875e6a91260e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -130,6 +130,12 @@ def upgrade():
     sa.Column('token_hash', sa.String(length=128), nullable=True),
     sa.Column('revoked_at', kiosk.core.models.UTCDateTime(), nullable=True),
     sa.Column('board_id', sa.Integer(), nullable=True),
+    sa.Column('last_seq', sa.Integer(), nullable=False),
+    sa.Column('last_seen_at', kiosk.core.models.UTCDateTime(), nullable=True),
+    sa.Column('last_sync_at', kiosk.core.models.UTCDateTime(), nullable=True),
+    sa.Column('outbox_pending', sa.Integer(), nullable=False),
+    sa.Column('outbox_oldest_at', kiosk.core.models.UTCDateTime(), nullable=True),
+    sa.Column('skew_ms', sa.Integer(), nullable=True),
     sa.Column('created_at', kiosk.core.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', kiosk.core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['board_id'], ['boards.id'], name=op.f('fk_devices_board_id_boards'), ondelete='SET NULL'),
@@ -194,6 +200,18 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_entries_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_entries_entity_uid'), ['entity_uid'], unique=False)
 
+    op.create_table('device_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('device_id', sa.Integer(), nullable=False),
+    sa.Column('at', kiosk.core.models.UTCDateTime(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_device_events_device_id_devices')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_device_events'))
+    )
+    with op.batch_alter_table('device_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_device_events_device_id'), ['device_id'], unique=False)
+
     op.create_table('notes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -210,6 +228,31 @@ def upgrade():
     with op.batch_alter_table('notes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notes_patient_id'), ['patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notes_uid'), ['uid'], unique=True)
+
+    op.create_table('sync_ops',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('device_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('op_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('args', sa.JSON(), nullable=False),
+    sa.Column('user_ref', sa.String(length=40), nullable=True),
+    sa.Column('device_at', sa.String(length=40), nullable=True),
+    sa.Column('corrected_at', kiosk.core.models.UTCDateTime(), nullable=True),
+    sa.Column('received_at', kiosk.core.models.UTCDateTime(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('original_id', sa.Integer(), nullable=True),
+    sa.Column('patient_uid', sa.String(length=36), nullable=True),
+    sa.Column('dismissed_at', kiosk.core.models.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_sync_ops_device_id_devices')),
+    sa.ForeignKeyConstraint(['original_id'], ['sync_ops.id'], name=op.f('fk_sync_ops_original_id_sync_ops')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_ops')),
+    sa.UniqueConstraint('device_id', 'seq', name=op.f('uq_sync_ops_device_id'))
+    )
+    with op.batch_alter_table('sync_ops', schema=None) as batch_op:
+        batch_op.create_index('ix_sync_ops_op_id', ['op_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sync_ops_patient_uid'), ['patient_uid'], unique=False)
 
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -273,11 +316,20 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_tasks_due_at'))
 
     op.drop_table('tasks')
+    with op.batch_alter_table('sync_ops', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sync_ops_patient_uid'))
+        batch_op.drop_index('ix_sync_ops_op_id')
+
+    op.drop_table('sync_ops')
     with op.batch_alter_table('notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notes_uid'))
         batch_op.drop_index(batch_op.f('ix_notes_patient_id'))
 
     op.drop_table('notes')
+    with op.batch_alter_table('device_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_device_events_device_id'))
+
+    op.drop_table('device_events')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entries_entity_uid'))
         batch_op.drop_index(batch_op.f('ix_audit_entries_at'))

@@ -1,0 +1,231 @@
+"""The one registry of ops: name → argument schema → the same service the views call."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..core.clock import as_utc
+from ..core.errors import DomainError
+from ..extensions import db
+from ..patients.selectors import patient_by_uid
+from ..patients.services import patient_create, patient_discharge
+from ..treatments.models import Task
+from ..treatments.schedule import task_uid
+from ..treatments.selectors import order_by_uid, task_by_uid
+from ..treatments.services import note_add, order_create, order_stop, task_complete, task_skip
+
+# Refusals that describe a state another device got to first: recorded as a conflict
+# for review (nothing applied twice), not rejected as impossible.
+CONFLICT_CODES = {"already_stopped", "already_discharged", "already_done", "task_cancelled",
+                  "not_admitted"}
+
+
+@dataclass
+class OpContext:
+    """Who acted, on which device, and when (device time corrected by the clock skew)."""
+
+    user: object
+    device: object
+    at: datetime
+    now: datetime
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How to read an op's args and which service applies it."""
+
+    name: str
+    apply: Callable[[dict, OpContext], dict]
+    patient_of: Callable[[dict], str | None]
+
+
+def arg_uid(args: dict, key: str, *, required: bool = True) -> str | None:
+    """A UUID argument as canonical text, or DomainError naming the argument."""
+    value = args.get(key)
+    if value is None and not required:
+        return None
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) and len(value) <= 40 else \
+            _bad_uid(key)
+    except ValueError:
+        return _bad_uid(key)
+
+
+def _bad_uid(key: str):
+    raise DomainError("bad_args", f"“{key}” must be a uid (UUID text).", field=key)
+
+
+def arg_text(args: dict, key: str) -> str | None:
+    """An optional text argument (length is checked by the service)."""
+    value = args.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise DomainError("bad_args", f"“{key}” must be text.", field=key)
+
+
+def arg_time(args: dict, key: str, *, required: bool = False) -> datetime | None:
+    """An ISO-8601 timestamp argument (with Z or an offset) as aware UTC."""
+    value = args.get(key)
+    if value is None and not required:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        raise DomainError("bad_args", f"“{key}” must be a timestamp like "
+                          "2026-11-22T10:15:03Z.", field=key) from None
+    if parsed.tzinfo is None:
+        raise DomainError("bad_args", f"“{key}” needs a time zone (Z).", field=key)
+    return as_utc(parsed)
+
+
+def _scalar(args: dict, key: str):
+    value = args.get(key)
+    if value is None or isinstance(value, str | int | float) and not isinstance(value, bool):
+        return value
+    raise DomainError("bad_args", f"“{key}” must be a number or text.", field=key)
+
+
+PATIENT_FIELDS = ("name", "species", "breed", "sex", "weight_kg", "date_of_birth",
+                  "owner_name", "owner_phone", "ward", "cage", "doctor", "colour", "alerts",
+                  "alert_note", "pims_id", "file_number")
+ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
+                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
+                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
+
+
+def _fields(args: dict, names: tuple[str, ...]) -> dict:
+    out = {}
+    for name in names:
+        if name in args:
+            value = args[name]
+            if isinstance(value, dict):
+                raise DomainError("bad_args", f"“{name}” has the wrong type.", field=name)
+            out[name] = value
+    return out
+
+
+def _patient_create(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "patient")
+    data = _fields(args, PATIENT_FIELDS)
+    if "billable" in args:
+        raise DomainError("bad_args", "Patients are not billable.", field="billable")
+    patient = patient_create(user=ctx.user, data=data, origin="pims" if data.get("pims_id")
+                             else "direct", uid=uid, device=ctx.device, at=ctx.at,
+                             clinical_fact=True)
+    return {"patient": patient.uid, "unallocated": patient.unallocated}
+
+
+def _order_create(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "order")
+    patient = patient_by_uid(arg_uid(args, "patient"))
+    data = _fields(args, ORDER_FIELDS)
+    billable = args.get("billable")
+    if billable is not None:
+        if not isinstance(billable, dict):
+            raise DomainError("bad_args", "“billable” must be {code, price}.", field="billable")
+        data["billable_code"], data["price"] = billable.get("code"), billable.get("price")
+    arg_time(args, "start", required=True)
+    order = order_create(user=ctx.user, patient=patient, data=data, uid=uid, device=ctx.device,
+                         now=ctx.now)
+    count = db.session.scalar(select(db.func.count(Task.id)).where(Task.order_id == order.id))
+    return {"order": order.uid, "tasks": count}
+
+
+def _order_stop(args: dict, ctx: OpContext) -> dict:
+    order = order_by_uid(arg_uid(args, "order"))
+    order_stop(order=order, user=ctx.user, reason=arg_text(args, "reason"), device=ctx.device,
+               at=ctx.at)
+    return {"order": order.uid}
+
+
+def _task_for(args: dict) -> Task:
+    """The task named; one a tablet computed beyond the server's horizon is made first."""
+    uid = arg_uid(args, "task")
+    task = db.session.scalar(select(Task).where(Task.uid == uid))
+    if task is not None:
+        return task
+    order_uid, due_at = arg_uid(args, "order", required=False), arg_time(args, "due_at")
+    if order_uid is None or due_at is None:
+        return task_by_uid(uid)  # NotFound
+    order = order_by_uid(order_uid)
+    if task_uid(order.uid, due_at) != uid:
+        raise DomainError("bad_args", "“task” is not the uid of that order's task due then.",
+                          field="task")
+    task = Task(uid=uid, order_id=order.id, patient_id=order.patient_id, due_at=due_at)
+    db.session.add(task)
+    db.session.flush()
+    return task
+
+
+def _task_complete(args: dict, ctx: OpContext) -> dict:
+    task = _task_for(args)
+    completion = task_complete(task=task, user=ctx.user, device=ctx.device, at=ctx.at,
+                               value=_scalar(args, "value"), note=arg_text(args, "note"),
+                               now=ctx.now)
+    result = {"task": task.uid}
+    if completion.conflict:
+        result["conflict"] = completion.conflict
+    return result
+
+
+def _task_skip(args: dict, ctx: OpContext) -> dict:
+    task = _task_for(args)
+    task_skip(task=task, user=ctx.user, reason=arg_text(args, "reason"), device=ctx.device,
+              at=ctx.at)
+    return {"task": task.uid}
+
+
+def _note_add(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "note")
+    patient = patient_by_uid(arg_uid(args, "patient"))
+    note = note_add(patient=patient, user=ctx.user, text=arg_text(args, "text"), uid=uid,
+                    device=ctx.device, at=ctx.at)
+    return {"note": note.uid}
+
+
+def _patient_discharge(args: dict, ctx: OpContext) -> dict:
+    patient = patient_by_uid(arg_uid(args, "patient"))
+    patient_discharge(patient=patient, user=ctx.user, device=ctx.device, at=ctx.at)
+    return {"patient": patient.uid}
+
+
+def _patient_arg(args: dict) -> str | None:
+    value = args.get("patient")
+    return value if isinstance(value, str) and len(value) <= 40 else None
+
+
+def _task_patient(args: dict) -> str | None:
+    value = args.get("task")
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    row = db.session.execute(select(Task.patient_id).where(Task.uid == value)).first()
+    if row is None:
+        return None
+    from ..patients.models import Patient
+
+    return db.session.scalar(select(Patient.uid).where(Patient.id == row[0]))
+
+
+def _order_patient(args: dict) -> str | None:
+    value = args.get("order")
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    from ..patients.models import Patient
+    from ..treatments.models import Order
+
+    return db.session.scalar(select(Patient.uid).join(Order, Order.patient_id == Patient.id)
+                             .where(Order.uid == value))
+
+
+REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
+    OpSpec("patient.create", _patient_create, _patient_arg),
+    OpSpec("order.create", _order_create, _patient_arg),
+    OpSpec("order.stop", _order_stop, _order_patient),
+    OpSpec("task.complete", _task_complete, _task_patient),
+    OpSpec("task.skip", _task_skip, _task_patient),
+    OpSpec("note.add", _note_add, _patient_arg),
+    OpSpec("patient.discharge", _patient_discharge, _patient_arg),
+)}

@@ -1,0 +1,282 @@
+"""Processing a device's sync request (SYNC.md): in seq order, exactly once, never blocked.
+
+Each op's effects, its stored record and the advance of the device's `last_seq` are
+written in one transaction with the rest of the batch (a savepoint per op keeps a refused
+op's effects out); a batch that dies half-way is rolled back whole and its resend is
+processed as if new. Nothing here sees the request; the view owns the transaction.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from ..core.clock import as_utc
+from ..core.errors import DomainError
+from ..extensions import db
+from ..staff.models import User
+from .models import DeviceEvent, SyncOp
+from .ops import CONFLICT_CODES, REGISTRY, OpContext
+
+log = logging.getLogger(__name__)
+
+MAX_OPS = 500
+MAX_BYTES = 2 * 1024 * 1024
+SKEW_FLAG = timedelta(minutes=5)
+LEVEL_NAMES = {"applied", "conflict", "rejected"}
+# A rejected op's args are kept for review unless they are this large (a fuzzer's megabytes).
+MAX_KEPT_ARGS = 20_000
+
+
+class SyncRefused(Exception):
+    """The whole request is refused (HTTP status and a JSON body); nothing was applied."""
+
+    def __init__(self, status: int, error: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.body = status, {"error": error, "message": message, **extra}
+
+
+class TransientFailure(Exception):
+    """The database is busy or down: stop, keep what was done, ask the device to retry."""
+
+
+@dataclass
+class Batch:
+    """What a request asked for, once its envelope was checked."""
+
+    ops: list[dict]
+    sent_at: datetime
+    received_at: datetime
+    pending: int | None = None
+    oldest_at: datetime | None = None
+    results: list[dict] = field(default_factory=list)
+
+    @property
+    def skew(self) -> timedelta:
+        """Server receive time minus the device's sent_at."""
+        return self.received_at - self.sent_at
+
+
+def _timestamp(value) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return as_utc(parsed) if parsed.tzinfo else None
+
+
+def batch_read(body, *, device, received_at: datetime) -> Batch:
+    """Check the request's shape; SyncRefused (400/401/413) if it cannot be processed."""
+    if not isinstance(body, dict):
+        raise SyncRefused(400, "bad_request", "The body must be a JSON object.")
+    if body.get("device") != device.public_id:
+        raise SyncRefused(401, "unauthorized", "This token is not the token of that device.")
+    ops = body.get("ops")
+    if not isinstance(ops, list):
+        raise SyncRefused(400, "bad_request", "“ops” must be a list (empty for a heartbeat).")
+    if len(ops) > MAX_OPS:
+        raise SyncRefused(413, "too_large", f"At most {MAX_OPS} ops per request; send "
+                          "the rest in the next one.", max_ops=MAX_OPS)
+    sent_at = _timestamp(body.get("sent_at"))
+    if sent_at is None:
+        raise SyncRefused(400, "bad_request", "“sent_at” must be a timestamp like "
+                          "2026-11-22T10:20:00Z.")
+    for index, op in enumerate(ops):
+        seq = op.get("seq") if isinstance(op, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise SyncRefused(400, "bad_request", f"Op {index} has no valid “seq” (a whole "
+                              "number from 1); nothing was applied.", index=index)
+        if index and seq <= ops[index - 1]["seq"]:
+            raise SyncRefused(400, "bad_request", "Ops must be in increasing seq order; "
+                              "nothing was applied.", index=index)
+    outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
+    pending = outbox.get("pending")
+    return Batch(ops=ops, sent_at=sent_at, received_at=received_at,
+                 pending=pending if isinstance(pending, int) and pending >= 0 else None,
+                 oldest_at=_timestamp(outbox.get("oldest_at")))
+
+
+def sync_heartbeat(*, device, batch: Batch) -> None:
+    """Note what the device reported: when it was seen, its outbox and its clock skew."""
+    skew_ms = int(batch.skew.total_seconds() * 1000)
+    limit_ms = SKEW_FLAG.total_seconds() * 1000
+    was_flagged = device.skew_ms is not None and abs(device.skew_ms) > limit_ms
+    device.last_seen_at = batch.received_at
+    device.skew_ms = skew_ms
+    if batch.pending is not None:
+        device.outbox_pending = batch.pending
+        device.outbox_oldest_at = batch.oldest_at
+    if abs(batch.skew) > SKEW_FLAG and not was_flagged:
+        db.session.add(DeviceEvent(device_id=device.id, kind="skew",
+                                   detail={"skew_ms": skew_ms}))
+
+
+def sync_process(*, device, batch: Batch) -> dict:
+    """Apply the batch's ops in order; the answer SYNC.md describes, or 409 on a gap.
+
+    Raises SyncRefused(409) on a sequence gap and TransientFailure when the database
+    fails; ops processed before either are kept in the session for the caller to commit.
+    """
+    for op in batch.ops:
+        seq = op["seq"]
+        if seq <= device.last_seq:
+            batch.results.append(_duplicate_by_seq(device, op))
+            continue
+        if seq > device.last_seq + 1:
+            db.session.add(DeviceEvent(device_id=device.id, kind="gap",
+                                       detail={"last_seq": device.last_seq, "got": seq}))
+            raise SyncRefused(409, "sequence_gap", f"Expected seq {device.last_seq + 1}, "
+                              f"got {seq}; renumber pending ops from there.",
+                              last_seq=device.last_seq)
+        batch.results.append(_process_next(device, op, batch))
+        device.last_seq = seq
+    device.last_sync_at = batch.received_at
+    return {"last_seq": device.last_seq,
+            "server_time": utcnow_ms(),
+            "results": batch.results}
+
+
+def utcnow_ms() -> str:
+    """The server's time as 2026-11-22T10:20:00.412Z."""
+    from datetime import UTC
+
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _content(op: dict) -> dict:
+    return {"name": op.get("name"), "args": op.get("args"), "at": op.get("at"),
+            "user": op.get("user")}
+
+
+def _answer(record: SyncOp, op: dict, *, duplicate: bool = False) -> dict:
+    answer = {"id": op.get("id"), "seq": op["seq"]}
+    if duplicate:
+        answer["status"] = "duplicate"
+        answer["original_status"] = record.status
+    else:
+        answer["status"] = record.status
+    if record.status == "rejected":
+        answer["error"] = record.result.get("error", {})
+    else:
+        answer["result"] = record.result
+    return answer
+
+
+def _original(op_id) -> SyncOp | None:
+    if not isinstance(op_id, str):
+        return None
+    # Repeats (original_id set) and id_reused records (op_id blank) never shadow the first.
+    return db.session.scalar(select(SyncOp).where(
+        SyncOp.op_id == op_id, SyncOp.status.in_(LEVEL_NAMES), SyncOp.original_id.is_(None)
+    ).order_by(SyncOp.id).limit(1))
+
+
+def _duplicate_by_seq(device, op: dict) -> dict:
+    """An op at an old seq: nothing applied again; answer with what that seq produced."""
+    record = db.session.scalar(select(SyncOp).where(SyncOp.device_id == device.id,
+                                                    SyncOp.seq == op["seq"]))
+    if record is None:  # processed before records were kept: nothing to repeat
+        return {"id": op.get("id"), "seq": op["seq"], "status": "duplicate", "result": {}}
+    if record.original_id is not None:
+        record = db.session.get(SyncOp, record.original_id)
+    if record.op_id != op.get("id"):
+        # Not the op that used this seq: keep it on the device's history, never silently.
+        db.session.add(DeviceEvent(device_id=device.id, kind="stale_seq",
+                                   detail={"op": {k: op.get(k) for k in
+                                                  ("id", "seq", "name", "args", "at", "user")}}))
+    return _answer(record, op, duplicate=True)
+
+
+def _process_next(device, op: dict, batch: Batch) -> dict:
+    """The op at last_seq + 1: a repeat of a known id, or new and applied through its service."""
+    original = _original(op.get("id"))
+    if original is not None:
+        if _content(op) != {"name": original.name, "args": original.args,
+                            "at": original.device_at, "user": original.user_ref}:
+            return _store(device, op, batch, "rejected", error=DomainError(
+                "id_reused", "This op id was used before for a different op."))
+        db.session.add(SyncOp(device_id=device.id, seq=op["seq"], op_id=original.op_id,
+                              name=original.name, args=original.args,
+                              user_ref=original.user_ref, device_at=original.device_at,
+                              status="duplicate", result=original.result,
+                              original_id=original.id, received_at=batch.received_at))
+        return _answer(original, op, duplicate=True)
+    return _apply(device, op, batch)
+
+
+def _apply(device, op: dict, batch: Batch) -> dict:
+    spec = REGISTRY.get(op.get("name")) if isinstance(op.get("name"), str) else None
+    try:
+        _envelope_check(op)
+        if spec is None:
+            raise DomainError("unknown_op", f"There is no op called “{str(op.get('name'))[:60]}”.")
+        user = _user(op.get("user"))
+        at = _timestamp(op.get("at")) + batch.skew
+        ctx = OpContext(user=user, device=device, at=min(at, batch.received_at),
+                        now=batch.received_at)
+    except DomainError as exc:
+        return _store(device, op, batch, "rejected", error=exc)
+    events = db.session.info.setdefault("pending_events", [])
+    mark = len(events)
+    try:
+        with db.session.begin_nested():
+            result = spec.apply(op["args"], ctx)
+    except DomainError as exc:
+        del events[mark:]  # what the refused op recorded is never broadcast
+        status = "conflict" if exc.code in CONFLICT_CODES else "rejected"
+        return _store(device, op, batch, status, error=exc, at=ctx.at,
+                      patient=spec.patient_of(op["args"]))
+    except OperationalError as exc:
+        del events[mark:]
+        raise TransientFailure(str(exc.orig)[:200]) from exc
+    status = "conflict" if result.get("conflict") else "applied"
+    return _store(device, op, batch, status, result=result, at=ctx.at,
+                  patient=spec.patient_of(op["args"]))
+
+
+def _envelope_check(op: dict) -> None:
+    op_id = op.get("id")
+    if not isinstance(op_id, str) or not 1 <= len(op_id) <= 64:
+        raise DomainError("bad_op", "Every op needs an “id” (UUID text).")
+    if not isinstance(op.get("args"), dict):
+        raise DomainError("bad_args", "“args” must be an object.")
+    if _timestamp(op.get("at")) is None:
+        raise DomainError("bad_time", "“at” must be a timestamp like 2026-11-22T10:15:03Z.")
+
+
+def _user(ref) -> User:
+    user_id = int(ref[2:]) if isinstance(ref, str) and ref.startswith("u_") \
+        and ref[2:].isdigit() and len(ref) < 20 else None
+    user = db.session.get(User, user_id) if user_id else None
+    if user is None or not user.active:
+        raise DomainError("unknown_user", "The op's “user” is not an active staff member.")
+    return user
+
+
+def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None = None,
+           error: DomainError | None = None, at=None, patient=None) -> dict:
+    if error is not None:
+        body = {"code": error.code, "message": error.message}
+        if error.field:
+            body["field"] = error.field
+        result = {"conflict": error.code, "message": error.message} \
+            if status == "conflict" else {"error": body}
+    op_id = op.get("id") if isinstance(op.get("id"), str) else None
+    args = op.get("args")
+    if not isinstance(args, dict) or (status == "rejected" and len(str(args)) > MAX_KEPT_ARGS):
+        args = {"_not_kept": "the args were not an object, or too large to keep"}
+    record = SyncOp(device_id=device.id, seq=op["seq"], op_id=(op_id or "")[:64],
+                    name=str(op.get("name"))[:60], args=args,
+                    user_ref=str(op.get("user"))[:40] if op.get("user") is not None else None,
+                    device_at=str(op.get("at"))[:40] if op.get("at") is not None else None,
+                    corrected_at=at, received_at=batch.received_at, status=status,
+                    result=result, patient_uid=patient)
+    if error is not None and error.code == "id_reused":
+        record.op_id = ""  # the id belongs to the first op; this record must not shadow it
+    db.session.add(record)
+    return _answer(record, op)

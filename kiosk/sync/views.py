@@ -1,0 +1,118 @@
+"""The sync endpoint and the reads tablets and integrations use (JSON, SYNC.md)."""
+
+import json
+import logging
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import OperationalError
+
+from ..core.clock import utcnow
+from ..extensions import csrf, db
+from .auth import api_caller, device_from_request
+from .selectors import device_info, patients_json, tasks_json
+from .services import (
+    MAX_BYTES,
+    SyncRefused,
+    TransientFailure,
+    batch_read,
+    sync_heartbeat,
+    sync_process,
+)
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sync", __name__, url_prefix="/api")
+RETRY_AFTER_S = "5"
+
+
+def _error(status: int, error: str, message: str, **extra):
+    return jsonify({"error": error, "message": message, **extra}), status
+
+
+@bp.post("/sync")
+@csrf.exempt  # a bearer token, not a cookie, authenticates this endpoint
+def sync():
+    """Take a device's ops in seq order; answer per op (SYNC.md)."""
+    if (request.content_length or 0) > MAX_BYTES:
+        return _error(413, "too_large", "At most 2 MiB per request; send fewer ops at a time.")
+    device = device_from_request()
+    if device is None:
+        return _error(401, "unauthorized", "A valid, unrevoked device token is required; "
+                      "ask a manager.")
+    received_at = utcnow()
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BYTES:
+        return _error(413, "too_large", "At most 2 MiB per request; send fewer ops at a time.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "bad_json", "The body is not valid JSON; nothing was applied.")
+    try:
+        batch = batch_read(body, device=device, received_at=received_at)
+        sync_heartbeat(device=device, batch=batch)
+        answer = sync_process(device=device, batch=batch)
+        db.session.commit()
+        return jsonify(answer)
+    except SyncRefused as refused:
+        if refused.status == 409:
+            db.session.commit()  # the ops before the gap, the gap on the device's history
+        else:
+            db.session.rollback()
+        return jsonify(refused.body), refused.status
+    except (TransientFailure, OperationalError) as exc:
+        return _transient(exc)
+
+
+def _transient(exc):
+    log.warning("sync stopped by a database failure: %s", exc)
+    db.session.rollback()
+    try:  # keep what was processed before the failure, if the database lets us
+        db.session.commit()
+    except OperationalError:
+        db.session.rollback()
+    response, status = _error(503, "unavailable", "The database is busy or down; try again.")
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return response, status
+
+
+def _caller_or_401():
+    kind, who = api_caller()
+    if kind is None:
+        return None
+    return kind, who
+
+
+@bp.get("/patients")
+def patients():
+    """Patients (admitted by default; ?status=discharged or all)."""
+    if _caller_or_401() is None:
+        return _error(401, "unauthorized", "Sign in, or send a device token.")
+    status = request.args.get("status", "admitted")
+    if status not in ("admitted", "discharged", "all"):
+        return _error(400, "bad_request", "status must be admitted, discharged or all.")
+    return jsonify(patients_json(status=None if status == "all" else status))
+
+
+@bp.get("/patients/<uid>/tasks")
+def patient_tasks(uid: str):
+    """A patient's tasks, by due time."""
+    if _caller_or_401() is None:
+        return _error(401, "unauthorized", "Sign in, or send a device token.")
+    tasks = tasks_json(uid)
+    if tasks is None:
+        return _error(404, "not_found", "There is no patient with that id.")
+    return jsonify(tasks)
+
+
+@bp.get("/devices/<device_id>")
+def device(device_id: str):
+    """A device's sync state: a device may read itself; signed-in staff any device."""
+    kind, who = _caller_or_401() or (None, None)
+    if kind is None:
+        return _error(401, "unauthorized", "Sign in, or send a device token.")
+    if kind == "device" and who.public_id != device_id:
+        return _error(403, "forbidden", "A device may read only itself.")
+    info = device_info(device_id)
+    if info is None:
+        return _error(404, "not_found", "There is no device with that id.")
+    return jsonify(info)
+
