@@ -64,10 +64,9 @@ def sync():
 
 def _transient(exc):
     log.warning("sync stopped by a database failure: %s", exc)
-    db.session.rollback()
-    try:  # keep what was processed before the failure, if the database lets us
+    try:  # keep the ops processed before the failure (the failed one's savepoint is undone)
         db.session.commit()
-    except OperationalError:
+    except Exception:  # the database is gone altogether: the resend will redo them
         db.session.rollback()
     response, status = _error(503, "unavailable", "The database is busy or down; try again.")
     response.headers["Retry-After"] = RETRY_AFTER_S
