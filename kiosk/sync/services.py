@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import lazyload
 
 from ..core.clock import as_utc
 from ..core.errors import DomainError
@@ -98,6 +99,16 @@ def batch_read(body, *, device, received_at: datetime) -> Batch:
     return Batch(ops=ops, sent_at=sent_at, received_at=received_at,
                  pending=pending if isinstance(pending, int) and pending >= 0 else None,
                  oldest_at=_timestamp(outbox.get("oldest_at")))
+
+
+def device_lock(device):
+    """The device's row, locked for this transaction where the database can (PostgreSQL):
+    two requests of one device are processed one after the other, never interleaved."""
+    from ..devices.models import Device
+
+    return db.session.scalar(select(Device).where(Device.id == device.id)
+                             .options(lazyload(Device.board)).with_for_update(of=Device)
+                             .execution_options(populate_existing=True))
 
 
 def sync_heartbeat(*, device, batch: Batch) -> None:

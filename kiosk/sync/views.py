@@ -4,7 +4,7 @@ import json
 import logging
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.clock import utcnow
 from ..extensions import csrf, db
@@ -15,6 +15,7 @@ from .services import (
     SyncRefused,
     TransientFailure,
     batch_read,
+    device_lock,
     sync_heartbeat,
     sync_process,
 )
@@ -47,6 +48,7 @@ def sync():
     except (ValueError, UnicodeDecodeError):
         return _error(400, "bad_json", "The body is not valid JSON; nothing was applied.")
     try:
+        device = device_lock(device)
         batch = batch_read(body, device=device, received_at=received_at)
         sync_heartbeat(device=device, batch=batch)
         answer = sync_process(device=device, batch=batch)
@@ -58,7 +60,8 @@ def sync():
         else:
             db.session.rollback()
         return jsonify(refused.body), refused.status
-    except (TransientFailure, OperationalError) as exc:
+    except (TransientFailure, OperationalError, IntegrityError) as exc:
+        # IntegrityError: another request of the same device won the race for these seqs.
         return _transient(exc)
 
 
