@@ -43,6 +43,8 @@ def event_subscribe_batch(handler: Callable[[list[DomainEvent]], None]) -> None:
 
 
 def _dispatch(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: the events wait for the real commit
     events = session.info.pop("pending_events", [])
     if not events:
         return
@@ -59,7 +61,9 @@ def _dispatch(session: Session) -> None:
                 log.exception("event handler %r failed for %s", handler, evt.name)
 
 
-def _discard(session: Session, *args) -> None:
+def _discard(session: Session, previous_transaction=None) -> None:
+    if previous_transaction is not None and previous_transaction.nested:
+        return  # a savepoint was undone: whoever opened it drops what it recorded
     session.info.pop("pending_events", None)
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from .errors import DomainError
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def text_required(value, field: str, label: str, max_len: int) -> str:
@@ -15,9 +16,17 @@ def text_required(value, field: str, label: str, max_len: int) -> str:
         raise DomainError("bad_type", f"{label} must be text.", field=field)
     if not text:
         raise DomainError("required", f"{label} is required.", field=field)
+    _printable(text, field, label)
     if len(text) > max_len:
         raise DomainError("too_long", f"{label} is longer than {max_len} characters.", field=field)
     return text
+
+
+def _printable(text: str, field: str, label: str) -> None:
+    """Control characters other than tab and line breaks are never stored (NUL breaks
+    PostgreSQL and nothing a person types contains them)."""
+    if CONTROL.search(text):
+        raise DomainError("bad_text", f"{label} contains control characters.", field=field)
 
 
 def text_optional(value, field: str, label: str, max_len: int) -> str | None:

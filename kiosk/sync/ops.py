@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..core.clock import as_utc
 from ..core.errors import DomainError
 from ..extensions import db
 from ..patients.selectors import patient_by_uid
 from ..patients.services import patient_create, patient_discharge
-from ..treatments.models import Task
+from ..treatments.models import Order, Task
 from ..treatments.schedule import task_uid
 from ..treatments.selectors import order_by_uid, task_by_uid
 from ..treatments.services import note_add, order_create, order_stop, task_complete, task_skip
@@ -31,6 +32,7 @@ class OpContext:
     device: object
     at: datetime
     now: datetime
+    patient: str | None = None  # the uid of the patient the op touched, once applied
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,15 @@ def arg_time(args: dict, key: str, *, required: bool = False) -> datetime | None
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):
         raise DomainError("bad_args", f"“{key}” must be a timestamp like "
                           "2026-11-22T10:15:03Z.", field=key) from None
     if parsed.tzinfo is None:
         raise DomainError("bad_args", f"“{key}” needs a time zone (Z).", field=key)
-    return as_utc(parsed)
+    try:
+        return as_utc(parsed)
+    except OverflowError:
+        raise DomainError("bad_args", f"“{key}” is out of range.", field=key) from None
 
 
 def _scalar(args: dict, key: str):
@@ -115,6 +120,7 @@ def _patient_create(args: dict, ctx: OpContext) -> dict:
     patient = patient_create(user=ctx.user, data=data, origin="pims" if data.get("pims_id")
                              else "direct", uid=uid, device=ctx.device, at=ctx.at,
                              clinical_fact=True)
+    ctx.patient = patient.uid
     return {"patient": patient.uid, "unallocated": patient.unallocated}
 
 
@@ -130,6 +136,7 @@ def _order_create(args: dict, ctx: OpContext) -> dict:
     arg_time(args, "start", required=True)
     order = order_create(user=ctx.user, patient=patient, data=data, uid=uid, device=ctx.device,
                          now=ctx.now)
+    ctx.patient = patient.uid
     count = db.session.scalar(select(db.func.count(Task.id)).where(Task.order_id == order.id))
     return {"order": order.uid, "tasks": count}
 
@@ -138,13 +145,16 @@ def _order_stop(args: dict, ctx: OpContext) -> dict:
     order = order_by_uid(arg_uid(args, "order"))
     order_stop(order=order, user=ctx.user, reason=arg_text(args, "reason"), device=ctx.device,
                at=ctx.at)
+    ctx.patient = order.patient.uid
     return {"order": order.uid}
 
 
 def _task_for(args: dict) -> Task:
     """The task named; one a tablet computed beyond the server's horizon is made first."""
     uid = arg_uid(args, "task")
-    task = db.session.scalar(select(Task).where(Task.uid == uid))
+    # The order and its patient come with it: every completion reads both.
+    task = db.session.scalar(select(Task).where(Task.uid == uid).options(
+        joinedload(Task.order).joinedload(Order.patient)))
     if task is not None:
         return task
     order_uid, due_at = arg_uid(args, "order", required=False), arg_time(args, "due_at")
@@ -165,6 +175,7 @@ def _task_complete(args: dict, ctx: OpContext) -> dict:
     completion = task_complete(task=task, user=ctx.user, device=ctx.device, at=ctx.at,
                                value=_scalar(args, "value"), note=arg_text(args, "note"),
                                now=ctx.now)
+    ctx.patient = task.order.patient.uid
     result = {"task": task.uid}
     if completion.conflict:
         result["conflict"] = completion.conflict
@@ -175,6 +186,7 @@ def _task_skip(args: dict, ctx: OpContext) -> dict:
     task = _task_for(args)
     task_skip(task=task, user=ctx.user, reason=arg_text(args, "reason"), device=ctx.device,
               at=ctx.at)
+    ctx.patient = task.order.patient.uid
     return {"task": task.uid}
 
 
@@ -183,12 +195,14 @@ def _note_add(args: dict, ctx: OpContext) -> dict:
     patient = patient_by_uid(arg_uid(args, "patient"))
     note = note_add(patient=patient, user=ctx.user, text=arg_text(args, "text"), uid=uid,
                     device=ctx.device, at=ctx.at)
+    ctx.patient = patient.uid
     return {"note": note.uid}
 
 
 def _patient_discharge(args: dict, ctx: OpContext) -> dict:
     patient = patient_by_uid(arg_uid(args, "patient"))
     patient_discharge(patient=patient, user=ctx.user, device=ctx.device, at=ctx.at)
+    ctx.patient = patient.uid
     return {"patient": patient.uid}
 
 
@@ -214,7 +228,6 @@ def _order_patient(args: dict) -> str | None:
     if not isinstance(value, str) or len(value) > 40:
         return None
     from ..patients.models import Patient
-    from ..treatments.models import Order
 
     return db.session.scalar(select(Patient.uid).join(Order, Order.patient_id == Patient.id)
                              .where(Order.uid == value))

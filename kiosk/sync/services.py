@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import lazyload
 
 from ..core.clock import as_utc
@@ -29,6 +29,7 @@ SKEW_FLAG = timedelta(minutes=5)
 LEVEL_NAMES = {"applied", "conflict", "rejected"}
 # A rejected op's args are kept for review unless they are this large (a fuzzer's megabytes).
 MAX_KEPT_ARGS = 20_000
+INT_MAX = 2**31 - 1  # what an INTEGER column holds on every database
 
 
 class SyncRefused(Exception):
@@ -53,6 +54,11 @@ class Batch:
     pending: int | None = None
     oldest_at: datetime | None = None
     results: list[dict] = field(default_factory=list)
+    # Filled by sync_process: earlier records by op id and by seq, staff by id.
+    known: dict = field(default_factory=dict)
+    by_seq: dict = field(default_factory=dict)
+    users: dict = field(default_factory=dict)
+    held: set = field(default_factory=set)
 
     @property
     def skew(self) -> timedelta:
@@ -65,9 +71,9 @@ def _timestamp(value) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return as_utc(parsed) if parsed.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return as_utc(parsed) if parsed.tzinfo else None
 
 
 def batch_read(body, *, device, received_at: datetime) -> Batch:
@@ -96,16 +102,27 @@ def batch_read(body, *, device, received_at: datetime) -> Batch:
                               "nothing was applied.", index=index)
     outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
     pending = outbox.get("pending")
+    if not isinstance(pending, int) or isinstance(pending, bool) or pending < 0:
+        pending = None
     return Batch(ops=ops, sent_at=sent_at, received_at=received_at,
-                 pending=pending if isinstance(pending, int) and pending >= 0 else None,
+                 pending=None if pending is None else min(pending, INT_MAX),
                  oldest_at=_timestamp(outbox.get("oldest_at")))
 
 
 def device_lock(device):
-    """The device's row, locked for this transaction where the database can (PostgreSQL):
-    two requests of one device are processed one after the other, never interleaved."""
+    """The device's row, locked for this transaction: two requests of one device are
+    processed one after the other, never interleaved.
+
+    PostgreSQL locks the row. SQLite has one writer: the transaction takes the write lock
+    at once (BEGIN IMMEDIATE), so concurrent syncs queue on the busy timeout instead of
+    failing when a read snapshot turns out stale at their first write.
+    """
     from ..devices.models import Device
 
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and \
+            not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     return db.session.scalar(select(Device).where(Device.id == device.id)
                              .options(lazyload(Device.board)).with_for_update(of=Device)
                              .execution_options(populate_existing=True))
@@ -113,7 +130,7 @@ def device_lock(device):
 
 def sync_heartbeat(*, device, batch: Batch) -> None:
     """Note what the device reported: when it was seen, its outbox and its clock skew."""
-    skew_ms = int(batch.skew.total_seconds() * 1000)
+    skew_ms = max(-INT_MAX, min(INT_MAX, int(batch.skew.total_seconds() * 1000)))
     limit_ms = SKEW_FLAG.total_seconds() * 1000
     was_flagged = device.skew_ms is not None and abs(device.skew_ms) > limit_ms
     device.last_seen_at = batch.received_at
@@ -130,25 +147,55 @@ def sync_process(*, device, batch: Batch) -> dict:
     """Apply the batch's ops in order; the answer SYNC.md describes, or 409 on a gap.
 
     Raises SyncRefused(409) on a sequence gap and TransientFailure when the database
-    fails; ops processed before either are kept in the session for the caller to commit.
+    fails; ops processed before either are kept in the session for the caller to commit,
+    with `last_seq` at the last of them.
     """
-    for op in batch.ops:
-        seq = op["seq"]
-        if seq <= device.last_seq:
-            batch.results.append(_duplicate_by_seq(device, op))
-            continue
-        if seq > device.last_seq + 1:
-            db.session.add(DeviceEvent(device_id=device.id, kind="gap",
-                                       detail={"last_seq": device.last_seq, "got": seq}))
-            raise SyncRefused(409, "sequence_gap", f"Expected seq {device.last_seq + 1}, "
-                              f"got {seq}; renumber pending ops from there.",
-                              last_seq=device.last_seq)
-        batch.results.append(_process_next(device, op, batch))
-        device.last_seq = seq
+    last = device.last_seq
+    _prefetch(device, batch)
+    try:
+        for op in batch.ops:
+            seq = op["seq"]
+            if seq <= last:
+                batch.results.append(_duplicate_by_seq(device, op, batch))
+                continue
+            if seq > last + 1:
+                db.session.add(DeviceEvent(device_id=device.id, kind="gap",
+                                           detail={"last_seq": last, "got": seq}))
+                raise SyncRefused(409, "sequence_gap", f"Expected seq {last + 1}, "
+                                  f"got {seq}; renumber pending ops from there.",
+                                  last_seq=last)
+            batch.results.append(_process_next(device, op, batch))
+            last = seq
+            # The session's map is weak: hold what this op loaded (its patient, its order)
+            # so that the next ops of the batch find it without asking the database again.
+            batch.held.update(db.session.identity_map.values())
+    finally:
+        device.last_seq = last  # written once, with the ops, in the same transaction
     device.last_sync_at = batch.received_at
     return {"last_seq": device.last_seq,
             "server_time": utcnow_ms(),
             "results": batch.results}
+
+
+def _prefetch(device, batch: Batch) -> None:
+    """What the batch's ops were before, in two queries instead of one or two per op."""
+    ids = {op["id"] for op in batch.ops if _id_ok(op.get("id"))}
+    for chunk in _chunks(sorted(ids)):
+        # Repeats (original_id set) and id_reused records (op_id blank) never shadow the first.
+        for record in db.session.scalars(select(SyncOp).where(
+                SyncOp.op_id.in_(chunk), SyncOp.status.in_(LEVEL_NAMES),
+                SyncOp.original_id.is_(None)).order_by(SyncOp.id.desc())):
+            batch.known[record.op_id] = record  # descending: the first one wins
+    old = [op["seq"] for op in batch.ops if op["seq"] <= device.last_seq]
+    for chunk in _chunks(old):
+        for record in db.session.scalars(select(SyncOp).where(SyncOp.device_id == device.id,
+                                                              SyncOp.seq.in_(chunk))):
+            batch.by_seq[record.seq] = record
+
+
+def _chunks(values: list, size: int = 500):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def utcnow_ms() -> str:
@@ -178,19 +225,9 @@ def _answer(record: SyncOp, op: dict, *, duplicate: bool = False) -> dict:
     return answer
 
 
-def _original(op_id) -> SyncOp | None:
-    if not isinstance(op_id, str):
-        return None
-    # Repeats (original_id set) and id_reused records (op_id blank) never shadow the first.
-    return db.session.scalar(select(SyncOp).where(
-        SyncOp.op_id == op_id, SyncOp.status.in_(LEVEL_NAMES), SyncOp.original_id.is_(None)
-    ).order_by(SyncOp.id).limit(1))
-
-
-def _duplicate_by_seq(device, op: dict) -> dict:
+def _duplicate_by_seq(device, op: dict, batch: Batch) -> dict:
     """An op at an old seq: nothing applied again; answer with what that seq produced."""
-    record = db.session.scalar(select(SyncOp).where(SyncOp.device_id == device.id,
-                                                    SyncOp.seq == op["seq"]))
+    record = batch.by_seq.get(op["seq"])
     if record is None:  # processed before records were kept: nothing to repeat
         return {"id": op.get("id"), "seq": op["seq"], "status": "duplicate", "result": {}}
     if record.original_id is not None:
@@ -205,12 +242,21 @@ def _duplicate_by_seq(device, op: dict) -> dict:
 
 def _process_next(device, op: dict, batch: Batch) -> dict:
     """The op at last_seq + 1: a repeat of a known id, or new and applied through its service."""
-    original = _original(op.get("id"))
+    original = batch.known.get(op.get("id")) if _id_ok(op.get("id")) else None
     if original is not None:
         if _content(op) != {"name": original.name, "args": original.args,
                             "at": original.device_at, "user": original.user_ref}:
             return _store(device, op, batch, "rejected", error=DomainError(
                 "id_reused", "This op id was used before for a different op."))
+        if original.device_id == device.id and original.seq != op["seq"]:
+            # This device sent the op under another seq: a request from before the tablet
+            # renumbered. Taking this seq for it would swallow the op the tablet gave it since.
+            last = op["seq"] - 1
+            db.session.add(DeviceEvent(device_id=device.id, kind="stale_seq", detail={
+                "id": original.op_id, "seq": op["seq"], "first_seq": original.seq}))
+            raise SyncRefused(409, "sequence_gap", f"Op {original.op_id} was processed as seq "
+                              f"{original.seq}; renumber pending ops after {last}.",
+                              last_seq=last)
         db.session.add(SyncOp(device_id=device.id, seq=op["seq"], op_id=original.op_id,
                               name=original.name, args=original.args,
                               user_ref=original.user_ref, device_at=original.device_at,
@@ -226,8 +272,11 @@ def _apply(device, op: dict, batch: Batch) -> dict:
         _envelope_check(op)
         if spec is None:
             raise DomainError("unknown_op", f"There is no op called “{str(op.get('name'))[:60]}”.")
-        user = _user(op.get("user"))
-        at = _timestamp(op.get("at")) + batch.skew
+        user = _user(op.get("user"), batch)
+        try:
+            at = _timestamp(op.get("at")) + batch.skew
+        except OverflowError:
+            raise DomainError("bad_time", "“at” is too far from the device's clock.") from None
         ctx = OpContext(user=user, device=device, at=min(at, batch.received_at),
                         now=batch.received_at)
     except DomainError as exc:
@@ -245,14 +294,23 @@ def _apply(device, op: dict, batch: Batch) -> dict:
     except OperationalError as exc:
         del events[mark:]
         raise TransientFailure(str(exc.orig)[:200]) from exc
+    except DataError:
+        # A value the database cannot hold (a number too large, a stray control character):
+        # the savepoint took the op's effects back.
+        del events[mark:]
+        return _store(device, op, batch, "rejected", error=DomainError(
+            "bad_args", "A value in this op cannot be stored."), at=ctx.at)
     status = "conflict" if result.get("conflict") else "applied"
     return _store(device, op, batch, status, result=result, at=ctx.at,
-                  patient=spec.patient_of(op["args"]))
+                  patient=ctx.patient or spec.patient_of(op["args"]))
+
+
+def _id_ok(op_id) -> bool:
+    return isinstance(op_id, str) and 1 <= len(op_id) <= 64 and op_id.isprintable()
 
 
 def _envelope_check(op: dict) -> None:
-    op_id = op.get("id")
-    if not isinstance(op_id, str) or not 1 <= len(op_id) <= 64:
+    if not _id_ok(op.get("id")):
         raise DomainError("bad_op", "Every op needs an “id” (UUID text).")
     if not isinstance(op.get("args"), dict):
         raise DomainError("bad_args", "“args” must be an object.")
@@ -260,13 +318,20 @@ def _envelope_check(op: dict) -> None:
         raise DomainError("bad_time", "“at” must be a timestamp like 2026-11-22T10:15:03Z.")
 
 
-def _user(ref) -> User:
+def _user(ref, batch: Batch) -> User:
     user_id = int(ref[2:]) if isinstance(ref, str) and ref.startswith("u_") \
         and ref[2:].isdigit() and len(ref) < 20 else None
-    user = db.session.get(User, user_id) if user_id else None
+    if user_id not in batch.users:  # held for the batch (the session's map is weak)
+        batch.users[user_id] = db.session.get(User, user_id) if user_id else None
+    user = batch.users[user_id]
     if user is None or not user.active:
         raise DomainError("unknown_user", "The op's “user” is not an active staff member.")
     return user
+
+
+def _clean(text: str) -> str:
+    """Text as kept on the op's record: NUL (which PostgreSQL cannot store) replaced."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None = None,
@@ -277,17 +342,21 @@ def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None =
             body["field"] = error.field
         result = {"conflict": error.code, "message": error.message} \
             if status == "conflict" else {"error": body}
-    op_id = op.get("id") if isinstance(op.get("id"), str) else None
+    op_id = _clean(op.get("id")) if isinstance(op.get("id"), str) else None
     args = op.get("args")
     if not isinstance(args, dict) or (status == "rejected" and len(str(args)) > MAX_KEPT_ARGS):
         args = {"_not_kept": "the args were not an object, or too large to keep"}
     record = SyncOp(device_id=device.id, seq=op["seq"], op_id=(op_id or "")[:64],
-                    name=str(op.get("name"))[:60], args=args,
-                    user_ref=str(op.get("user"))[:40] if op.get("user") is not None else None,
-                    device_at=str(op.get("at"))[:40] if op.get("at") is not None else None,
+                    name=_clean(str(op.get("name")))[:60], args=args,
+                    user_ref=_clean(str(op.get("user")))[:40] if op.get("user") is not None
+                    else None,
+                    device_at=_clean(str(op.get("at")))[:40] if op.get("at") is not None
+                    else None,
                     corrected_at=at, received_at=batch.received_at, status=status,
                     result=result, patient_uid=patient)
     if error is not None and error.code == "id_reused":
         record.op_id = ""  # the id belongs to the first op; this record must not shadow it
+    elif record.op_id:
+        batch.known.setdefault(record.op_id, record)  # a repeat later in this batch
     db.session.add(record)
     return _answer(record, op)

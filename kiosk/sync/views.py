@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -23,6 +24,17 @@ from .services import (
 log = logging.getLogger(__name__)
 bp = Blueprint("sync", __name__, url_prefix="/api")
 RETRY_AFTER_S = "5"
+# JSON can spell half of a UTF-16 pair (\ud800) that no database can store; only a body
+# with such an escape needs the full check.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(body) -> bool:
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _error(status: int, error: str, message: str, **extra):
@@ -44,9 +56,12 @@ def sync():
     if len(raw) > MAX_BYTES:
         return _error(413, "too_large", "At most 2 MiB per request; send fewer ops at a time.")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw.decode("utf-8"))  # strict: no encoded surrogates either
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _error(400, "bad_json", "The body is not valid JSON; nothing was applied.")
+    if SURROGATE_ESCAPE.search(raw) and not _is_unicode(body):
+        return _error(400, "bad_json", "The body holds text that is not valid Unicode (a lone "
+                      "surrogate escape); nothing was applied.")
     try:
         device = device_lock(device)
         batch = batch_read(body, device=device, received_at=received_at)

@@ -365,3 +365,47 @@ def test_a_database_failure_answers_503_and_keeps_what_was_done(clinic, ward, mo
     monkeypatch.setitem(registry.REGISTRY, "task.complete", spec)
     body = tablet.post([first, second]).get_json()
     assert [r["status"] for r in body["results"]] == ["duplicate", "applied"]
+
+
+@pytest.mark.parametrize("spelling", ["escape", "bytes"])
+def test_text_that_is_not_unicode_is_refused_whole(clinic, ward, spelling):
+    patient, _order, tablet = ward
+    op = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
+                                "text": "HALF"}, clinic.user(2))
+    body = json.dumps({"device": tablet.id, "sent_at": now_z(), "ops": [op]})
+    raw = body.replace("HALF", "\\ud800") if spelling == "escape" else \
+        body.encode().replace(b"HALF", "\ud800".encode("utf-8", "surrogatepass"))
+    response = tablet.post([], raw=raw)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_json"
+    assert count(Note) == 0 and count(SyncOp) == 0
+
+
+def test_control_characters_in_text_are_rejected_and_the_device_moves_on(clinic, ward):
+    patient, _order, tablet = ward
+    bad = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
+                                 "text": "beep\x07"}, clinic.user(2))
+    good = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
+                                  "text": "Two lines\nand a tab\tare fine"}, clinic.user(2))
+    body = tablet.post([bad, good]).get_json()
+    assert body["results"][0]["status"] == "rejected"
+    assert body["results"][0]["error"]["code"] == "bad_text"
+    assert body["results"][1]["status"] == "applied" and body["last_seq"] == 2
+    assert [n.text for n in db.session.scalars(select(Note))] == [
+        "Two lines\nand a tab\tare fine"]
+
+
+def test_a_replayed_request_from_before_a_renumbering_takes_no_seq(clinic, ward):
+    """The op went in as seq 1 after a 409; the old request (seq 2) arriving late must not
+    take seq 2, which the tablet gives to its next op."""
+    patient, _order, tablet = ward
+    first = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
+                                   "text": "a"}, clinic.user(2), seq=2)
+    assert tablet.post([first]).status_code == 409
+    assert tablet.post([dict(first, seq=1)]).get_json()["last_seq"] == 1
+    late = tablet.post([first])
+    assert late.status_code == 409 and late.get_json()["last_seq"] == 1
+    following = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
+                                       "text": "b"}, clinic.user(2), seq=2)
+    assert tablet.post([following]).get_json()["results"][0]["status"] == "applied"
+    assert sorted(n.text for n in db.session.scalars(select(Note))) == ["a", "b"]

@@ -1,0 +1,348 @@
+"""POST /api/sync under garbage: never a 500, a clear JSON answer, nothing changed by refusals.
+
+Bodies come from hypothesis: random bytes (not UTF-8), random JSON, deeply nested junk,
+strings up to 1 MiB, and requests that look right but carry wrong types in every field
+(seq as text, floats, negatives, booleans; timestamps that are not timestamps; unknown op
+names; args of the wrong shape). After each one the server must answer 2xx/4xx JSON; the
+domain tables must change by exactly what the ops answered applied/conflict did; and a
+valid op must still apply.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from kiosk.devices.services import device_provision
+from kiosk.extensions import db
+from kiosk.sync.models import SyncOp
+
+from .. import factories
+from .helpers import domain_counts, iso, now_utc, stable_uid, sync_post, task_uid_for
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.large_base_example])
+ANSWERED = {200, 400, 401, 409, 413}
+
+
+@dataclass(frozen=True)
+class Next:
+    """A seq placeholder: the device's last_seq + `step` when the request is sent."""
+
+    step: int
+
+
+@dataclass
+class Target:
+    """What a valid op can name."""
+
+    device: str
+    device_row: int
+    token: str
+    patient: str
+    tasks: list[str]
+    user: str
+
+
+@pytest.fixture
+def target(app, clinic):
+    """A clinic with one patient, an hourly order and a provisioned tablet."""
+    patient = factories.patient_make(clinic, pims_id="P-1")
+    start = now_utc().replace(minute=0, second=0) - timedelta(hours=3)
+    order = factories.order_make(clinic, patient, every_hours=1, start=start,
+                                 end=start + timedelta(hours=6))
+    device, token = device_provision(name="Fuzz", colour="red")
+    db.session.commit()
+    tasks = [task_uid_for(order.uid, start + timedelta(hours=h)) for h in range(7)]
+    return Target(device=device.public_id, device_row=device.id, token=token,
+                  patient=patient.uid, tasks=tasks, user=clinic.user(3).public_id)
+
+
+# ---- Strategies -------------------------------------------------------------------------
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-2**70, 2**70),
+                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12)
+
+
+@st.composite
+def huge_text(draw):
+    """A string of up to 1 MiB (built, not drawn character by character)."""
+    size = draw(st.sampled_from([0, 1, 61, 65, 501, 5_001, 100_000, 1_048_576]))
+    return draw(st.sampled_from(["x", "é", "\u0000", "🐕", "\ud800"])) * size
+
+
+@st.composite
+def nested(draw):
+    """Lists or objects nested hundreds to a hundred thousand deep."""
+    depth = draw(st.sampled_from([50, 500, 900, 990, 1_000, 1_100, 5_000, 100_000]))
+    if draw(st.booleans()):
+        return {"__raw__": "[" * depth + "]" * depth}
+    value = None
+    for _ in range(min(depth, 990)):
+        value = {"a": value} if draw(st.booleans()) else [value]
+    return value
+
+
+junk = st.one_of(json_values, huge_text(), nested())
+timestamps = st.one_of(
+    st.just("valid"), st.just("valid"),
+    st.sampled_from(["", "now", "2026-13-45T99:99:99Z", "2026-11-22T10:15:03",
+                     "0001-01-01T00:00:00Z",
+                     "9999-12-31T23:59:59Z", "9999-12-31T23:59:59-14:00",
+                     "0001-01-01T00:00:00+14:00", "1970-01-01T00:00:00Z",
+                     "2000-01-01T00:00:00Z", "2026-11-22T10:15:03ZZ", "+002026-11-22T10:15:03Z",
+                     "2026-11-22T10:15:03.123456789Z", "2026-11-22 10:15:03+00:00"]),
+    junk)
+seqs = st.one_of(st.builds(Next, st.integers(1, 3)), st.builds(Next, st.just(1)),
+                 st.sampled_from([0, -1, 1.0, 1.5, "1", True, False, None, 2**31, 2**63, 2**64,
+                                  -2**63, 10**30, [], {}]))
+NAMES = ["task.complete", "task.skip", "note.add", "patient.create", "order.create",
+         "order.stop", "patient.discharge"]
+ARG_KEYS = ["task", "value", "note", "order", "due_at", "reason", "patient", "text", "name",
+            "species", "kind", "every_hours", "times", "start", "end", "prn", "billable",
+            "weight_kg", "alerts", "ward", "sex", "colour", "pims_id", "dose", "date_of_birth"]
+
+
+@st.composite
+def ops(draw, target: Target):
+    """An op whose every field may be right, wrong in type, or absurd."""
+    name = draw(st.one_of(st.sampled_from(NAMES), st.sampled_from(NAMES), junk))
+    args = {}
+    good = {"task": st.sampled_from(target.tasks), "patient": st.just(target.patient),
+            "note": st.uuids().map(str), "order": st.uuids().map(str),
+            "text": st.just("fuzzed note"), "reason": st.just("asleep"),
+            "value": st.just("38.2"), "name": st.just("Fuzz"), "species": st.just("canine"),
+            "kind": st.just("task"), "start": st.just(iso(now_utc() - timedelta(hours=1)))}
+    for key in draw(st.lists(st.sampled_from(ARG_KEYS), max_size=6, unique=True)):
+        options = [junk, timestamps] + ([good[key], good[key]] if key in good else [])
+        args[key] = draw(st.one_of(*options))
+    op = {"id": draw(st.one_of(st.uuids().map(str), st.uuids().map(str), junk)),
+          "seq": draw(seqs),
+          "name": name,
+          "args": draw(st.one_of(st.just(args), st.just(args), junk)),
+          "at": draw(timestamps),
+          "user": draw(st.one_of(st.just(target.user), st.just(target.user),
+                                 st.sampled_from(["u_0", "u_1", "u_99999999999999999", "u_-1",
+                                                  "u_", "d_1", "u_1e3", "u_١"]), junk))}
+    if draw(st.integers(0, 9)) == 0:  # a field missing altogether
+        op.pop(draw(st.sampled_from(sorted(op))))
+    return op
+
+
+@st.composite
+def bodies(draw, target: Target):
+    """A request body: bytes, or a JSON object built from right and wrong parts."""
+    kind = draw(st.sampled_from(["bytes", "json", "envelope", "envelope", "envelope"]))
+    if kind == "bytes":
+        latin = b'{"device": "' + target.device.encode() + b'", "x": "\xff"}'
+        return draw(st.one_of(st.binary(max_size=300),
+                              st.binary(max_size=50).map(lambda b: b"\xff\xfe\xc3(" + b),
+                              st.just(latin)))
+    if kind == "json":
+        return draw(junk)
+    body = {"device": draw(st.one_of(st.just(target.device), st.just(target.device),
+                                     st.just(target.device), junk)),
+            "sent_at": draw(timestamps),
+            "outbox": draw(st.one_of(st.fixed_dictionaries({
+                "pending": st.one_of(st.integers(0, 10), st.integers(-2**70, 2**70), junk),
+                "oldest_at": timestamps}), junk)),
+            "ops": draw(st.one_of(st.lists(ops(target), max_size=5),
+                                  st.lists(ops(target), max_size=5), junk))}
+    if draw(st.integers(0, 9)) == 0:
+        body.pop(draw(st.sampled_from(sorted(body))))
+    return body
+
+
+def materialise(body, last_seq: int) -> bytes:
+    """The bytes to send: placeholders resolved, timestamps filled in, raw nesting spliced."""
+    if isinstance(body, bytes):
+        return body
+    now = iso(now_utc())
+    raws = []
+
+    def fill(value):
+        if isinstance(value, Next):
+            return last_seq + value.step
+        if value == "valid":
+            return now
+        if isinstance(value, dict):
+            if set(value) == {"__raw__"}:
+                raws.append(value["__raw__"])
+                return f"__RAW_{len(raws) - 1}__"
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    text = json.dumps(fill(body), ensure_ascii=False)
+    for index, raw in enumerate(raws):
+        text = text.replace(f'"__RAW_{index}__"', raw)
+    return text.encode("utf-8", errors="surrogatepass")
+
+
+# ---- What the answer must have done -----------------------------------------------------
+
+def expected_change(records: list[SyncOp]) -> dict[str, int]:
+    """Rows the ops answered applied/conflict add (each change also writes one audit row)."""
+    change = dict.fromkeys(("patients", "orders", "notes", "completions", "audit"), 0)
+    for record in records:
+        result = record.result or {}
+        effective = record.status == "applied" or (
+            record.status == "conflict" and record.name == "task.complete" and "task" in result)
+        if not effective:
+            continue
+        change["audit"] += 1
+        if record.name == "note.add":
+            change["notes"] += 1
+        elif record.name == "task.complete":
+            change["completions"] += 1
+        elif record.name == "patient.create":
+            change["patients"] += 1
+        elif record.name == "order.create":
+            change["orders"] += 1
+    return change
+
+
+def new_records(after_id: int) -> list[SyncOp]:
+    """Op records written since `after_id`."""
+    db.session.expire_all()
+    return list(db.session.scalars(select(SyncOp).where(SyncOp.id > after_id)
+                                   .order_by(SyncOp.id)))
+
+
+def last_record_id() -> int:
+    """The newest op record's id (0 when none)."""
+    return db.session.scalar(select(db.func.max(SyncOp.id))) or 0
+
+
+def check_answer(status: int, answer, raw: bytes) -> None:
+    """A 2xx/4xx JSON answer in the shape SYNC.md gives."""
+    assert status in ANSWERED, (status, answer, raw[:300])
+    assert isinstance(answer, dict), (status, raw[:300])
+    if status == 200:
+        assert isinstance(answer.get("last_seq"), int)
+        assert isinstance(answer.get("results"), list)
+        for result in answer["results"]:
+            assert result["status"] in ("applied", "conflict", "rejected", "duplicate")
+            if result["status"] == "rejected":
+                assert result["error"]["code"] and result["error"]["message"]
+    else:
+        assert isinstance(answer.get("error"), str) and answer.get("message")
+        if status == 409:
+            assert answer["error"] == "sequence_gap" and isinstance(answer["last_seq"], int)
+
+
+def send_checked(client, target: Target, body) -> None:
+    """Send one body and check the answer and what changed."""
+    db.session.remove()
+    last_seq = db.session.get(type_device(), target.device_row).last_seq
+    before, mark = domain_counts(), last_record_id()
+    raw = materialise(body, last_seq)
+    status, answer = sync_post(client, target.token, None, raw=raw)
+    check_answer(status, answer, raw)
+    records = new_records(mark)
+    after = domain_counts()
+    change = expected_change(records)
+    for table, delta in change.items():
+        assert after[table] - before[table] == delta, (table, before, after, records)
+    order_tasks = sum((r.result or {}).get("tasks", 0) for r in records
+                      if r.name == "order.create" and r.status == "applied")
+    assert order_tasks <= after["tasks"] - before["tasks"] <= order_tasks + \
+        sum(r.name == "task.complete" for r in records)
+    if status == 200:  # the answer names exactly the ops it processed
+        fresh = [r for r in records if r.status != "duplicate" or r.original_id is not None]
+        assert len(fresh) <= len(answer["results"])
+
+
+def type_device():
+    """The Device model (imported late: the fixture owns the app)."""
+    from kiosk.devices.models import Device
+
+    return Device
+
+
+def valid_note_applies(client, target: Target) -> None:
+    """After the garbage, an ordinary op still applies."""
+    db.session.remove()
+    last_seq = db.session.get(type_device(), target.device_row).last_seq
+    uid = stable_uid("after-fuzz", last_seq)
+    op = {"id": uid, "seq": last_seq + 1, "name": "note.add", "at": iso(now_utc()),
+          "user": target.user, "args": {"note": uid, "patient": target.patient, "text": "fine"}}
+    status, answer = sync_post(client, target.token, {
+        "device": target.device, "sent_at": iso(now_utc()), "ops": [op]})
+    assert status == 200, answer
+    assert answer["results"][0]["status"] == "applied", answer
+
+
+@SETTINGS
+@given(data=st.data())
+def test_garbage_never_breaks_the_sync_endpoint(client, target, data):
+    """Random bodies: a JSON 2xx/4xx answer, nothing changed by what was refused."""
+    body = data.draw(bodies(target), label="body")
+    send_checked(client, target, body)
+    valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100k"),
+    pytest.param(b'{"device": "d_1", "ops": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+                 id="nested-ops-5k"),
+])
+def test_deeply_nested_json_is_a_400(client, target, raw):
+    """JSON nested deeper than the parser's recursion limit is bad JSON, not a crash."""
+    status, answer = sync_post(client, target.token, None, raw=raw)
+    assert status == 400, status
+    assert answer["error"] == "bad_json"
+    valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("sent_at, at", [
+    ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+    ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"),
+    ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),  # a tablet whose clock battery died
+    ("2000-01-01T00:00:00Z", "2000-01-01T00:00:00Z"),
+])
+def test_a_device_clock_far_off_is_recorded_not_a_crash(client, target, sent_at, at):
+    """Any parseable sent_at and at: the op is answered (applied or rejected), never a 500."""
+    uid = stable_uid("clock", sent_at, at)
+    status, answer = sync_post(client, target.token, {
+        "device": target.device, "sent_at": sent_at,
+        "ops": [{"id": uid, "seq": 1, "name": "note.add", "at": at, "user": target.user,
+                 "args": {"note": uid, "patient": target.patient, "text": "clock"}}]})
+    assert status == 200, (status, answer)
+    assert answer["results"][0]["status"] in ("applied", "rejected")
+    valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("pending", [2**31, 2**63, -1, "12"])
+def test_an_absurd_outbox_count_is_ignored(client, target, pending):
+    """outbox.pending outside what the column holds is ignored, not a 500."""
+    status, answer = sync_post(client, target.token, {
+        "device": target.device, "sent_at": iso(now_utc()),
+        "outbox": {"pending": pending, "oldest_at": iso(now_utc())}, "ops": []})
+    assert status == 200, (status, answer)
+    valid_note_applies(client, target)
+
+
+def test_nul_characters_are_answered_not_a_crash(client, target):
+    """NUL in an op id or a note (PostgreSQL text refuses it): answered per op, never a 500."""
+    ops = [{"id": "\x00" + stable_uid("nul", 1)[1:], "seq": 1, "name": "note.add",
+            "at": iso(now_utc()), "user": target.user,
+            "args": {"note": stable_uid("nul", 1), "patient": target.patient, "text": "a"}},
+           {"id": stable_uid("nul", 2), "seq": 2, "name": "note.add", "at": iso(now_utc()),
+            "user": target.user,
+            "args": {"note": stable_uid("nul", 2), "patient": target.patient, "text": "a\x00b"}}]
+    status, answer = sync_post(client, target.token, {
+        "device": target.device, "sent_at": iso(now_utc()), "ops": ops})
+    assert status == 200, (status, answer)
+    assert {r["status"] for r in answer["results"]} <= {"applied", "rejected"}
+    valid_note_applies(client, target)
