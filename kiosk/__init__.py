@@ -142,11 +142,12 @@ def configure_blueprints(app: Flask) -> None:
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
     from .sync.views import bp as sync_bp
+    from .tablet.views import bp as tablet_bp
     from .treatments.views import bp as treatments_bp
     from .whiteboards.views import bp as boards_bp
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
-               devices_bp, sync_bp):
+               devices_bp, sync_bp, tablet_bp):
         app.register_blueprint(bp)
 
 

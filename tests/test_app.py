@@ -64,7 +64,8 @@ def test_csrf_is_enforced_on_forms(clinic, tmp_path):
 
 def test_every_page_needs_sign_in(clinic, client, app):
     open_endpoints = {"static", "staff.login", "staff.login_post", "staff.login_pin",
-                      "staff.logout", "staff.home", "devices.display"}
+                      "staff.logout", "staff.home", "devices.display",
+                      "tablet.setup", "tablet.service_worker"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue

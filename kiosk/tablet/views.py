@@ -45,13 +45,14 @@ def offline_pages():
     if kind is None:
         return jsonify({"error": "unauthorized",
                         "message": "Sign in or use a device token."}), 401
-    urls = [url_for("patients.index"), url_for("boards.index"),
+    # Assets first: every page needs them.
+    urls = [url_for("static", filename=name) for name in STATIC_FILES]
+    urls += [url_for("patients.index"), url_for("boards.index"),
             url_for("tablet.sheet_shell"), url_for("tablet.setup")]
     urls += [url_for("boards.show", board_id=board.id) for board in boards_list()]
     for patient in patients_list():
         urls.append(url_for("treatments.sheet", uid=patient.uid))
     urls.append(url_for("patients.new"))
-    urls += [url_for("static", filename=name) for name in STATIC_FILES]
     response = jsonify({"urls": urls})
     response.headers["Cache-Control"] = "no-store"
     return response
