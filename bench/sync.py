@@ -1,0 +1,271 @@
+"""Sync throughput: 50 tablets back from a shift offline flush 10,000 ops, then resend them.
+
+    .venv/bin/python bench/sync.py [--devices 50] [--ops 200] [--batch 100] [--clients 5]
+                                   [--gunicorn THREADS] [--no-postgresql]
+
+Each database (SQLite, then PostgreSQL when reachable) gets a fresh demo clinic
+(`kiosk db upgrade`, `kiosk demo`) served by a real process: `kiosk run` (Werkzeug,
+threaded) unless --gunicorn N serves it through gunicorn (gthread, 1 worker, N threads).
+Every tablet's ops are valid and realistic: new patients (patient.create) with orders
+(order.create, client-made uids) and the completions of their tasks (uuid5 task uids with
+order and due_at), completions of the demo clinic's open tasks, and notes. `--clients`
+threads each flush a group of tablets, in batches of `--batch`; then every batch is sent
+again (all duplicates). PostgreSQL runs in a database made for the bench and dropped after
+(KIOSK_BENCH_PG, default postgresql+psycopg://postgres@127.0.0.1:5432/).
+
+Prints the figures; the last line is one JSON object.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.server import KioskServer  # noqa: E402
+
+PG_SERVER = os.environ.get("KIOSK_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+NEW_PATIENTS = 6  # per tablet, each with two hourly orders over eight hours
+DEMO_COMPLETIONS = 18  # per tablet, distinct open tasks of the demo clinic
+RETRIES = 60
+# A tablet waits Retry-After (5 s) after a 503; the bench waits less so that the figures
+# measure the server, and counts every 503 in the outcomes.
+RETRY_WAIT_S = 0.25
+
+
+def iso(value: datetime) -> str:
+    """A UTC timestamp as SYNC.md writes it."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def task_uid(order_uid: str, due: datetime) -> str:
+    """uuid5(order uid, due time): the uid a tablet gives a task of an order it made."""
+    return str(uuid.uuid5(uuid.UUID(order_uid), iso(due)))
+
+
+# ---- Setting up -------------------------------------------------------------------------
+
+def provision(env: dict, devices: int) -> dict:
+    """Tablets (in one process: 50 `kiosk devices add` would take a minute), users, tasks."""
+    code = f"""
+import json
+from sqlalchemy import select
+from kiosk import create_app
+from kiosk.devices.services import device_provision
+from kiosk.extensions import db
+from kiosk.staff.models import User
+from kiosk.treatments.models import Task
+app = create_app()
+with app.app_context():
+    made = [device_provision(name=f"Tablet {{n}}", colour="blue", number=n)
+            for n in range(1, {devices} + 1)]
+    db.session.commit()
+    users = {{u.username: u.public_id for u in db.session.scalars(select(User))}}
+    tasks = [[t.uid, t.order.value_type] for t in db.session.scalars(
+        select(Task).where(Task.status == "scheduled").order_by(Task.due_at, Task.id))]
+    print(json.dumps({{"devices": [[d.public_id, token] for d, token in made],
+                      "vet": users["vet"], "tech": users["tech"], "tasks": tasks}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def tablet_ops(index: int, count: int, world: dict, rng: random.Random) -> list[dict]:
+    """A tablet's shift: new patients and orders, their tasks done, demo tasks done, notes."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour = now.replace(minute=0, second=0)
+    start, end = hour - timedelta(hours=4), hour + timedelta(hours=4)
+    vet, tech = world["vet"], world["tech"]
+    first, work = [], []
+    for p in range(NEW_PATIENTS):
+        patient = str(uuid.uuid4())
+        first.append(("patient.create", vet, {"patient": patient, "name": f"Walk-in {index}.{p}",
+                                             "species": rng.choice(["canine", "feline"]),
+                                             "owner_name": "A. Client"}))
+        for name in ("Hartmann's", "Check IV catheter"):
+            order = str(uuid.uuid4())
+            first.append(("order.create", vet, {
+                "order": order, "patient": patient, "name": name,
+                "kind": "fluid" if name.startswith("H") else "procedure",
+                "every_hours": 1, "start": iso(start), "end": iso(end)}))
+            due = start
+            while due <= end:
+                work.append(("task.complete", tech, {"task": task_uid(order, due),
+                                                     "order": order, "due_at": iso(due)}))
+                due += timedelta(hours=1)
+        work.append(("note.add", tech, {"note": None, "patient": patient,
+                                        "text": "Admitted overnight; settled in cage."}))
+    mine = world["tasks"][index * DEMO_COMPLETIONS:(index + 1) * DEMO_COMPLETIONS]
+    for uid, value_type in mine:
+        args = {"task": uid}
+        if value_type == "number":
+            args["value"] = f"{rng.uniform(37.5, 39.5):.1f}"
+        elif value_type == "text":
+            args["value"] = rng.choice(["ate all", "ate half"])
+        work.append(("task.complete", tech, args))
+    patients = [a["patient"] for n, _, a in first if n == "patient.create"]
+    while len(first) + len(work) < count:
+        work.append(("note.add", tech, {"note": None, "patient": rng.choice(patients),
+                                        "text": rng.choice(["Ate well.", "Restless overnight.",
+                                                            "Walked, urinated normally."])}))
+    rng.shuffle(work)
+    ops = []
+    for seq, (name, user, args) in enumerate((first + work)[:count], start=1):
+        op_id = str(uuid.uuid4())
+        if name == "note.add":
+            args = {**args, "note": op_id}
+        at = now - timedelta(minutes=30) + timedelta(seconds=seq)
+        ops.append({"id": op_id, "seq": seq, "name": name, "args": args, "at": iso(at),
+                    "user": user})
+    return ops
+
+
+# ---- Sending ------------------------------------------------------------------------------
+
+def flush(base_url: str, tablets: list[tuple[str, str, list[dict]]], batch: int,
+          clients: int) -> tuple[float, list[float], dict]:
+    """Send every tablet's ops in batches from `clients` threads: (seconds, batch ms, statuses)."""
+    import requests
+
+    groups = [tablets[i::clients] for i in range(clients)]
+    times: list[float] = []
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def run(group):
+        session = requests.Session()
+        for device, token, ops in group:
+            for start in range(0, len(ops), batch):
+                chunk = ops[start:start + batch]
+                body = {"device": device, "sent_at": iso(datetime.now(UTC)),
+                        "outbox": {"pending": len(ops) - start, "oldest_at": chunk[0]["at"]},
+                        "ops": chunk}
+                began = time.perf_counter()
+                for _ in range(RETRIES):
+                    answer = session.post(f"{base_url}/api/sync", json=body, timeout=300,
+                                          headers={"Authorization": f"Bearer {token}"})
+                    if answer.status_code != 503:
+                        break
+                    with lock:  # the database was busy: wait as the tablet would, then resend
+                        statuses["503 (resent)"] = statuses.get("503 (resent)", 0) + 1
+                    time.sleep(min(float(answer.headers.get("Retry-After", 1)), RETRY_WAIT_S))
+                took = (time.perf_counter() - began) * 1000
+                if answer.status_code != 200:
+                    failures.append(f"{device}: {answer.status_code} {answer.text[:200]}")
+                    return
+                with lock:
+                    times.append(took)
+                    for result in answer.json()["results"]:
+                        key = result["status"]
+                        if key == "rejected":
+                            key += ":" + result["error"]["code"]
+                        statuses[key] = statuses.get(key, 0) + 1
+
+    threads = [threading.Thread(target=run, args=(g,)) for g in groups if g]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError("sync failed: " + "; ".join(failures[:5]))
+    return time.perf_counter() - began, times, statuses
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile."""
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+
+
+def bench_one(db: str, url: str, directory: Path, args) -> dict:
+    """Set up, flush, replay on one database; the figures."""
+    server = KioskServer(directory, name=f"bench-{db}", gunicorn_threads=args.gunicorn,
+                         env={"KIOSK_DATABASE_URL": url})
+    server.prepare()
+    world = provision(server.env, args.devices)
+    rng = random.Random(7)
+    tablets = [(device, token, tablet_ops(i, args.ops, world, rng))
+               for i, (device, token) in enumerate(world["devices"])]
+    total = sum(len(ops) for _, _, ops in tablets)
+    server.start()
+    try:
+        applied_s, batch_ms, statuses = flush(server.base_url, tablets, args.batch, args.clients)
+        replay_s, replay_ms, replayed = flush(server.base_url, tablets, args.batch, args.clients)
+    finally:
+        server.stop()
+    figures = {"ops": total, "apply_ops_s": round(total / applied_s),
+               "replay_ops_s": round(total / replay_s),
+               "p95_batch_ms": round(p95(batch_ms), 1),
+               "p95_replay_batch_ms": round(p95(replay_ms), 1),
+               "statuses": statuses, "replay_statuses": replayed}
+    print(f"{db}: {total} ops from {len(tablets)} tablets, {args.clients} clients, "
+          f"batches of {args.batch}, server {'gunicorn' if args.gunicorn else 'kiosk run'}")
+    print(f"  applied {figures['apply_ops_s']} ops/s ({applied_s:.1f} s), "
+          f"p95 batch {figures['p95_batch_ms']} ms, outcomes {statuses}")
+    print(f"  replayed {figures['replay_ops_s']} ops/s ({replay_s:.1f} s), "
+          f"p95 batch {figures['p95_replay_batch_ms']} ms, outcomes {replayed}")
+    return figures
+
+
+def postgresql_bench(args, directory: Path) -> dict | None:
+    """The same on a PostgreSQL database made for the bench, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"kiosk_bench_{os.getpid()}"
+    admin = create_engine(PG_SERVER + "postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure: no PostgreSQL here
+        print(f"postgresql: skipped ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+        return None
+    try:
+        return bench_one("postgresql", PG_SERVER + name, directory / "pg", args)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    """Run the bench and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=50)
+    parser.add_argument("--ops", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=5)
+    parser.add_argument("--gunicorn", type=int, default=0, metavar="THREADS")
+    parser.add_argument("--no-postgresql", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-sync-") as tmp:
+        directory = Path(tmp)
+        (directory / "sqlite").mkdir()
+        (directory / "pg").mkdir()
+        result = {"bench": "sync", **bench_one(
+            "sqlite", f"sqlite:///{directory / 'sqlite' / 'bench.db'}", directory / "sqlite",
+            args), "db": "sqlite",
+            "server": f"gunicorn gthread x{args.gunicorn}" if args.gunicorn else "kiosk run"}
+        if not args.no_postgresql:
+            result["postgresql"] = postgresql_bench(args, directory)
+    for key in ("statuses", "replay_statuses"):
+        result.pop(key)
+        if result.get("postgresql"):
+            result["postgresql"].pop(key)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
