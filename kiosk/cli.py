@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command
 from flask_migrate import upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from . import create_app
 from .core.errors import DomainError
@@ -131,6 +131,37 @@ def devices_add(name, colour, number, kind):
         _fail(exc)
     click.echo(json.dumps({"id": device.public_id, "name": device.name,
                            "colour": device.colour, "token": token}))
+
+
+@devices_group.command("list")
+def devices_list():
+    """Every device: id, kind, name, colour and number, last sync, and whether revoked."""
+    from .devices.models import Device
+
+    for device in db.session.scalars(select(Device).order_by(Device.id)):
+        state = "revoked" if device.revoked_at else "active"
+        seen = device.last_sync_at.isoformat() if device.last_sync_at else "never synced"
+        click.echo(f"{device.public_id}\t{device.kind}\t{device.name}\t{device.colour}"
+                   f"\t{device.number or ''}\t{state}\tlast_seq {device.last_seq}\t{seen}")
+
+
+@devices_group.command("revoke")
+@click.argument("device_id")
+def devices_revoke(device_id):
+    """Revoke a device (d_3 or 3): its token stops working at once."""
+    from .devices.models import Device
+    from .devices.services import device_revoke
+
+    number = device_id[2:] if device_id.startswith("d_") else device_id
+    device = db.session.get(Device, int(number)) if number.isdigit() else None
+    if device is None:
+        raise click.ClickException(f"There is no device {device_id}.")
+    try:
+        device_revoke(actor=None, device=device, operator=True)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(json.dumps({"id": device.public_id, "revoked": True}))
 
 
 @main.command("upkeep")
