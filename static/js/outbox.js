@@ -310,6 +310,9 @@
 
   function alertUser(message) {
     var el = element("outbox-alert", "outbox-alert");
+    // Above an open modal dialog (the rest of the page is inert then), else on the page.
+    var host = document.querySelector("dialog[open]") || document.body;
+    if (el.parentNode !== host) { host.appendChild(el); }
     el.setAttribute("role", "alert");
     el.innerHTML = "";
     var p = document.createElement("p");
@@ -327,7 +330,7 @@
   function offline() { return !navigator.onLine || state.failed; }
 
   function bannerText(n) {
-    if (revoked()) { return "This tablet was revoked — ask a manager. " + n + " changes kept on this tablet."; }
+    if (revoked()) { return "This tablet was revoked — ask a manager. " + n + " change" + (n === 1 ? "" : "s") + " kept on this tablet."; }
     if (state.syncing && n) { return "Syncing…"; }
     if (offline()) { return "Offline — " + n + " change" + (n === 1 ? "" : "s") + " waiting"; }
     if (n) { return n + " change" + (n === 1 ? "" : "s") + " waiting"; }
@@ -365,6 +368,7 @@
       el.appendChild(b);
     }
     renderAttention();
+    renderPendingPatients();
   }
 
   function renderAttention() {
@@ -393,6 +397,32 @@
       ul.appendChild(li);
     });
     el.appendChild(ul);
+  }
+
+  // The patients list: patients made on this tablet that the server has not heard of yet.
+  function renderPendingPatients() {
+    var list = document.querySelector("ul.patient-list");
+    if (!list) { return; }
+    Array.prototype.forEach.call(list.querySelectorAll("li.pending-patient"), function (li) { li.remove(); });
+    var waiting = ops();
+    waiting.filter(function (op) { return op.name === "patient.create" && op.args && op.args.patient; })
+      .reverse().forEach(function (op) {
+        var discharged = waiting.some(function (o) { return o.name === "patient.discharge" && o.args && o.args.patient === op.args.patient; });
+        if (discharged) { return; }
+        var li = document.createElement("li");
+        li.className = "pending-patient";
+        var a = document.createElement("a");
+        a.href = "/tablet/sheet-shell#" + encodeURIComponent(op.args.patient);
+        [["strong", op.args.name || "New patient"], ["span", op.args.species || ""],
+          ["span", "Made on this tablet — waiting to sync"]].forEach(function (part, i) {
+          var el = document.createElement(part[0]);
+          el.textContent = part[1];
+          if (i === 2) { el.className = "tag waiting-tag"; }
+          a.appendChild(el);
+        });
+        li.appendChild(a);
+        list.insertBefore(li, list.firstChild);
+      });
   }
 
   function dismiss(id) {

@@ -96,6 +96,7 @@ def test_a_tablet_works_offline_and_syncs_everything_once(browser, server):
     page.goto(base + sheet)
     wait_cached(page, sheet)
     wait_cached(page, "/patients/new")
+    wait_cached(page, "/patients/")
     wait_cached(page, "/tablet/sheet-shell")
     wait_cached(page, "/static/js/offline-sheet.js")
 
@@ -154,6 +155,13 @@ def offline_part(page, context, server, device, uid, name):
     page.locator("#shell-head h1", has_text="Offline Olive").wait_for()
     page.locator("#outbox-banner", has_text="Offline — 6 changes waiting").wait_for()
     page.locator(f'#sheet-grid a.task.done.waiting[data-task="{shell_task}"]').wait_for()
+
+    # The patients list, from the tablet's copy, leads back to it.
+    page.goto(base + "/patients/")
+    pending = page.locator("ul.patient-list li.pending-patient", has_text="Offline Olive")
+    pending.filter(has_text="waiting to sync").wait_for()
+    pending.locator("a").click()
+    page.locator("#shell-head h1", has_text="Offline Olive").wait_for()
 
     # Back online: everything is sent, and the shell gives way to the server's sheet.
     server.start()

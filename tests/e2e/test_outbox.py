@@ -1,0 +1,186 @@
+"""The outbox's harder cases in a real browser: a full storage, a revoked tablet, two tabs."""
+
+import pytest
+
+from .server import KioskServer
+from .test_offline import (
+    complete_in_dialog,
+    outbox,
+    patient_with_open_tasks,
+    set_up_tablet,
+    wait_cached,
+)
+
+pytestmark = pytest.mark.e2e
+
+OPEN_TASKS = "#sheet-grid a.task.overdue, #sheet-grid a.task.due, #sheet-grid a.task.scheduled"
+# Fill localStorage to the brim with junk (keys of the test's own, removed afterwards).
+FILL = """() => {
+  let chunk = "x".repeat(256 * 1024), n = 0;
+  while (chunk.length >= 16) {
+    try { localStorage.setItem("junk." + (n++), chunk); }
+    catch (e) { chunk = chunk.slice(0, chunk.length >> 1); }
+  }
+  return n;
+}"""
+EMPTY = """() => Object.keys(localStorage).filter(k => k.startsWith("junk."))
+  .forEach(k => localStorage.removeItem(k))"""
+
+
+@pytest.fixture(scope="module")
+def server(browser_ready, tmp_path_factory):
+    """A server of this module's own."""
+    srv = KioskServer(tmp_path_factory.mktemp("kiosk-outbox"))
+    try:
+        srv.prepare()
+        srv.start()
+    except RuntimeError as exc:
+        srv.stop()
+        pytest.fail(str(exc))
+    yield srv
+    srv.stop()
+
+
+def open_sheet(browser, server):
+    context, page, device = set_up_tablet(browser, server)
+    uid, _name = patient_with_open_tasks(server)
+    sheet = f"/patients/{uid}/sheet"
+    page.goto(server.base_url + sheet)
+    wait_cached(page, sheet)
+    return context, page, device, sheet
+
+
+def completions(server, task_uid: str) -> int:
+    return server.query("SELECT count(*) FROM task_completions c JOIN tasks t "
+                        "ON t.id = c.task_id WHERE t.uid = ?", task_uid)[0][0]
+
+
+def test_a_full_storage_is_said_at_once_and_the_change_is_not_pretended(browser, server):
+    context, page, _device, _sheet = open_sheet(browser, server)
+    try:
+        context.set_offline(True)
+        task = page.locator(OPEN_TASKS).first
+        task_uid = task.get_attribute("data-task")
+        assert page.evaluate(FILL) > 0
+        complete_in_dialog(page, task)
+        alert = page.locator("#outbox-alert")
+        alert.filter(has_text="storage is full").wait_for()
+        assert "NOT saved" in alert.inner_text()
+        assert outbox(page) == []  # nothing half-written
+        assert page.locator(f'a.task.done[data-task="{task_uid}"]').count() == 0
+        # Room again: the same action is kept, shown waiting, and sent once online.
+        page.evaluate(EMPTY)
+        alert.get_by_role("button", name="OK").click()
+        page.keyboard.press("Escape")
+        complete_in_dialog(page, page.locator(f'a.task[data-task="{task_uid}"]'))
+        page.locator(f'a.task.done.waiting[data-task="{task_uid}"]').wait_for()
+        assert len(outbox(page)) == 1
+        context.set_offline(False)
+        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                               ".length === 0", timeout=30_000)
+        assert completions(server, task_uid) == 1
+    finally:
+        context.close()
+
+
+def test_a_revoked_tablet_keeps_its_changes_and_tells_the_person(browser, server):
+    context, page, device, _sheet = open_sheet(browser, server)
+    try:
+        server.kiosk("devices", "revoke", device["id"])
+        task = page.locator(OPEN_TASKS).first
+        task_uid = task.get_attribute("data-task")
+        complete_in_dialog(page, task)
+        banner = page.locator("#outbox-banner")
+        banner.filter(has_text="This tablet was revoked — ask a manager").wait_for()
+        assert "1 change kept on this tablet" in banner.inner_text()
+        assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
+        assert completions(server, task_uid) == 0
+        # A sign-out never touches the outbox.
+        page.locator("form.who button").click()
+        page.wait_for_url("**/login**")
+        assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
+    finally:
+        context.close()
+
+
+def test_two_tabs_share_one_outbox_and_each_change_arrives_once(browser, server):
+    context, first, device, sheet = open_sheet(browser, server)
+    try:
+        second = context.new_page()
+        second.goto(server.base_url + sheet)
+        context.set_offline(True)
+        tasks = first.locator(OPEN_TASKS)
+        uids = [tasks.nth(0).get_attribute("data-task"), tasks.nth(1).get_attribute("data-task")]
+        complete_in_dialog(first, first.locator(f'a.task[data-task="{uids[0]}"]'))
+        complete_in_dialog(second, second.locator(f'a.task[data-task="{uids[1]}"]'))
+        for page in (first, second):  # each tab shows both, waiting
+            for uid in uids:
+                page.locator(f'a.task.done.waiting[data-task="{uid}"]').wait_for()
+        assert sorted(op["seq"] for op in outbox(first)) == [1, 2]
+        context.set_offline(False)
+        for page in (first, second):
+            page.evaluate("() => window.kioskOutbox.flush(true)")
+        first.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                                ".length === 0", timeout=30_000)
+        assert [completions(server, uid) for uid in uids] == [1, 1]
+        statuses = server.query("SELECT seq, status FROM sync_ops WHERE device_id = ? "
+                                "ORDER BY seq, id", int(device["id"][2:]))
+        assert [s for s in statuses if s[1] != "duplicate"] == [(1, "applied"), (2, "applied")]
+        assert server.query("SELECT count(*) FROM device_events WHERE device_id = ? "
+                            "AND kind IN ('gap', 'stale_seq')", int(device["id"][2:])) == [(0,)]
+    finally:
+        context.close()
+
+
+def test_a_counter_that_jumped_is_renumbered_after_the_servers_409(browser, server):
+    context, page, device, _sheet = open_sheet(browser, server)
+    try:
+        context.set_offline(True)
+        page.evaluate("() => localStorage.setItem('kiosk.nextSeq', '7')")  # e.g. a restore
+        task = page.locator(OPEN_TASKS).first
+        task_uid = task.get_attribute("data-task")
+        complete_in_dialog(page, task)
+        page.locator(f'a.task.done.waiting[data-task="{task_uid}"]').wait_for()
+        assert [op["seq"] for op in outbox(page)] == [7]
+        context.set_offline(False)
+        page.evaluate("() => window.kioskOutbox.flush(true)")
+        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                               ".length === 0", timeout=30_000)
+        assert completions(server, task_uid) == 1
+        assert server.query("SELECT seq, status FROM sync_ops WHERE device_id = ?",
+                            int(device["id"][2:])) == [(1, "applied")]
+        assert page.evaluate("localStorage['kiosk.nextSeq']") == "2"
+    finally:
+        context.close()
+
+
+def test_a_request_too_large_for_the_way_in_is_split(browser, server):
+    """A proxy in front of the server may refuse what the server would take (413)."""
+    context, page, device, _sheet = open_sheet(browser, server)
+    sizes = []
+
+    def refuse_big(route):
+        ops = (route.request.post_data_json or {}).get("ops", [])
+        sizes.append(len(ops))
+        if len(ops) > 1:
+            route.fulfill(status=413, content_type="application/json",
+                          body='{"error": "too_large", "message": "Too large."}')
+        else:
+            route.continue_()
+
+    try:
+        context.set_offline(True)
+        tasks = page.locator(OPEN_TASKS)
+        uids = [tasks.nth(i).get_attribute("data-task") for i in range(3)]
+        for uid in uids:
+            complete_in_dialog(page, page.locator(f'a.task[data-task="{uid}"]'))
+            page.locator(f'a.task.done.waiting[data-task="{uid}"]').wait_for()
+        page.route("**/api/sync", refuse_big)
+        context.set_offline(False)
+        page.evaluate("() => window.kioskOutbox.flush(true)")
+        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                               ".length === 0", timeout=30_000)
+        assert 3 in sizes and sizes.count(1) >= 3
+        assert [completions(server, uid) for uid in uids] == [1, 1, 1]
+    finally:
+        context.close()
