@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, OperationalError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, load_only
 
 from ..core.clock import as_utc
 from ..core.errors import DomainError
@@ -179,7 +179,7 @@ def sync_process(*, device, batch: Batch) -> dict:
 
 def _prefetch(device, batch: Batch) -> None:
     """What the batch's ops were before, in two queries instead of one or two per op."""
-    ids = {op["id"] for op in batch.ops if _id_ok(op.get("id"))}
+    ids = {op["id"] for op in batch.ops if op["seq"] > device.last_seq and _id_ok(op.get("id"))}
     for chunk in _chunks(sorted(ids)):
         # Repeats (original_id set) and id_reused records (op_id blank) never shadow the first.
         for record in db.session.scalars(select(SyncOp).where(
@@ -188,8 +188,11 @@ def _prefetch(device, batch: Batch) -> None:
             batch.known[record.op_id] = record  # descending: the first one wins
     old = [op["seq"] for op in batch.ops if op["seq"] <= device.last_seq]
     for chunk in _chunks(old):
-        for record in db.session.scalars(select(SyncOp).where(SyncOp.device_id == device.id,
-                                                              SyncOp.seq.in_(chunk))):
+        # A repeat's answer needs its status and result, not its args.
+        for record in db.session.scalars(select(SyncOp).where(
+                SyncOp.device_id == device.id, SyncOp.seq.in_(chunk)).options(
+                    load_only(SyncOp.id, SyncOp.seq, SyncOp.op_id, SyncOp.status,
+                              SyncOp.result, SyncOp.original_id))):
             batch.by_seq[record.seq] = record
 
 
