@@ -184,3 +184,65 @@ def test_a_request_too_large_for_the_way_in_is_split(browser, server):
         assert [completions(server, uid) for uid in uids] == [1, 1, 1]
     finally:
         context.close()
+
+
+def test_a_conflict_stays_in_needs_attention_until_dismissed(browser, server):
+    """Another tablet completed the task first: this tablet's completion is recorded as a
+    conflict, and the person sees it until they dismiss it."""
+    import json
+    from datetime import UTC, datetime
+
+    import requests
+
+    from .test_offline import provision
+
+    context, page, _device, _sheet = open_sheet(browser, server)
+    try:
+        context.set_offline(True)
+        task = page.locator(OPEN_TASKS).first
+        task_uid = task.get_attribute("data-task")
+        complete_in_dialog(page, task)
+        page.locator(f'a.task.done.waiting[data-task="{task_uid}"]').wait_for()
+        other = provision(server)
+        user = server.query("SELECT id FROM users WHERE username = 'tech'")[0][0]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = requests.post(f"{server.base_url}/api/sync", timeout=10, data=json.dumps({
+            "device": other["id"], "sent_at": now, "ops": [{
+                "id": "00000000-0000-4000-8000-000000000001", "seq": 1, "name": "task.complete",
+                "args": {"task": task_uid, "value": "38.5"}, "at": now, "user": f"u_{user}"}]}),
+            headers={"Authorization": f"Bearer {other['token']}",
+                     "Content-Type": "application/json"})
+        assert answer.json()["results"][0]["status"] == "applied"
+        context.set_offline(False)
+        page.evaluate("() => window.kioskOutbox.flush(true)")
+        item = page.locator("#outbox-attention li.attention-conflict")
+        item.filter(has_text="Recorded with a conflict: task.complete").wait_for()
+        assert "already done" in item.inner_text()
+        page.reload()  # it survives a reload, like the outbox
+        item.wait_for()
+        item.get_by_role("button", name="Dismiss").click()
+        page.locator("#outbox-attention").wait_for(state="hidden")
+        assert page.evaluate("JSON.parse(localStorage['kiosk.attention'])") == []
+        assert completions(server, task_uid) == 2  # both kept: a clinical fact is never lost
+    finally:
+        context.close()
+
+
+def test_offline_a_page_not_kept_says_so_and_colours_follow_the_clock(browser, server):
+    context, page, _device, sheet = open_sheet(browser, server)
+    try:
+        context.set_offline(True)
+        page.goto(server.base_url + "/admin/audit")
+        page.locator("h1", has_text="This page is not saved on this tablet").wait_for()
+        page.clock.install()
+        page.goto(server.base_url + sheet)
+        page.wait_for_function("() => !!window.kioskSheet")
+        later = page.locator("#sheet-grid a.task.scheduled[data-due]").last
+        task_uid = later.get_attribute("data-task")
+        due = page.evaluate("uid => Date.parse(document.querySelector("
+                            "`a.task[data-task='${uid}']`).dataset.due)", task_uid)
+        now = page.evaluate("() => Date.now()")
+        page.clock.fast_forward(int(due - now) + 3 * 3600 * 1000)  # three hours past due
+        page.locator(f'a.task.overdue[data-task="{task_uid}"]').wait_for()
+    finally:
+        context.close()
