@@ -27,6 +27,8 @@ WTF_CSRF_TIME_LIMIT = None
 
 # How passwords and PINs are hashed (werkzeug method string).
 KIOSK_PASSWORD_HASH = "scrypt"  # noqa: S105 (a method name, not a secret)
+# PBKDF2 rounds of the PIN verifier tablets keep to unlock offline (docs/security.md).
+KIOSK_PIN_VERIFIER_ITERATIONS = 20_000
 # The Redis pub/sub channel; clinics sharing one Redis server need different ones.
 KIOSK_REDIS_CHANNEL = "kiosk"
 # How many reverse proxies (nginx …) sit in front; their X-Forwarded-* headers are trusted.

@@ -72,6 +72,9 @@ def configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # WeasyPrint narrates every step of every PDF at INFO.
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def configure_database(app: Flask) -> None:
@@ -169,7 +172,7 @@ def configure_templates(app: Flask) -> None:
     @app.before_request
     def _fresh_request_cache() -> None:
         # g outlives a request when an app context was pushed beforehand (tests, scripts).
-        for key in ("user", "display", "clinic_settings"):
+        for key in ("user", "display", "tablet", "clinic_settings"):
             g.pop(key, None)
 
 

@@ -2,12 +2,13 @@
 
 from .clinic.models import ClinicSettings, Ward
 from .core.audit import AuditEntry
-from .devices.models import Device
+from .devices.models import Device, DevicePatient
 from .patients.models import Patient
-from .staff.models import User
+from .staff.models import PinFailure, User
 from .sync.models import DeviceEvent, SyncOp
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
 __all__ = ["AuditEntry", "Board", "BoardMember", "ClinicSettings", "Device", "DeviceEvent",
+           "DevicePatient", "PinFailure",
            "Note", "Order", "Patient", "SyncOp", "Task", "TaskCompletion", "User", "Ward"]

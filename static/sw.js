@@ -1,16 +1,20 @@
 // The tablet's service worker: keeps the pages a tablet needs during an outage.
 // Navigations go to the network first and fall back to the copy kept here; htmx partials
 // (HX-Request) and the API always go to the network; static files come from the cache
-// when the network fails. The list of pages to keep comes from /tablet/offline-pages and
-// is refreshed on activation and whenever a page asks (every ten minutes).
+// when the network fails. The list of pages to keep comes from /tablet/offline-pages (the
+// boards and sheets of what the tablet carries) and is refreshed on activation, whenever
+// a page asks (every ten minutes, and when the tablet's assignment changes); pages that
+// left the list are dropped, and only pages on it are kept as they are visited.
 "use strict";
 
-var VERSION = "kiosk-pages-v1";
+var VERSION = "kiosk-pages-v2";
+var KEEP_KEY = "/__kiosk/keep";
 var NOT_SAVED = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">" +
   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Not saved</title>" +
   "<link rel=\"stylesheet\" href=\"/static/css/kiosk.css\"></head><body><main class=\"page\">" +
   "<h1>This page is not saved on this tablet</h1><p>The server cannot be reached, and this page " +
-  "was not kept for offline use. Changes made on the other pages are safe on this tablet.</p>" +
+  "was not kept for offline use: a tablet keeps the sheets of the patients it carries. " +
+  "Changes made on the other pages are safe on this tablet.</p>" +
   "<p><a class=\"btn\" href=\"/patients/\">Patients</a> <a class=\"btn\" href=\"/boards/\">Boards</a></p>" +
   "</main></body></html>";
 
@@ -33,21 +37,50 @@ function precache(token) {
   refreshing = fetch("/tablet/offline-pages", {credentials: "same-origin", cache: "no-store", headers: headers})
     .then(function (response) { return response.ok ? response.json() : {urls: []}; })
     .then(function (body) {
+      if (!body.urls || !body.urls.length) { return null; }  // refused or offline: keep what is kept
       return caches.open(VERSION).then(function (cache) {
-        // One at a time: a tablet on a busy ward network should not flood the server.
-        return (body.urls || []).reduce(function (chain, url) {
-          return chain.then(function () {
-            return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (response) {
-              if (response.ok && !response.redirected) { return cache.put(url, response); }
-              return null;
-            }).catch(function () { return null; });
-          });
-        }, Promise.resolve());
+        keep = null;
+        return cache.put(KEEP_KEY, new Response(JSON.stringify(body.urls), {
+          headers: {"Content-Type": "application/json"}})).then(function () {
+          return forget(cache, body.urls);
+        }).then(function () {
+          // One at a time: a tablet on a busy ward network should not flood the server.
+          return body.urls.reduce(function (chain, url) {
+            return chain.then(function () {
+              return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (response) {
+                if (response.ok && !response.redirected) { return cache.put(url, response); }
+                return null;
+              }).catch(function () { return null; });
+            });
+          }, Promise.resolve());
+        });
       });
     })
     .catch(function () { return null; })
     .finally(function () { refreshing = null; });
   return refreshing;
+}
+
+// Pages no longer on the list (a patient moved to another tablet) leave this tablet.
+function forget(cache, urls) {
+  var wanted = {};
+  urls.forEach(function (u) { wanted[u] = true; });
+  return cache.keys().then(function (requests) {
+    return Promise.all(requests.map(function (request) {
+      var key = keyOf(request);
+      if (key === KEEP_KEY || key.indexOf("/static/") === 0 || wanted[key]) { return null; }
+      return cache.delete(request);
+    }));
+  });
+}
+
+var keep = null;
+function keptPaths() {
+  if (keep) { return Promise.resolve(keep); }
+  return caches.open(VERSION).then(function (cache) { return cache.match(KEEP_KEY); })
+    .then(function (hit) { return hit ? hit.json() : []; })
+    .then(function (urls) { keep = {}; urls.forEach(function (u) { keep[u] = true; }); return keep; })
+    .catch(function () { return {}; });
 }
 
 self.addEventListener("message", function (event) {
@@ -88,10 +121,13 @@ self.addEventListener("fetch", function (event) {
 function navigation(request) {
   var key = keyOf(request);
   return fetch(request).then(function (response) {
-    // Keep what a person saw, signed in; sign-in pages and errors are not worth keeping.
+    // Keep the fresh copy of a page on the list; sign-in pages and errors are not kept.
     if (response.ok && !response.redirected && response.type === "basic") {
       var copy = response.clone();
-      caches.open(VERSION).then(function (cache) { cache.put(key, copy); });
+      keptPaths().then(function (paths) {
+        if (paths[key]) { return caches.open(VERSION).then(function (cache) { return cache.put(key, copy); }); }
+        return null;
+      });
     }
     return response;
   }, function () {

@@ -65,12 +65,14 @@ def test_csrf_is_enforced_on_forms(clinic, tmp_path):
 def test_every_page_needs_sign_in(clinic, client, app):
     open_endpoints = {"static", "staff.login", "staff.login_post", "staff.login_pin",
                       "staff.logout", "staff.home", "devices.display",
-                      "tablet.setup", "tablet.service_worker"}
+                      "tablet.setup", "tablet.service_worker",
+                      # A one-time pairing code is the credential (tests/devices).
+                      "tablet.pair_page", "tablet.pair"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue
         url = rule.rule.replace("<int:", "<").replace("<", "").replace(">", "")
-        ids = {"board_id", "uid", "patient_id", "ward_id", "user_id", "device_id"}
+        ids = {"board_id", "uid", "patient_id", "ward_id", "user_id", "device_id", "op_id"}
         url = "/".join("1" if part in ids else part for part in url.split("/"))
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = client.open(url, method=method)

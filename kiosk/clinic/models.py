@@ -20,6 +20,8 @@ class ClinicSettings(TimestampMixin, db.Model):
     due_grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
     allow_direct_patient_creation: Mapped[bool] = mapped_column(Boolean, default=False)
     board_rotate_seconds: Mapped[int] = mapped_column(Integer, default=15)
+    # Shared tablets lock after this many minutes without a touch.
+    tablet_lock_minutes: Mapped[int] = mapped_column(Integer, default=5)
 
 
 class Ward(TimestampMixin, db.Model):

@@ -39,6 +39,32 @@ def current_display():
     return g.display
 
 
+def current_tablet():
+    """The paired tablet this browser is (its tablet session), or None.
+
+    A tablet may read the pages it needs whoever holds it; the person is the one who
+    unlocked it with a PIN, named in each change it sends (docs/security.md).
+    """
+    if "tablet" not in g:
+        from ..devices.models import Device
+        from ..extensions import db
+
+        tablet_id = session.get("tablet_id")
+        device = db.session.get(Device, tablet_id) if tablet_id else None
+        g.tablet = device if device is not None and device.is_active \
+            and device.kind == "tablet" else None
+    return g.tablet
+
+
+def can(level: int) -> bool:
+    """Whether a page shows actions of `level`: the user's level, or on a tablet every
+    action (the tablet hides what the person who unlocked it may not do)."""
+    user = current_user()
+    if user is not None and current_tablet() is None:
+        return user.level >= level
+    return current_tablet() is not None
+
+
 def permission_check(user, level: int, action: str) -> None:
     """Raise Forbidden, naming the level needed, unless `user` may do `action`."""
     if user is None or user.level < level:
@@ -51,7 +77,7 @@ def login_required(view):
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if current_user() is None:
+        if current_user() is None and current_tablet() is None:
             wants_json = request.accept_mimetypes.best == "application/json"
             if request.headers.get("HX-Request") or wants_json:
                 abort(401)
@@ -61,14 +87,19 @@ def login_required(view):
     return wrapped
 
 
-def level_required(level: int, action: str):
-    """Require a signed-in user of at least `level`; 403 with the reason otherwise."""
+def level_required(level: int, action: str, *, tablet: bool = False):
+    """Require a signed-in user of at least `level`; 403 with the reason otherwise.
+
+    `tablet`: a paired tablet may open the page too (a form whose change goes through its
+    outbox, where the server checks the level of the person named in the op).
+    """
 
     def decorator(view):
         @wraps(view)
         @login_required
         def wrapped(*args, **kwargs):
-            permission_check(current_user(), level, action)
+            if not (tablet and current_tablet() is not None):
+                permission_check(current_user(), level, action)
             return view(*args, **kwargs)
 
         return wrapped

@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..core.clock import utcnow
 from ..core.models import TimestampMixin, UTCDateTime
 from ..extensions import db
 
@@ -23,6 +24,14 @@ class Device(TimestampMixin, db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A wall display shows one board and may listen to that board's pokes only.
     board_id: Mapped[int | None] = mapped_column(ForeignKey("boards.id", ondelete="SET NULL"))
+    # A tablet carries a ward's admitted patients and/or patients picked one by one.
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id", ondelete="SET NULL"))
+
+    # Pairing: a short one-time code (stored hashed) a tablet exchanges for its token.
+    pairing_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    pairing_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pairing_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Sync state (SYNC.md): the last op processed, and what the last request reported.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
@@ -31,13 +40,23 @@ class Device(TimestampMixin, db.Model):
     outbox_pending: Mapped[int] = mapped_column(Integer, default=0)
     outbox_oldest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     skew_ms: Mapped[int | None] = mapped_column(Integer)
+    # What the tablet's browser reported with its last request (heartbeat).
+    app_version: Mapped[str | None] = mapped_column(String(40))
+    battery_pct: Mapped[int | None] = mapped_column(Integer)
+    battery_charging: Mapped[bool | None] = mapped_column(Boolean)
 
     board = relationship("Board", lazy="joined")
+    ward = relationship("Ward", lazy="joined")
 
     @property
     def is_active(self) -> bool:
         """True until the device is revoked."""
         return self.revoked_at is None
+
+    @property
+    def is_paired(self) -> bool:
+        """True once the device holds a token (paired, or provisioned on the command line)."""
+        return self.token_hash is not None
 
     @property
     def public_id(self) -> str:
@@ -49,3 +68,17 @@ class Device(TimestampMixin, db.Model):
         """What is written on the tablet's tape: 'Blue #2'."""
         colour = self.colour.capitalize()
         return f"{colour} #{self.number}" if self.number else f"{colour} {self.name}"
+
+
+class DevicePatient(db.Model):
+    """A patient picked for a tablet by hand (besides the patients of its ward)."""
+
+    __tablename__ = "device_patients"
+    __table_args__ = (UniqueConstraint("device_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"),
+                                           index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            index=True)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -26,6 +26,11 @@ def room_sheet(patient_uid: str) -> str:
     return f"sheet:{patient_uid}"
 
 
+def room_device(device_id: int) -> str:
+    """The room of one tablet: told when what it carries changes, so it re-caches."""
+    return f"device:{device_id}"
+
+
 def version_now() -> int:
     """A version for pokes: milliseconds since 1970, increasing across processes."""
     return time.time_ns() // 1_000_000
@@ -39,6 +44,7 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
     patients: dict[str, set[int]] = {}
     whole_boards: set[int] = set()
     devices = False
+    assigned: set[int] = set()
     for evt in events:
         if evt.name in PATIENT_EVENTS:
             wards = patients.setdefault(evt.data["patient"], set())
@@ -48,6 +54,8 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
             whole_boards.add(evt.data["board"])
         elif evt.name.startswith("device."):
             devices = True
+            if evt.name == "device.assigned":
+                assigned.add(evt.data["device"])
     out = []
     for uid, ward_ids in patients.items():
         out.append((room_sheet(uid), {"topic": "sheet", "patient": uid, "version": version}))
@@ -60,6 +68,8 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
                                             "version": version}))
     if devices:
         out.append((ROOM_DEVICES, {"topic": "devices", "version": version}))
+    for device_id in sorted(assigned):
+        out.append((room_device(device_id), {"topic": "assignment", "version": version}))
     return out
 
 

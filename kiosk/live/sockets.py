@@ -15,11 +15,11 @@ from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from sqlalchemy import select
 
 from ..extensions import db, socketio
-from .pokes import ROOM_DEVICES, room_board
+from .pokes import ROOM_DEVICES, room_board, room_device
 
 log = logging.getLogger(__name__)
 
-ROOM_RE = re.compile(r"^(board:\d{1,9}|sheet:[0-9a-f-]{36}|devices)$")
+ROOM_RE = re.compile(r"^(board:\d{1,9}|sheet:[0-9a-f-]{36}|devices|device:\d{1,9})$")
 MAX_ROOMS = 50
 SWEEP_SECONDS = 5
 
@@ -31,11 +31,15 @@ class Principal:
     kind: str  # "user", "device" or "display"
     id: int
     board_id: int | None = None
+    tablet_id: int | None = None  # the tablet this connection comes from, if any
 
     def may_join(self, room: str) -> bool:
-        """Displays hear only their board; users and tablets hear any board or sheet."""
+        """Displays hear only their board; users and tablets hear any board or sheet;
+        a tablet's own room (what it carries changed) is for that tablet only."""
         if self.kind == "display":
             return self.board_id is not None and room == room_board(self.board_id)
+        if room.startswith("device:"):
+            return self.tablet_id is not None and room == room_device(self.tablet_id)
         return room != ROOM_DEVICES or self.kind == "user"
 
 
@@ -49,19 +53,20 @@ def principal_from(auth) -> Principal | None:
     from ..core.auth import current_display, current_user
     from ..devices.services import device_by_token
 
+    token = auth.get("token") if isinstance(auth, dict) else None
+    device = device_by_token(token) if token else None
+    tablet_id = device.id if device is not None and device.kind == "tablet" else None
     user = current_user()
     if user is not None:
-        return Principal("user", user.id)
+        return Principal("user", user.id, tablet_id=tablet_id)
     display = current_display()
     if display is not None:
         return Principal("display", display.id, display.board_id)
-    token = auth.get("token") if isinstance(auth, dict) else None
-    device = device_by_token(token) if token else None
     if device is None:
         return None
     if device.kind == "display":
         return Principal("display", device.id, device.board_id)
-    return Principal("device", device.id)
+    return Principal("device", device.id, tablet_id=device.id)
 
 
 def on_connect(auth=None):

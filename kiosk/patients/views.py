@@ -41,7 +41,7 @@ def index():
 
 
 @bp.get("/new")
-@level_required(LEVEL_ORDERS, "create patients")
+@level_required(LEVEL_ORDERS, "create patients", tablet=True)
 def new():
     """The direct admission form (only when the clinic allows direct creation)."""
     if not settings_get().allow_direct_patient_creation:

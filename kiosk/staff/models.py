@@ -1,9 +1,11 @@
 """Staff users with levels 1–6."""
 
-from sqlalchemy import Boolean, Integer, String
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..core.models import TimestampMixin, UidMixin
+from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
 
@@ -17,6 +19,8 @@ class User(UidMixin, TimestampMixin, db.Model):
     username: Mapped[str | None] = mapped_column(String(60), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     pin_hash: Mapped[str | None] = mapped_column(String(255))
+    # What shared tablets check the PIN against while offline (PBKDF2; see docs/security.md).
+    pin_verifier: Mapped[str | None] = mapped_column(String(160))
     level: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -34,3 +38,16 @@ class User(UidMixin, TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.public_id} level {self.level}>"
+
+
+class PinFailure(db.Model):
+    """Wrong PINs in a row for one user at one place (a browser's address); five lock it."""
+
+    __tablename__ = "pin_failures"
+    __table_args__ = (UniqueConstraint("user_id", "place"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    place: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,6 +1,9 @@
 """Writes for staff users: create, and check a password or a PIN."""
 
+import hashlib
 import re
+import secrets
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -8,10 +11,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, permission_check
+from ..core.clock import utcnow
 from ..core.errors import DomainError
+from ..core.events import event_record
 from ..core.validate import int_optional, text_optional, text_required
 from ..extensions import db
-from .models import User
+from .models import PinFailure, User
 
 PIN_RE = re.compile(r"^\d{4,6}$")
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{2,60}$")
@@ -24,6 +29,13 @@ ERR_USERNAME_TAKEN = "That username is taken."
 ERR_NO_SIGN_IN = "Give the user a PIN or a username and password, or both."
 ERR_BAD_LOGIN = "Wrong username or password."
 ERR_BAD_PIN = "Wrong name or PIN."
+ERR_PIN_LOCKED = ("Too many wrong PINs: {name} is locked out here until {until}. "
+                  "Someone else can sign in meanwhile.")
+
+# Wrong PINs in a row before a user is locked out at one place, and for how long. The
+# same numbers apply on a tablet's own lock screen (static/js/lock.js), offline too.
+PIN_TRIES = 5
+PIN_LOCKOUT = timedelta(minutes=10)
 
 
 def _hash(secret: str) -> str:
@@ -38,6 +50,24 @@ def pin_validate(pin) -> str:
     return pin
 
 
+def pin_verifier_make(pin: str) -> str:
+    """What a tablet checks a PIN against offline: pbkdf2_sha256$iterations$salt$hash.
+
+    A separate salted hash from the server's own (which tablets never see), slow enough to
+    hold up a guess at every PIN for a while; see docs/security.md for what it cannot do.
+    """
+    iterations = int(current_app.config["KIOSK_PIN_VERIFIER_ITERATIONS"])
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode("utf-8"), salt, iterations, dklen=32)
+    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
+
+
+def _pin_set(user: User, pin: str) -> None:
+    pin = pin_validate(pin)
+    user.pin_hash = _hash(pin)
+    user.pin_verifier = pin_verifier_make(pin)
+
+
 def user_create(*, name, level, pin=None, username=None, password=None, actor=None) -> User:
     """A new staff member with a level 1–6 and a PIN and/or a username and password."""
     name = text_required(name, "name", "Name", 120)
@@ -50,7 +80,7 @@ def user_create(*, name, level, pin=None, username=None, password=None, actor=No
         raise DomainError("required", ERR_NO_SIGN_IN, field="pin")
     user = User(name=name, level=level)
     if pin is not None:
-        user.pin_hash = _hash(pin_validate(pin))
+        _pin_set(user, pin)
     if username is not None:
         _set_login(user, username, password)
     db.session.add(user)
@@ -83,13 +113,39 @@ def user_authenticate_password(*, username, password) -> User:
     return user
 
 
-def user_authenticate_pin(*, user_id, pin) -> User:
-    """The active user `user_id` if `pin` is theirs, or DomainError (format checked first)."""
+def user_authenticate_pin(*, user_id, pin, place: str = "") -> User:
+    """The active user `user_id` if `pin` is theirs, or DomainError (format checked first).
+
+    Five wrong PINs in a row lock that user out at `place` (a browser's address) for ten
+    minutes; the count is in the session, so the caller commits after a refusal too.
+    """
     pin_validate(pin)
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-    if (user is None or not user.active or not user.pin_hash
-            or not check_password_hash(user.pin_hash, pin)):
+    if user is None or not user.active or not user.pin_hash:
         raise DomainError("bad_pin", ERR_BAD_PIN, field="pin")
+    place = (place or "")[:64]
+    failure = db.session.scalar(select(PinFailure).where(
+        PinFailure.user_id == user.id, PinFailure.place == place))
+    now = utcnow()
+    if failure is not None and failure.locked_until is not None and failure.locked_until > now:
+        from ..core.clock import to_local
+        from ..core.templating import clinic_zone
+
+        until = to_local(failure.locked_until, clinic_zone()).strftime("%H:%M")
+        raise DomainError("pin_locked", ERR_PIN_LOCKED.format(name=user.name, until=until),
+                          field="pin")
+    if not check_password_hash(user.pin_hash, pin):
+        if failure is None:
+            failure = PinFailure(user_id=user.id, place=place, failures=0)
+            db.session.add(failure)
+        failure.failures += 1
+        if failure.failures >= PIN_TRIES:
+            failure.failures, failure.locked_until = 0, now + PIN_LOCKOUT
+            audit_record(action="user.pin_lockout", entity="user", entity_uid=user.uid,
+                         detail={"place": place})
+        raise DomainError("bad_pin", ERR_BAD_PIN, field="pin")
+    if failure is not None:
+        db.session.delete(failure)
     return user
 
 
@@ -133,7 +189,8 @@ def user_update(*, user: User, actor, name, level, active) -> User:
 def user_set_pin(*, user: User, actor, pin) -> User:
     """Give a user a new PIN (4–6 digits) for shared tablets."""
     permission_check(actor, LEVEL_MANAGER, "manage staff")
-    user.pin_hash = _hash(pin_validate(pin))
+    _pin_set(user, pin)
+    event_record(db.session, "staff.changed", user=user.id)
     audit_record(action="user.set_pin", entity="user", entity_uid=user.uid, user=actor)
     return user
 

@@ -1,5 +1,6 @@
 """Sign-in and sign-out: a password on desktops, a name and PIN on shared tablets."""
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -22,10 +23,15 @@ def _safe_next(target: str | None) -> str:
 
 
 def _sign_in(user, method: str) -> None:
+    tablet_id = session.get("tablet_id")
     session.clear()
     session.permanent = True
     session["user_id"] = user.id
     session["auth"] = method
+    # A paired tablet stays paired, and takes this person as the one who unlocked it.
+    session["signed_in_at"] = int(time.time() * 1000)
+    if tablet_id:
+        session["tablet_id"] = tablet_id
 
 
 @bp.get("/login")
@@ -54,8 +60,10 @@ def login_pin():
     raw_id = request.form.get("user_id", "")
     try:
         user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
-                                     pin=request.form.get("pin", ""))
+                                     pin=request.form.get("pin", ""),
+                                     place=f"ip:{request.remote_addr}")
     except DomainError as exc:
+        db.session.commit()  # the count of wrong PINs
         return render_template("staff/login.html", users=users_with_pin(), error=exc,
                                next=request.form.get("next", ""), mode="pin"), 401
     _sign_in(user, "pin")
@@ -64,8 +72,11 @@ def login_pin():
 
 @bp.post("/logout")
 def logout():
-    """Sign out of this browser."""
+    """Sign out of this browser (a paired tablet stays paired: its session goes on)."""
+    tablet_id = session.get("tablet_id")
     session.clear()
+    if tablet_id:
+        session["tablet_id"] = tablet_id
     db.session.rollback()
     return redirect(url_for("staff.login"))
 

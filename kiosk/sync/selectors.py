@@ -62,4 +62,5 @@ def device_info(public_id: str) -> dict | None:
             "last_seen": _iso(d.last_seen_at), "last_sync": _iso(d.last_sync_at),
             "pending": d.outbox_pending, "oldest_pending_at": _iso(d.outbox_oldest_at),
             "skew_ms": d.skew_ms, "revoked": d.revoked_at is not None,
-            "board": d.board_id}
+            "board": d.board_id, "ward": d.ward_id, "app_version": d.app_version,
+            "battery_pct": d.battery_pct}

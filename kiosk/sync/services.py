@@ -16,6 +16,7 @@ from sqlalchemy.orm import lazyload, load_only
 
 from ..core.clock import as_utc
 from ..core.errors import DomainError
+from ..core.events import event_record
 from ..extensions import db
 from ..staff.models import User
 from .models import DeviceEvent, SyncOp
@@ -53,6 +54,7 @@ class Batch:
     received_at: datetime
     pending: int | None = None
     oldest_at: datetime | None = None
+    client: dict = field(default_factory=dict)
     results: list[dict] = field(default_factory=list)
     # Filled by sync_process: earlier records by op id and by seq, staff by id.
     known: dict = field(default_factory=dict)
@@ -106,7 +108,25 @@ def batch_read(body, *, device, received_at: datetime) -> Batch:
         pending = None
     return Batch(ops=ops, sent_at=sent_at, received_at=received_at,
                  pending=None if pending is None else min(pending, INT_MAX),
-                 oldest_at=_timestamp(outbox.get("oldest_at")))
+                 oldest_at=_timestamp(outbox.get("oldest_at")),
+                 client=client_read(body.get("client")))
+
+
+def client_read(client) -> dict:
+    """What the tablet's browser says of itself (app version, battery), as far as it makes
+    sense; anything else is left out: a heartbeat is never refused for its extras."""
+    if not isinstance(client, dict):
+        return {}
+    out = {}
+    version = client.get("app_version")
+    if isinstance(version, str) and 0 < len(version) <= 40 and version.isprintable():
+        out["app_version"] = version
+    battery = client.get("battery")
+    if isinstance(battery, int | float) and not isinstance(battery, bool) and 0 <= battery <= 1:
+        out["battery_pct"] = round(battery * 100)
+    if isinstance(client.get("charging"), bool):
+        out["battery_charging"] = client["charging"]
+    return out
 
 
 def device_lock(device):
@@ -138,6 +158,9 @@ def sync_heartbeat(*, device, batch: Batch) -> None:
     if batch.pending is not None:
         device.outbox_pending = batch.pending
         device.outbox_oldest_at = batch.oldest_at
+    for key, value in batch.client.items():
+        setattr(device, key, value)
+    event_record(db.session, "device.synced", device=device.id)
     if abs(batch.skew) > SKEW_FLAG and not was_flagged:
         db.session.add(DeviceEvent(device_id=device.id, kind="skew",
                                    detail={"skew_ms": skew_ms}))
@@ -171,10 +194,21 @@ def sync_process(*, device, batch: Batch) -> dict:
             batch.held.update(db.session.identity_map.values())
     finally:
         device.last_seq = last  # written once, with the ops, in the same transaction
+        _pending_after(device, batch)
     device.last_sync_at = batch.received_at
     return {"last_seq": device.last_seq,
             "server_time": utcnow_ms(),
             "results": batch.results}
+
+
+def _pending_after(device, batch: Batch) -> None:
+    """What still waits on the device once it reads this answer: what it reported, less
+    the ops of this request the server now holds."""
+    if batch.pending is None:
+        return
+    device.outbox_pending = max(0, batch.pending - len(batch.results))
+    if device.outbox_pending == 0:
+        device.outbox_oldest_at = None
 
 
 def _prefetch(device, batch: Batch) -> None:
@@ -363,3 +397,22 @@ def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None =
         batch.known.setdefault(record.op_id, record)  # a repeat later in this batch
     db.session.add(record)
     return _answer(record, op)
+
+
+def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:
+    """Mark a device's conflict or refused op as reviewed (it stays in the history)."""
+    from ..core.audit import audit_record
+    from ..core.auth import LEVEL_ORDERS, permission_check
+    from ..core.clock import utcnow
+    from ..core.errors import NotFound
+
+    permission_check(actor, LEVEL_ORDERS, "dismiss sync problems")
+    record = db.session.get(SyncOp, op_id)
+    if record is None or record.device_id != device.id:
+        raise NotFound("There is no such op on this device.")
+    if record.dismissed_at is None:
+        record.dismissed_at = utcnow()
+        audit_record(action="sync.dismiss", entity="device", entity_uid=device.public_id,
+                     user=actor, detail={"seq": record.seq, "op": record.op_id})
+        event_record(db.session, "device.changed", device=device.id)
+    return record

@@ -1,16 +1,32 @@
-"""Tablet setup, the service worker, the list of pages to keep, and the offline sheet shell.
+"""Tablets: setup and pairing, the tablet session, the staff list for the lock screen,
+the service worker, the list of pages to keep, and the offline sheet shell.
 
 The setup link carries the device id and token after '#', so they never reach the
 server's logs; the page keeps them in localStorage for the outbox (static/js/outbox.js).
 """
 
-from flask import Blueprint, current_app, jsonify, render_template, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 
-from ..clinic.selectors import wards_list
-from ..core.auth import login_required
+from ..clinic.selectors import settings_get, wards_list
+from ..core.auth import current_tablet, login_required
+from ..core.errors import DomainError
+from ..devices.selectors import carried_patients
+from ..devices.services import device_pair
+from ..extensions import csrf, db
 from ..patients.models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from ..patients.selectors import patients_list
-from ..sync.auth import api_caller
+from ..staff.selectors import users_with_pin
+from ..staff.services import PIN_LOCKOUT, PIN_TRIES
+from ..sync.auth import device_from_request
 from ..treatments.models import ORDER_KINDS, ROUTES
 from ..whiteboards.selectors import boards_list
 
@@ -19,13 +35,93 @@ bp = Blueprint("tablet", __name__)
 # What every offline page needs besides itself (the vendored files and the tablet's own).
 STATIC_FILES = ("css/kiosk.css", "vendor/htmx-2.0.11.min.js", "vendor/socket.io-4.8.4.min.js",
                 "js/live.js", "js/board.js", "js/sheet.js", "js/outbox.js",
-                "js/offline-sheet.js", "js/tablet-setup.js")
+                "js/offline-sheet.js", "js/tablet-setup.js", "js/pin-hash.js", "js/lock.js",
+                "js/pair.js")
+ERR_NOT_A_TABLET = "A valid, unrevoked tablet token is required; ask a manager."
+
+
+def _json_error(status: int, error: str, message: str):
+    response = jsonify({"error": error, "message": message})
+    response.headers["Cache-Control"] = "no-store"
+    return response, status
 
 
 @bp.get("/tablet")
 def setup():
     """The page a tablet opens once: it keeps its id and token from the link's '#'."""
     return render_template("tablet/setup.html")
+
+
+@bp.get("/pair")
+def pair_page():
+    """Where a new tablet or display types (or scans) the code a manager was shown."""
+    return render_template("tablet/pair.html")
+
+
+@bp.post("/pair")
+@csrf.exempt  # the one-time code is the credential; there is no session yet
+def pair():
+    """Exchange a pairing code for the device's token; the browser becomes that device."""
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    pending = body.get("pending") if isinstance(body.get("pending"), int) else 0
+    try:
+        device, token = device_pair(code=body.get("code"), holding=body.get("holding"),
+                                    holding_pending=pending)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return _json_error(400, exc.code, exc.message)
+    _session_for(device)
+    answer = {"id": device.public_id, "token": token, "kind": device.kind,
+              "label": device.label, "name": device.name}
+    if device.kind == "display":
+        answer["next"] = url_for("boards.show", board_id=device.board_id)
+    else:
+        answer["next"] = url_for("tablet.setup")
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _session_for(device) -> None:
+    """This browser is now the device: a tablet session (pages to read) or a display's."""
+    session.permanent = True
+    if device.kind == "display":
+        session.clear()
+        session.permanent = True
+        session["display_id"] = device.id
+    else:
+        session.pop("display_id", None)
+        session["tablet_id"] = device.id
+
+
+@bp.post("/tablet/claim")
+@csrf.exempt  # the bearer token is the credential
+def claim():
+    """A tablet whose cookie was lost (or set up by link) takes its tablet session back."""
+    device = device_from_request()
+    if device is None or device.kind != "tablet":
+        db.session.rollback()
+        return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
+    _session_for(device)
+    return jsonify({"id": device.public_id, "label": device.label})
+
+
+@bp.get("/api/devices/<device_id>/staff")
+def staff(device_id: str):
+    """What a tablet's lock screen needs to check PINs offline: staff, levels, verifiers."""
+    device = device_from_request()
+    if device is None or device.kind != "tablet" or device.public_id != device_id:
+        return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
+    people = [{"id": u.public_id, "name": u.name, "level": u.level, "verifier": u.pin_verifier}
+              for u in users_with_pin() if u.pin_verifier]
+    response = jsonify({"lock_minutes": settings_get().tablet_lock_minutes,
+                        "pin_tries": PIN_TRIES,
+                        "lockout_minutes": int(PIN_LOCKOUT.total_seconds() // 60),
+                        "staff": people})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/sw.js")
@@ -38,22 +134,31 @@ def service_worker():
     return response
 
 
+def _keeping_device():
+    """The tablet asking for its list: by its token, else by its tablet session."""
+    return device_from_request() or current_tablet()
+
+
 @bp.get("/tablet/offline-pages")
 def offline_pages():
-    """The URLs a tablet keeps for an outage: boards, admitted patients' sheets, assets."""
-    kind, _caller = api_caller()
-    if kind is None:
-        return jsonify({"error": "unauthorized",
-                        "message": "Sign in or use a device token."}), 401
-    # Assets first: every page needs them.
+    """The URLs a tablet keeps for an outage: assets, lists, and the sheets and boards of
+    what it carries (every admitted patient and every board while it carries nothing)."""
+    device = _keeping_device()
+    if device is None or device.kind != "tablet":
+        return _json_error(401, "unauthorized", "Only a paired tablet keeps pages offline.")
     urls = [url_for("static", filename=name) for name in STATIC_FILES]
     urls += [url_for("patients.index"), url_for("boards.index"),
-            url_for("tablet.sheet_shell"), url_for("tablet.setup")]
-    urls += [url_for("boards.show", board_id=board.id) for board in boards_list()]
-    for patient in patients_list():
+             url_for("tablet.sheet_shell"), url_for("tablet.setup")]
+    carried = carried_patients(device)
+    boards = boards_list()
+    if carried is not None:
+        boards = [b for b in boards if b.ward_id is not None and b.ward_id == device.ward_id]
+    urls += [url_for("boards.show", board_id=board.id) for board in boards]
+    for patient in carried if carried is not None else patients_list():
         urls.append(url_for("treatments.sheet", uid=patient.uid))
     urls.append(url_for("patients.new"))
-    response = jsonify({"urls": urls})
+    response = jsonify({"urls": urls, "device": device.public_id,
+                        "assigned": carried is not None})
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -119,7 +119,7 @@ def _order_form(patient, data, error=None, status=200):
 
 
 @bp.get("/patients/<uid>/orders/new")
-@level_required(LEVEL_ORDERS, "create orders")
+@level_required(LEVEL_ORDERS, "create orders", tablet=True)
 def order_new(uid: str):
     """The new-order form."""
     return _order_form(patient_by_uid(uid), {"kind": request.args.get("kind", "medication")})

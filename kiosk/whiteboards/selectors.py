@@ -1,6 +1,6 @@
 """Reads for the wall whiteboard: patients × hours in a fixed handful of queries."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -11,6 +11,7 @@ from ..clinic.selectors import settings_get, settings_zone
 from ..core.clock import hour_floor, local_day_bounds, to_local, utcnow
 from ..core.errors import NotFound
 from ..core.sqlfunc import epoch_seconds
+from ..devices.selectors import carriers_by_patient
 from ..extensions import db
 from ..patients.models import Patient
 from ..treatments.models import TASK_OPEN, Task
@@ -56,6 +57,7 @@ class BoardRow:
     patient: Patient
     cells: list[Cell]
     undone_yesterday: int = 0
+    carriers: list = field(default_factory=list)  # the tablets carrying this patient
 
 
 @dataclass
@@ -135,6 +137,8 @@ def board_grid(board: Board, *, now: datetime | None = None,
             rows[patient_id].cells = row_cells
         for patient_id, count in _undone_yesterday(ids, now, tz):
             rows[patient_id].undone_yesterday = count
+        for patient_id, devices in carriers_by_patient(patients).items():
+            rows[patient_id].carriers = devices
     return BoardGrid(board=board, hours=hours, rows=list(rows.values()), now=now,
                      current_hour=settings.board_hours_back)
 

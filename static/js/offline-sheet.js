@@ -152,7 +152,11 @@
     var d = document.getElementById("task-dialog");
     if (d && d.open) { d.close(); }
   }
-  function userLevel() { return parseInt(document.body.dataset.userLevel || "0", 10); }
+  // The person who unlocked the tablet (lock.js), else the one signed in to this page.
+  function userLevel() {
+    if (window.kioskLock && window.kioskLock.person()) { return window.kioskLock.person().level; }
+    return parseInt(document.body.dataset.userLevel || "0", 10);
+  }
 
   // ---- Forms → ops -------------------------------------------------------------------
   var builders = {

@@ -42,6 +42,15 @@
     } catch (e) { return fallback; }
   }
 
+  // Who did it: the person who unlocked the tablet (lock.js), else the page's signed-in user.
+  function person() {
+    if (window.kioskLock && window.kioskLock.enabled()) {
+      var who = window.kioskLock.person();
+      return who ? who.id : null;
+    }
+    return document.body.dataset.user || null;
+  }
+
   function deviceId() { return store.getItem(K.id); }
   function token() { return store.getItem(K.token); }
   function isTablet() { return !!(deviceId() && token()); }
@@ -92,13 +101,17 @@
   // on screen) when it cannot be stored.
   function enqueue(name, args, options) {
     if (!isTablet()) { return Promise.reject(new Error("This browser is not a provisioned tablet.")); }
+    if (!person()) {
+      alertUser("This tablet is locked: unlock it with your PIN, then try again. The change was NOT saved.");
+      return Promise.reject(new Error("locked"));
+    }
     return withLock("kiosk-outbox", {}, function () {
       var list = ops();
       var seq = nextSeq();
       var last = list.length ? list[list.length - 1].seq : 0;
       if (seq <= last) { seq = last + 1; }
       var op = {id: uuid4(), seq: seq, name: name, args: args,
-        at: (options && options.at) || isoZ(), user: document.body.dataset.user || null};
+        at: (options && options.at) || isoZ(), user: person()};
       list.push(op);
       var text = JSON.stringify(list);
       writeAll([[K.outbox, text], [K.seq, String(seq + 1)]]);
@@ -217,9 +230,23 @@
     });
   }
 
+  // What the sync dashboard shows of this tablet: the app's version and, where the browser
+  // tells, its battery (read again in the background for the next request).
+  var battery = null;
+  function client() {
+    var info = {app_version: document.body.dataset.appVersion || null};
+    if (battery) { info.battery = battery.level; info.charging = battery.charging; }
+    if (navigator.getBattery) {
+      navigator.getBattery().then(function (b) { battery = {level: b.level, charging: b.charging}; })
+        .catch(function () { /* not told */ });
+    }
+    return info;
+  }
+
   function post(batch, list) {
     var body = {device: deviceId(), sent_at: isoZ(),
-      outbox: {pending: list.length, oldest_at: list.length ? list[0].at : null}, ops: batch};
+      outbox: {pending: list.length, oldest_at: list.length ? list[0].at : null},
+      client: client(), ops: batch};
     var ctrl = window.AbortController ? new AbortController() : null;
     var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, TIMEOUT_MS) : null;
     return fetch("/api/sync", {method: "POST", credentials: "same-origin", cache: "no-store",
@@ -438,7 +465,12 @@
   function provisionFromHash(hash) {
     var m = /^#?(d_\d+)[.:](.+)$/.exec(hash || "");
     if (!m) { return null; }
-    var id = m[1], tok = decodeURIComponent(m[2]);
+    return provision(m[1], decodeURIComponent(m[2]));
+  }
+
+  // Keep a device's id and token; the same id keeps its counter and its waiting changes
+  // (a re-paired tablet sends them with its new token).
+  function provision(id, tok) {
     var pairs = [[K.token, tok]];
     if (store.getItem(K.id) !== id || !store.getItem(K.seq)) {
       if (store.getItem(K.id) !== id && ops().length) {
@@ -451,6 +483,8 @@
     pairs.push([K.id, id]);
     writeAll(pairs);
     store.removeItem(K.revoked);
+    state.failed = false;
+    schedule(0);
     return id;
   }
 
@@ -506,5 +540,6 @@
   window.kioskOutbox = {enqueue: enqueue, flush: flush, ops: ops, attention: attention,
     isTablet: isTablet, deviceId: deviceId, token: token, revoked: revoked, uuid4: uuid4,
     isoZ: isoZ, render: render, alert: alertUser, provisionFromHash: provisionFromHash,
+    provision: provision, person: person,
     verify: verify, offline: offline, StorageFull: StorageFull, keys: K};
 })();

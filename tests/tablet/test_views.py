@@ -67,9 +67,11 @@ def test_offline_pages_refuse_a_wrong_token(client, clinic, tablet_token):
     assert response.status_code == 401
 
 
-def test_offline_pages_for_a_signed_in_user(client, clinic, login):
+def test_offline_pages_are_for_paired_tablets_only(client, clinic, login):
     login(clinic.user(1))
-    assert client.get("/tablet/offline-pages").status_code == 200
+    response = client.get("/tablet/offline-pages")
+    assert response.status_code == 401
+    assert "paired tablet" in response.get_json()["message"]
 
 
 def test_sheet_shell_needs_sign_in(client, clinic, login):
