@@ -72,16 +72,21 @@ def permission_check(user, level: int, action: str) -> None:
         raise Forbidden(f"You need level {level} to {action} (you are level {have}).")
 
 
+def _to_sign_in():
+    """The sign-in page (or 401 for htmx and JSON requests)."""
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if request.headers.get("HX-Request") or wants_json:
+        abort(401)
+    return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+
+
 def login_required(view):
-    """Send anyone not signed in to the sign-in page (or 401 for htmx/JSON requests)."""
+    """Send anyone not signed in (and no paired tablet) to the sign-in page."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None and current_tablet() is None:
-            wants_json = request.accept_mimetypes.best == "application/json"
-            if request.headers.get("HX-Request") or wants_json:
-                abort(401)
-            return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+            return _to_sign_in()
         return view(*args, **kwargs)
 
     return wrapped
@@ -99,6 +104,8 @@ def level_required(level: int, action: str, *, tablet: bool = False):
         @login_required
         def wrapped(*args, **kwargs):
             if not (tablet and current_tablet() is not None):
+                if current_user() is None:  # a tablet, on a page for people only
+                    return _to_sign_in()
                 permission_check(current_user(), level, action)
             return view(*args, **kwargs)
 
