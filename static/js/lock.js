@@ -218,6 +218,14 @@
     var title = el("h1", null, "Locked — " + (body.dataset.tabletLabel || "this tablet"));
     title.id = "lock-title";
     box.appendChild(title);
+    if (outbox.revoked()) {
+      var gone = el("p", "lead error", "This tablet was revoked — ask a manager to pair it again. " +
+        "Its waiting changes stay on it and are sent once it is paired. ");
+      var link = el("a", "btn", "Pair this tablet");
+      link.href = "/pair";
+      gone.appendChild(link);
+      box.appendChild(gone);
+    }
     var list = staff();
     if (!list || !(list.staff || []).length) {
       box.appendChild(el("p", "lead", "This tablet has no staff list yet: connect it to the " +

@@ -95,9 +95,12 @@ def test_a_revoked_tablet_keeps_its_changes_and_tells_the_person(browser, server
         assert "1 change kept on this tablet" in banner.inner_text()
         assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
         assert completions(server, task_uid) == 0
-        # A sign-out never touches the outbox.
-        page.locator("form.who button").click()
-        page.wait_for_url("**/login**")
+        # Locking (which also ends the signed-in session) never touches the outbox.
+        page.locator("#lock-now").click()
+        page.locator("#lock-screen h1", has_text="Locked").wait_for()
+        assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
+        page.reload()  # the server's session has ended; the tablet is still locked
+        page.locator("#lock-screen h1", has_text="Locked").wait_for()
         assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
     finally:
         context.close()
