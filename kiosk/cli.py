@@ -164,6 +164,24 @@ def devices_revoke(device_id):
     click.echo(json.dumps({"id": device.public_id, "revoked": True}))
 
 
+@devices_group.command("pair")
+@click.argument("device_id")
+def devices_pair(device_id):
+    """A new one-time pairing code for a device (d_3 or 3); the last line is JSON."""
+    from .devices.models import Device
+    from .devices.services import PAIRING_MINUTES, code_display, device_pairing_start
+
+    number = device_id[2:] if device_id.startswith("d_") else device_id
+    device = db.session.get(Device, int(number)) if number.isdigit() else None
+    if device is None:
+        raise click.ClickException(f"There is no device {device_id}.")
+    code = device_pairing_start(actor=None, device=device, operator=True)
+    db.session.commit()
+    click.echo(f"Enter this code on the device's /pair page within {PAIRING_MINUTES} minutes.")
+    click.echo(json.dumps({"id": device.public_id, "code": code_display(code),
+                           "expires_at": device.pairing_expires_at.isoformat()}))
+
+
 @main.command("upkeep")
 def upkeep_command():
     """Hourly upkeep: two days of sheet ahead, fresh query statistics (cron with gunicorn)."""

@@ -126,6 +126,12 @@ def test_command_line_contract(tmp_path):
         users = conn.execute(select(func.count()).select_from(User)).scalar()
     assert stored == token_hash(info["token"]) and info["token"] not in stored
     assert users == 1
+    paired = kiosk_cli("devices", "pair", info["id"], env_db=url)
+    assert paired.returncode == 0, paired.stderr
+    code = json.loads(paired.stdout.strip().splitlines()[-1])
+    assert code["id"] == info["id"] and len(code["code"]) == 9 and code["code"][4] == "-"
+    missing = kiosk_cli("devices", "pair", "d_99", env_db=url)
+    assert missing.returncode != 0 and "There is no device d_99" in missing.stderr
     upkeep = kiosk_cli("upkeep", env_db=url)
     assert upkeep.returncode == 0, upkeep.stderr
     assert json.loads(upkeep.stdout.strip().splitlines()[-1]) == {"tasks_created": 0}

@@ -21,7 +21,8 @@ def settings_get() -> ClinicSettings:
         row = ClinicSettings(name="Veterinary hospital",
                              timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
                              board_hours_back=2, board_hours_ahead=10, due_grace_minutes=15,
-                             allow_direct_patient_creation=False, board_rotate_seconds=15)
+                             allow_direct_patient_creation=False, board_rotate_seconds=15,
+                             tablet_lock_minutes=5)
     if has_request_context():
         g.clinic_settings = row
     return row

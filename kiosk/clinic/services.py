@@ -25,6 +25,7 @@ SETTING_NUMBERS = {
     "board_hours_ahead": ("Board hours ahead", 1, 24),
     "due_grace_minutes": ("Due grace window (minutes)", 0, 120),
     "board_rotate_seconds": ("Board rotate (seconds)", 5, 300),
+    "tablet_lock_minutes": ("Tablet lock (minutes)", 1, 120),
 }
 FLAG_TRUE = ("1", "on", "true", "yes")
 WARD_NAME_MAX = 60  # leaves room for the " board" of its board's name (80)

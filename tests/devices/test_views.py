@@ -297,3 +297,17 @@ def test_a_heartbeats_odd_extras_are_ignored_never_refused(client, clinic, paire
     db.session.expire_all()
     row = db.session.get(Device, device.id)
     assert row.app_version is None and row.battery_pct is None and row.battery_charging is None
+
+
+def test_the_lock_time_is_a_clinic_setting(client, clinic, login, paired):
+    login(clinic.user(6))
+    form = {"name": "Test Hospital", "timezone": "UTC", "board_hours_back": 2,
+            "board_hours_ahead": 10, "due_grace_minutes": 15, "board_rotate_seconds": 15}
+    bad = client.post("/admin/settings", data={**form, "tablet_lock_minutes": "0"})
+    assert bad.status_code == 422 and "Tablet lock" in bad.get_data(as_text=True)
+    assert clinic.settings.tablet_lock_minutes == 5
+    assert client.post("/admin/settings", data={**form, "tablet_lock_minutes": "2"}
+                       ).status_code == 302
+    body = client.get(f"/api/devices/{paired[0].public_id}/staff",
+                      headers=bearer(paired[1])).get_json()
+    assert body["lock_minutes"] == 2
