@@ -175,6 +175,8 @@ def demo_summary(base_url: str) -> str:
         f"  Whiteboard:     {base_url}/boards/{board.id if board else ''}",
         f"  Tablet sheet:   {base_url}/patients/{patient.uid if patient else ''}/sheet",
         f"  Admin pages:    {base_url}/admin/",
+        f"  Pair a tablet:  add it on {base_url}/devices/, then open {base_url}/pair on it",
+        f"  Sync dashboard: {base_url}/devices/sync",
         "  Sign in with a password (desktops) or a name and PIN (tablets):",
     ]
     for name, level, username, password, pin in DEMO_USERS:
