@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 
-from ..core.auth import current_display, current_user, login_required
+from ..core.auth import current_display, current_tablet, current_user, login_required
 from ..core.htmx import render
 from ..patients.selectors import patient_by_uid
 from .selectors import board_by_id, board_grid, board_has_patient, boards_list
@@ -29,11 +29,11 @@ def index():
 
 
 def board_viewer_required(view):
-    """Signed-in staff, or the wall display given this board (read-only)."""
+    """Signed-in staff, a paired tablet, or the wall display given this board (read-only)."""
 
     @wraps(view)
     def wrapped(board_id: int, *args, **kwargs):
-        if current_user() is not None:
+        if current_user() is not None or current_tablet() is not None:
             return view(board_id, *args, **kwargs)
         display = current_display()
         if display is not None:

@@ -101,6 +101,9 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         tablet.goto(base + "/patients/")
         for uid, _name in icu:
             wait_cached(tablet, f"/patients/{uid}/sheet")
+        icu_board = server.query("SELECT b.id FROM boards b JOIN wards w ON w.id = b.ward_id "
+                                 "WHERE w.name = 'ICU'")[0][0]
+        wait_cached(tablet, f"/boards/{icu_board}")
         assert not is_cached(tablet, f"/patients/{other}/sheet")
 
         # The network and the server go.
@@ -109,6 +112,8 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         for uid, name in icu:
             tablet.goto(f"{base}/patients/{uid}/sheet")
             tablet.locator("h1", has_text=name).wait_for()
+        tablet.goto(f"{base}/boards/{icu_board}")
+        tablet.locator(".board-row", has_text=icu[0][1]).wait_for()
         tablet.goto(f"{base}/patients/{other}/sheet")
         tablet.locator("h1", has_text="not saved on this tablet").wait_for()
 
