@@ -124,9 +124,12 @@ class DashboardRow:
 
     @property
     def state(self) -> str:
-        """'ok', 'waiting' (unsynced work), 'silent' (not heard from) or 'revoked'."""
+        """'ok', 'waiting' (unsynced work), 'silent' (not heard from), 'unpaired' (no token
+        yet, so nothing to sync) or 'revoked'."""
         if self.device.revoked_at is not None:
             return "revoked"
+        if not self.device.is_paired:
+            return "unpaired"
         if self.waiting:
             return "waiting"
         if self.silent:
@@ -152,7 +155,7 @@ def dashboard_rows(*, now: datetime | None = None) -> list[DashboardRow]:
             silent=device.kind == "tablet" and (seen is None or now - seen > SILENT_AFTER),
             waiting=(device.outbox_pending or 0) > 0,
             skewed=device.skew_ms is not None and abs(device.skew_ms) > SKEW_LIMIT_MS))
-    order = {"waiting": 0, "silent": 1, "ok": 2, "revoked": 3}
+    order = {"waiting": 0, "silent": 1, "ok": 2, "unpaired": 3, "revoked": 4}
     rows.sort(key=lambda r: order[r.state])
     return rows
 

@@ -266,7 +266,7 @@ def dashboard():
 
 
 def _summary(rows) -> dict:
-    active = [r for r in rows if r.state != "revoked"]
+    active = [r for r in rows if r.state not in ("revoked", "unpaired")]
     return {"devices": len(active),
             "waiting": [r for r in active if r.state == "waiting"],
             "silent": [r for r in active if r.state == "silent"],

@@ -304,6 +304,9 @@ def test_the_dashboard_puts_waiting_and_silent_devices_first(clinic):
     quiet, _ = added(clinic, name="Quiet", number=1)
     busy, _ = added(clinic, name="Busy", number=3)
     fine, _ = added(clinic, name="Fine", number=4)
+    added(clinic, name="New", number=5)  # never paired: nothing to sync, never "silent"
+    for device in (quiet, busy, fine):
+        device.token_hash = f"hash-{device.id}"
     from kiosk.core.clock import utcnow
 
     now = utcnow()
@@ -313,7 +316,7 @@ def test_the_dashboard_puts_waiting_and_silent_devices_first(clinic):
     db.session.commit()
     rows = dashboard_rows(now=now)
     assert [(r.device.name, r.state) for r in rows] == \
-        [("Busy", "waiting"), ("Quiet", "silent"), ("Fine", "ok")]
+        [("Busy", "waiting"), ("Quiet", "silent"), ("Fine", "ok"), ("New", "unpaired")]
 
 
 # ---- PINs ------------------------------------------------------------------------------
