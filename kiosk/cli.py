@@ -145,17 +145,25 @@ def devices_list():
                    f"\t{device.number or ''}\t{state}\tlast_seq {device.last_seq}\t{seen}")
 
 
+def _device_arg(device_id: str):
+    """The device named d_3 (or 3) on the command line, or a ClickException."""
+    from .devices.models import Device
+
+    number = device_id[2:] if device_id.startswith("d_") else device_id
+    device = db.session.get(Device, int(number)) if number.isdigit() and len(number) < 10 \
+        else None
+    if device is None:
+        raise click.ClickException(f"There is no device {device_id}.")
+    return device
+
+
 @devices_group.command("revoke")
 @click.argument("device_id")
 def devices_revoke(device_id):
     """Revoke a device (d_3 or 3): its token stops working at once."""
-    from .devices.models import Device
     from .devices.services import device_revoke
 
-    number = device_id[2:] if device_id.startswith("d_") else device_id
-    device = db.session.get(Device, int(number)) if number.isdigit() else None
-    if device is None:
-        raise click.ClickException(f"There is no device {device_id}.")
+    device = _device_arg(device_id)
     try:
         device_revoke(actor=None, device=device, operator=True)
         db.session.commit()
@@ -168,13 +176,9 @@ def devices_revoke(device_id):
 @click.argument("device_id")
 def devices_pair(device_id):
     """A new one-time pairing code for a device (d_3 or 3); the last line is JSON."""
-    from .devices.models import Device
     from .devices.services import PAIRING_MINUTES, code_display, device_pairing_start
 
-    number = device_id[2:] if device_id.startswith("d_") else device_id
-    device = db.session.get(Device, int(number)) if number.isdigit() else None
-    if device is None:
-        raise click.ClickException(f"There is no device {device_id}.")
+    device = _device_arg(device_id)
     code = device_pairing_start(actor=None, device=device, operator=True)
     db.session.commit()
     click.echo(f"Enter this code on the device's /pair page within {PAIRING_MINUTES} minutes.")

@@ -47,6 +47,19 @@ def browser_ready():
         pytest.skip(f"Browser tests skipped: {problem}")
 
 
+def own_server(tmp_path_factory, name: str):
+    """A server a module has to itself (its tests stop and start it): yields, then stops."""
+    server = KioskServer(tmp_path_factory.mktemp(name))
+    try:
+        server.prepare()
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_server(browser_ready, tmp_path_factory):
     """The base URL of a real server on a demo clinic (plus a crowded ward board)."""

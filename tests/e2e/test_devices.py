@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from .conftest import TABLET, WALL, sign_in
-from .server import KioskServer
+from .conftest import TABLET, WALL, own_server, sign_in
 from .test_offline import complete_in_dialog, outbox, wait_cached
 
 pytestmark = pytest.mark.e2e
@@ -16,15 +15,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(browser_ready, tmp_path_factory):
     """A server of its own: the test stops it to make the tablet go offline."""
-    srv = KioskServer(tmp_path_factory.mktemp("kiosk-devices"))
-    try:
-        srv.prepare()
-        srv.start()
-    except RuntimeError as exc:
-        srv.stop()
-        pytest.fail(str(exc))
-    yield srv
-    srv.stop()
+    yield from own_server(tmp_path_factory, "kiosk-devices")
 
 
 def is_cached(page, path: str) -> bool:

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from .conftest import TABLET, sign_in
-from .server import KioskServer
+from .conftest import TABLET, own_server, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -16,15 +15,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(browser_ready, tmp_path_factory):
     """A server of its own: the test stops and restarts it to make it unreachable."""
-    srv = KioskServer(tmp_path_factory.mktemp("kiosk-offline"))
-    try:
-        srv.prepare()
-        srv.start()
-    except RuntimeError as exc:
-        srv.stop()
-        pytest.fail(str(exc))
-    yield srv
-    srv.stop()
+    yield from own_server(tmp_path_factory, "kiosk-offline")
 
 
 def provision(server) -> dict:

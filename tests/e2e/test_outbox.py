@@ -2,7 +2,7 @@
 
 import pytest
 
-from .server import KioskServer
+from .conftest import own_server
 from .test_offline import (
     complete_in_dialog,
     outbox,
@@ -30,15 +30,7 @@ EMPTY = """() => Object.keys(localStorage).filter(k => k.startsWith("junk."))
 @pytest.fixture(scope="module")
 def server(browser_ready, tmp_path_factory):
     """A server of this module's own."""
-    srv = KioskServer(tmp_path_factory.mktemp("kiosk-outbox"))
-    try:
-        srv.prepare()
-        srv.start()
-    except RuntimeError as exc:
-        srv.stop()
-        pytest.fail(str(exc))
-    yield srv
-    srv.stop()
+    yield from own_server(tmp_path_factory, "kiosk-outbox")
 
 
 def open_sheet(browser, server):
