@@ -86,6 +86,8 @@ function keptPaths() {
 self.addEventListener("message", function (event) {
   var data = event.data || {};
   if (data.type === "refresh") { event.waitUntil(precache(data.token || null)); }
+  // A page that opened while this worker was activating asks to be taken over.
+  if (data.type === "claim") { event.waitUntil(self.clients.claim()); }
 });
 
 function keyOf(request) {

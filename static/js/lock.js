@@ -199,6 +199,21 @@
     return s;
   }
 
+  // The page's Lock button; a page drawn for a person rather than for the tablet (a revoked
+  // tablet's, or the sign-in page) gets one in its top bar.
+  function lockButton() {
+    var button = document.getElementById("lock-now");
+    if (!button) {
+      button = el("button", "btn small", "Lock");
+      button.type = "button";
+      button.id = "lock-now";
+      var bar = document.querySelector(".topbar") || body;
+      var who = bar.querySelector(".who");
+      bar.insertBefore(button, who || null);
+    }
+    return button;
+  }
+
   function render() {
     if (!enabled()) { return; }
     var p = readJSON(K.person, null);
@@ -308,8 +323,7 @@
     ["pointerdown", "keydown", "touchstart"].forEach(function (name) {
       document.addEventListener(name, touch, {capture: true, passive: true});
     });
-    var button = document.getElementById("lock-now");
-    if (button) { button.addEventListener("click", function () { lock("button"); }); }
+    lockButton().addEventListener("click", function () { lock("button"); });
     window.addEventListener("online", refreshStaff);
     window.addEventListener("storage", function (e) {
       if (e.key === K.person || e.key === K.staff) { render(); }

@@ -512,6 +512,7 @@
     navigator.serviceWorker.register("/sw.js", {scope: "/"}).then(function () {
       return navigator.serviceWorker.ready;
     }).then(function (reg) {
+      if (!navigator.serviceWorker.controller && reg.active) { reg.active.postMessage({type: "claim"}); }
       var ask = function () {
         var worker = navigator.serviceWorker.controller || reg.active;
         if (worker && navigator.onLine) { worker.postMessage({type: "refresh", token: token()}); }

@@ -53,7 +53,12 @@ def patient_with_open_tasks(server) -> tuple[str, str]:
 
 def wait_cached(page, path: str, timeout: float = 30.0) -> None:
     """Until the service worker controls the page and keeps `path`."""
-    page.wait_for_function("() => !!navigator.serviceWorker.controller")
+    try:
+        page.wait_for_function("() => !!navigator.serviceWorker.controller")
+    except Exception as exc:
+        state = page.evaluate("navigator.serviceWorker.getRegistrations().then(rs => rs.map("
+                              "r => [r.scope, !!r.installing, !!r.waiting, !!r.active]))")
+        raise AssertionError(f"no service worker controls {page.url}: {state}") from exc
     deadline = time.monotonic() + timeout
     while not page.evaluate(
             "p => caches.keys().then(ks => Promise.all(ks.map("
