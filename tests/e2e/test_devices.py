@@ -80,8 +80,10 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         card.locator(".assignment-what", has_text="Ward: ICU").wait_for()
         icu = server.query("SELECT p.uid, p.name FROM patients p JOIN wards w ON "
                            "w.id = p.ward_id WHERE w.name = 'ICU' AND p.status = 'admitted'")
-        other = server.query("SELECT p.uid FROM patients p JOIN wards w ON w.id = p.ward_id "
-                             "WHERE w.name != 'ICU' AND p.status = 'admitted' LIMIT 1")[0][0]
+        other, stranger = [row[0] for row in server.query(
+            "SELECT p.uid FROM patients p JOIN wards w ON w.id = p.ward_id "
+            "WHERE w.name != 'ICU' AND p.status = 'admitted' ORDER BY p.id LIMIT 2")]
+        other_name = server.query("SELECT name FROM patients WHERE uid = ?", other)[0][0]
         assert len(icu) >= 3
         for _uid, name in icu:
             card.locator(".carried li", has_text=name).wait_for()
@@ -97,6 +99,14 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         wait_cached(tablet, f"/boards/{icu_board}")
         assert not is_cached(tablet, f"/patients/{other}/sheet")
 
+        # The manager picks one more patient for it: the tablet, open on the patients
+        # list, keeps that sheet too without anyone touching it.
+        card.locator("select[name=patient]").select_option(value=other)
+        card.get_by_role("button", name="Add patient").click()
+        card.locator(".carried li", has_text=other_name).wait_for()
+        wait_cached(tablet, f"/patients/{other}/sheet", timeout=30)
+        assert not is_cached(tablet, f"/patients/{stranger}/sheet")
+
         # The network and the server go.
         tablet_context.set_offline(True)
         server.stop()
@@ -106,6 +116,8 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         tablet.goto(f"{base}/boards/{icu_board}")
         tablet.locator(".board-row", has_text=icu[0][1]).wait_for()
         tablet.goto(f"{base}/patients/{other}/sheet")
+        tablet.locator("h1", has_text=other_name).wait_for()
+        tablet.goto(f"{base}/patients/{stranger}/sheet")
         tablet.locator("h1", has_text="not saved on this tablet").wait_for()
 
         # Locked, then unlocked offline: a PIN of the wrong length is refused before any
@@ -121,6 +133,19 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         screen.locator("input[name=pin]").fill("9999")
         screen.get_by_role("button", name="Unlock").click()
         screen.locator(".field-error", has_text="Wrong PIN (1 of 5 tries)").wait_for()
+        # Five wrong PINs lock Dr Okafor out on this tablet; Leo can still unlock it.
+        screen.get_by_role("button", name="Back").click()
+        screen.get_by_role("button", name="Dr Sam Okafor").click()
+        for tries in range(1, 6):
+            screen.locator("input[name=pin]").fill("1234")
+            screen.get_by_role("button", name="Unlock").click()
+            said = f"({tries} of 5 tries)" if tries < 5 else "Dr Sam Okafor is locked out"
+            screen.locator(".field-error", has_text=said).wait_for()
+        too_late = tablet.evaluate("kioskLock.unlock('u_2', '5555')")  # the right PIN
+        assert "Dr Sam Okafor is locked out on this tablet until" in too_late
+        assert tablet.evaluate("kioskLock.person()") is None and screen.is_visible()
+        screen.get_by_role("button", name="Back").click()
+        screen.get_by_role("button", name="Leo Assistant").click()
         screen.locator("input[name=pin]").fill("2222")
         screen.get_by_role("button", name="Unlock").click()
         screen.wait_for(state="hidden")
