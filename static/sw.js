@@ -29,9 +29,16 @@ self.addEventListener("activate", function (event) {
   }).then(function () { return self.clients.claim(); }).then(function () { return precache(null); }));
 });
 
-var refreshing = null;
+var refreshing = null, again = null;
+// One refresh at a time; one asked for meanwhile runs after it, with a fresh list (the
+// tablet's assignment may have changed since the running one fetched its list).
 function precache(token) {
-  if (refreshing) { return refreshing; }
+  if (refreshing) {
+    if (!again) {
+      again = refreshing.then(function () { again = null; return precache(token); });
+    }
+    return again;
+  }
   var headers = {"Accept": "application/json"};
   if (token) { headers.Authorization = "Bearer " + token; }
   refreshing = fetch("/tablet/offline-pages", {credentials: "same-origin", cache: "no-store", headers: headers})

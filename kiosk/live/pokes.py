@@ -43,7 +43,7 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
     version = version_now()
     patients: dict[str, set[int]] = {}
     whole_boards: set[int] = set()
-    devices = False
+    devices = synced = False
     assigned: set[int] = set()
     for evt in events:
         if evt.name in PATIENT_EVENTS:
@@ -52,6 +52,8 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
                 wards.add(evt.data["ward_was"])
         elif evt.name == "board.changed":
             whole_boards.add(evt.data["board"])
+        elif evt.name == "device.synced":
+            synced = True  # every heartbeat: the dashboard only, never the lists being edited
         elif evt.name.startswith("device."):
             devices = True
             if evt.name == "device.assigned":
@@ -68,6 +70,8 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
                                             "version": version}))
     if devices:
         out.append((ROOM_DEVICES, {"topic": "devices", "version": version}))
+    if devices or synced:
+        out.append((ROOM_DEVICES, {"topic": "sync", "version": version}))
     for device_id in sorted(assigned):
         out.append((room_device(device_id), {"topic": "assignment", "version": version}))
     return out

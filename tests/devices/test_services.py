@@ -356,3 +356,17 @@ def test_a_pin_of_the_wrong_length_is_refused_before_any_check(clinic):
     from kiosk.staff.models import PinFailure
 
     assert db.session.scalar(select(func.count(PinFailure.id))) == 0  # never counted
+
+
+def test_a_heartbeat_pokes_the_dashboard_only_and_an_assignment_the_tablet_too(clinic):
+    from kiosk.core.events import DomainEvent
+    from kiosk.live.pokes import pokes_for
+
+    def topics(*events):
+        return sorted((room, poke["topic"]) for room, poke in pokes_for(list(events)))
+
+    # Heartbeats come every minute from every tablet: they must not redraw the lists a
+    # manager is editing (a pick would be lost), only the dashboard.
+    assert topics(DomainEvent("device.synced", {"device": 3})) == [("devices", "sync")]
+    assert topics(DomainEvent("device.assigned", {"device": 3})) == [
+        ("device:3", "assignment"), ("devices", "devices"), ("devices", "sync")]
