@@ -312,3 +312,14 @@ def test_the_lock_time_is_a_clinic_setting(client, clinic, login, paired):
     body = client.get(f"/api/devices/{paired[0].public_id}/staff",
                       headers=bearer(paired[1])).get_json()
     assert body["lock_minutes"] == 2
+
+
+def test_a_server_without_pango_says_why_there_is_no_pdf(client, clinic, login, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if it could not load
+    login(clinic.user(6))
+    response = client.get("/devices/assignments.pdf")
+    assert response.status_code == 503
+    assert "needs the Pango library" in response.get_data(as_text=True)
+    assert client.get("/devices/assignments").status_code == 200  # the page itself works
