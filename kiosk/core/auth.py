@@ -26,17 +26,22 @@ def current_user():
     return g.user
 
 
-def current_display():
-    """The wall display signed in on this browser (read-only, one board), or None."""
-    if "display" not in g:
+def _session_device(kind: str):
+    """The active device of `kind` this browser's session names (display_id, tablet_id)."""
+    if kind not in g:
         from ..devices.models import Device
         from ..extensions import db
 
-        display_id = session.get("display_id")
-        device = db.session.get(Device, display_id) if display_id else None
-        g.display = device if device is not None and device.is_active \
-            and device.kind == "display" else None
-    return g.display
+        device_id = session.get(f"{kind}_id")
+        device = db.session.get(Device, device_id) if device_id else None
+        setattr(g, kind, device if device is not None and device.is_active
+                and device.kind == kind else None)
+    return getattr(g, kind)
+
+
+def current_display():
+    """The wall display signed in on this browser (read-only, one board), or None."""
+    return _session_device("display")
 
 
 def current_tablet():
@@ -45,24 +50,16 @@ def current_tablet():
     A tablet may read the pages it needs whoever holds it; the person is the one who
     unlocked it with a PIN, named in each change it sends (docs/security.md).
     """
-    if "tablet" not in g:
-        from ..devices.models import Device
-        from ..extensions import db
-
-        tablet_id = session.get("tablet_id")
-        device = db.session.get(Device, tablet_id) if tablet_id else None
-        g.tablet = device if device is not None and device.is_active \
-            and device.kind == "tablet" else None
-    return g.tablet
+    return _session_device("tablet")
 
 
 def can(level: int) -> bool:
-    """Whether a page shows actions of `level`: the user's level, or on a tablet every
-    action (the tablet hides what the person who unlocked it may not do)."""
+    """Whether a page shows actions of `level`: on a tablet every action (the tablet hides
+    what the person who unlocked it may not do), else those of the user's level."""
+    if current_tablet() is not None:
+        return True
     user = current_user()
-    if user is not None and current_tablet() is None:
-        return user.level >= level
-    return current_tablet() is not None
+    return user is not None and user.level >= level
 
 
 def permission_check(user, level: int, action: str) -> None:

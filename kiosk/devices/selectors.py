@@ -27,14 +27,6 @@ def device_by_id(device_id: int) -> Device:
     return device
 
 
-def device_by_public_id(public_id: str) -> Device:
-    """The device called 'd_3', or NotFound."""
-    number = public_id[2:] if isinstance(public_id, str) and public_id.startswith("d_") else ""
-    if not number.isdigit() or len(number) > 9:
-        raise NotFound("There is no device with that id.")
-    return device_by_id(int(number))
-
-
 def displays_list() -> list[Device]:
     """Wall displays, active ones first, by name."""
     return list(db.session.scalars(
@@ -49,65 +41,83 @@ def devices_list() -> list[Device]:
         Device.name)))
 
 
-def _admitted():
-    return select(Patient).where(Patient.status == "admitted")
+def _carries(device: Device, patient: Patient, picked: set[int]) -> bool:
+    """The one rule: a tablet carries the admitted patients of its ward and those picked
+    for it (`picked`: the ids of the patients picked for this device)."""
+    return patient.status == "admitted" and (
+        patient.id in picked or (device.ward_id is not None and patient.ward_id == device.ward_id))
+
+
+def _admitted_patients() -> list[Patient]:
+    """Admitted patients by ward, cage and name (the order lists of carried patients use)."""
+    return list(db.session.scalars(select(Patient).where(Patient.status == "admitted")
+                                   .outerjoin(Ward, Ward.id == Patient.ward_id)
+                                   .order_by(Ward.name, Patient.cage, Patient.name)))
+
+
+def _picks(*, device_ids=None, patient_ids=None) -> dict[int, set[int]]:
+    """Patients picked by hand, as device id -> patient ids (one query)."""
+    query = select(DevicePatient.device_id, DevicePatient.patient_id)
+    if device_ids is not None:
+        query = query.where(DevicePatient.device_id.in_(device_ids))
+    if patient_ids is not None:
+        query = query.where(DevicePatient.patient_id.in_(patient_ids))
+    out: dict[int, set[int]] = {}
+    for device_id, patient_id in db.session.execute(query):
+        out.setdefault(device_id, set()).add(patient_id)
+    return out
 
 
 def carried_patients(device: Device) -> list[Patient] | None:
-    """The admitted patients a tablet carries (its ward's and those picked for it), by
-    ward, cage and name; None when it has no assignment at all (it carries every one)."""
-    picked = select(DevicePatient.patient_id).where(DevicePatient.device_id == device.id)
-    has_picks = db.session.scalar(select(func.count()).select_from(picked.subquery()))
-    if device.ward_id is None and not has_picks:
+    """The admitted patients a tablet carries, by ward, cage and name; None when it has no
+    assignment at all (it carries every one)."""
+    picked = _picks(device_ids=[device.id]).get(device.id, set())
+    if device.ward_id is None and not picked:
         return None
-    query = _admitted().where(Patient.id.in_(picked) | (Patient.ward_id == device.ward_id)
-                              if device.ward_id else Patient.id.in_(picked))
-    return list(db.session.scalars(query.outerjoin(Ward, Ward.id == Patient.ward_id)
-                                   .order_by(Ward.name, Patient.cage, Patient.name)))
+    return [p for p in _admitted_patients() if _carries(device, p, picked)]
 
 
 def carriers_by_patient(patients: list[Patient]) -> dict[int, list[Device]]:
     """Which active tablets carry each of these patients (two queries whatever the count)."""
     if not patients:
         return {}
-    active = (Device.revoked_at.is_(None), Device.kind == "tablet")
-    out: dict[int, list[Device]] = {p.id: [] for p in patients}
-    ward_ids = {p.ward_id for p in patients if p.ward_id is not None}
-    by_ward: dict[int, list[Device]] = {}
-    if ward_ids:
-        for device in db.session.scalars(select(Device).where(
-                Device.ward_id.in_(ward_ids), *active).order_by(Device.colour, Device.number)):
-            by_ward.setdefault(device.ward_id, []).append(device)
-    for p in patients:
-        out[p.id].extend(by_ward.get(p.ward_id, []))
-    rows = db.session.execute(select(DevicePatient.patient_id, Device).join(
-        Device, Device.id == DevicePatient.device_id).where(
-        DevicePatient.patient_id.in_(list(out)), *active).order_by(Device.colour, Device.number))
-    for patient_id, device in rows:
-        if device not in out[patient_id]:
-            out[patient_id].append(device)
-    return out
+    tablets = list(db.session.scalars(select(Device).where(
+        Device.revoked_at.is_(None), Device.kind == "tablet")
+        .order_by(Device.colour, Device.number)))
+    picks = _picks(patient_ids=[p.id for p in patients]) if tablets else {}
+    return {p.id: [d for d in tablets if _carries(d, p, picks.get(d.id, set()))]
+            for p in patients}
 
 
-def assignment_cards(*, include_revoked: bool = False) -> list[dict]:
-    """Every device with what it carries, shaped for the assignment page and its PDF."""
-    cards = []
-    for device in devices_list():
-        if device.revoked_at is not None and not include_revoked:
-            continue
-        patients = carried_patients(device) if device.kind == "tablet" else None
-        picked = set(db.session.scalars(select(DevicePatient.patient_id).where(
-            DevicePatient.device_id == device.id)))
-        cards.append({
-            "id": device.public_id, "device": device, "label": device.label,
+def device_card(device: Device) -> dict:
+    """A device as the assignment page, its PDF and the label sheet show it."""
+    return {"id": device.public_id, "device": device, "label": device.label,
             "name": device.name, "colour": device.colour, "number": device.number,
             "kind": device.kind, "ward": device.ward.name if device.ward else None,
             "board": device.board.name if device.board else None,
-            "revoked": device.revoked_at is not None, "assigned": patients is not None,
-            "patients": [{"uid": p.uid, "name": p.name, "species": p.species.capitalize(),
-                          "cage": p.cage, "ward": p.ward.name if p.ward else None,
-                          "picked": p.id in picked}
-                         for p in (patients or [])]})
+            "revoked": device.revoked_at is not None}
+
+
+def device_cards() -> list[dict]:
+    """Every active device's card (for the label sheet)."""
+    return [device_card(d) for d in devices_list() if d.revoked_at is None]
+
+
+def assignment_cards() -> list[dict]:
+    """Every active device with what it carries, shaped for the assignment page and its
+    PDF (three queries whatever the number of devices and patients)."""
+    devices = [d for d in devices_list() if d.revoked_at is None]
+    picks = _picks()
+    admitted = _admitted_patients()
+    cards = []
+    for device in devices:
+        picked = picks.get(device.id, set())
+        assigned = device.kind == "tablet" and (device.ward_id is not None or bool(picked))
+        carried = [p for p in admitted if _carries(device, p, picked)] if assigned else []
+        cards.append({**device_card(device), "assigned": assigned, "patients": [
+            {"uid": p.uid, "name": p.name, "species": p.species.capitalize(), "cage": p.cage,
+             "ward": p.ward.name if p.ward else None, "picked": p.id in picked}
+            for p in carried]})
     return cards
 
 

@@ -51,13 +51,28 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _device_fields(*, name, colour, number, kind) -> dict:
+    """A device's name, colour, number and kind, checked (DomainError naming the field)."""
+    return {"name": text_required(name, "name", "Name", 80),
+            "colour": choice((colour or "").strip().lower(), "colour", "Colour", COLOURS),
+            "number": int_optional(number, "number", "Number", 1, 999),
+            "kind": choice(kind, "kind", "Kind", KINDS)}
+
+
+def _board_for(kind: str, board_id) -> Board | None:
+    """A display's board (required); tablets have none."""
+    if kind != "display":
+        return None
+    board = db.session.get(Board, int(board_id)) if str(board_id or "").isdigit() else None
+    if board is None:
+        raise DomainError("no_board", ERR_NO_BOARD, field="board")
+    return board
+
+
 def device_provision(*, name, colour, number=None, kind="tablet", actor=None
                      ) -> tuple[Device, str]:
     """A new device and its bearer token; the token is returned once and never stored."""
-    device = Device(name=text_required(name, "name", "Name", 80),
-                    colour=choice((colour or "").strip().lower(), "colour", "Colour", COLOURS),
-                    number=int_optional(number, "number", "Number", 1, 999),
-                    kind=choice(kind, "kind", "Kind", KINDS))
+    device = Device(**_device_fields(name=name, colour=colour, number=number, kind=kind))
     token = secrets.token_urlsafe(32)
     device.token_hash = token_hash(token)
     device.paired_at = utcnow()
@@ -90,23 +105,6 @@ def _pairing_code_new(device: Device) -> str:
     device.pairing_expires_at = utcnow() + timedelta(minutes=PAIRING_MINUTES)
     device.pairing_used_at = None
     return code
-
-
-def _device_fields(*, name, colour, number, kind) -> dict:
-    return {"name": text_required(name, "name", "Name", 80),
-            "colour": choice((colour or "").strip().lower(), "colour", "Colour", COLOURS),
-            "number": int_optional(number, "number", "Number", 1, 999),
-            "kind": choice(kind, "kind", "Kind", KINDS)}
-
-
-def _board_for(kind: str, board_id) -> Board | None:
-    """A display's board (required); tablets have none."""
-    if kind != "display":
-        return None
-    board = db.session.get(Board, int(board_id)) if str(board_id or "").isdigit() else None
-    if board is None:
-        raise DomainError("no_board", ERR_NO_BOARD, field="board")
-    return board
 
 
 def device_add(*, actor, name, colour, number=None, kind="tablet", board_id=None
@@ -252,9 +250,7 @@ def device_patient_unassign(*, actor, device: Device, patient: Patient) -> None:
 def display_create(*, actor, name, board_id, colour="black") -> tuple[Device, str]:
     """A wall display for one board; its token (shown once) is read-only for that board."""
     permission_check(actor, LEVEL_MANAGER, "add wall displays")
-    board = db.session.get(Board, board_id) if str(board_id or "").isdigit() else None
-    if board is None:
-        raise DomainError("no_board", ERR_NO_BOARD, field="board")
+    board = _board_for("display", board_id)
     device, token = device_provision(name=name, colour=colour, kind="display", actor=actor)
     device.board_id = board.id
     event_record(db.session, "device.changed", device=device.id)

@@ -19,7 +19,14 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ..clinic.selectors import wards_list
-from ..core.auth import LEVEL_MANAGER, current_display, current_user, level_required, login_required
+from ..core.auth import (
+    LEVEL_MANAGER,
+    LEVEL_ORDERS,
+    current_display,
+    current_user,
+    level_required,
+    login_required,
+)
 from ..core.clock import to_local, utcnow
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
@@ -37,6 +44,7 @@ from .selectors import (
     assignment_cards,
     dashboard_rows,
     device_by_id,
+    device_cards,
     device_problems,
     devices_list,
 )
@@ -249,8 +257,7 @@ def assignments_pdf():
 @level_required(LEVEL_MANAGER, "print device labels")
 def labels_pdf():
     """A sheet of colour labels to stick on the tablets and displays."""
-    cards = [c for c in assignment_cards()]
-    return _pdf(printing.labels_pdf(clinic_name=clinic_settings().name, devices=cards),
+    return _pdf(printing.labels_pdf(clinic_name=clinic_settings().name, devices=device_cards()),
                 "device-labels.pdf")
 
 
@@ -284,7 +291,7 @@ def problems(device_id: int):
 
 
 @bp.post("/devices/<int:device_id>/problems/<int:op_id>/dismiss")
-@level_required(4, "dismiss sync problems")
+@level_required(LEVEL_ORDERS, "dismiss sync problems")
 def dismiss(device_id: int, op_id: int):
     """Mark one conflict or refused change as looked at."""
     device = device_by_id(device_id)

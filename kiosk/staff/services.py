@@ -11,9 +11,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, permission_check
-from ..core.clock import utcnow
+from ..core.clock import to_local, utcnow
 from ..core.errors import DomainError
-from ..core.events import event_record
 from ..core.validate import int_optional, text_optional, text_required
 from ..extensions import db
 from .models import PinFailure, User
@@ -128,10 +127,9 @@ def user_authenticate_pin(*, user_id, pin, place: str = "") -> User:
         PinFailure.user_id == user.id, PinFailure.place == place))
     now = utcnow()
     if failure is not None and failure.locked_until is not None and failure.locked_until > now:
-        from ..core.clock import to_local
-        from ..core.templating import clinic_zone
+        from ..clinic.selectors import settings_zone
 
-        until = to_local(failure.locked_until, clinic_zone()).strftime("%H:%M")
+        until = to_local(failure.locked_until, settings_zone()).strftime("%H:%M")
         raise DomainError("pin_locked", ERR_PIN_LOCKED.format(name=user.name, until=until),
                           field="pin")
     if not check_password_hash(user.pin_hash, pin):
@@ -190,7 +188,6 @@ def user_set_pin(*, user: User, actor, pin) -> User:
     """Give a user a new PIN (4–6 digits) for shared tablets."""
     permission_check(actor, LEVEL_MANAGER, "manage staff")
     _pin_set(user, pin)
-    event_record(db.session, "staff.changed", user=user.id)
     audit_record(action="user.set_pin", entity="user", entity_uid=user.uid, user=actor)
     return user
 

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
 
-from ..core.clock import as_utc
-from ..core.errors import DomainError
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_ORDERS, permission_check
+from ..core.clock import as_utc, utcnow
+from ..core.errors import DomainError, NotFound
 from ..core.events import event_record
 from ..extensions import db
 from ..staff.models import User
@@ -401,11 +403,6 @@ def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None =
 
 def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:
     """Mark a device's conflict or refused op as reviewed (it stays in the history)."""
-    from ..core.audit import audit_record
-    from ..core.auth import LEVEL_ORDERS, permission_check
-    from ..core.clock import utcnow
-    from ..core.errors import NotFound
-
     permission_check(actor, LEVEL_ORDERS, "dismiss sync problems")
     record = db.session.get(SyncOp, op_id)
     if record is None or record.device_id != device.id:

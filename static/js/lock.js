@@ -156,19 +156,26 @@
     }).catch(function () { /* offline: keep the copy we have */ });
   }
 
+  // Make this browser the tablet for the server's pages too (its tablet session), by
+  // its token; resolves true when the server agreed. Never rejects.
+  function claim() {
+    if (body.dataset.tablet) { return Promise.resolve(true); }
+    return fetch("/tablet/claim", {method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: {"Authorization": "Bearer " + outbox.token(), "Accept": "application/json"}})
+      .then(function (response) { return response.ok; }, function () { return false; });
+  }
+
   // The server lost this browser's tablet session (cookie gone): take it back once.
   function claimSession() {
     if (claimed || body.dataset.tablet || !navigator.onLine) { return; }
     claimed = true;
-    fetch("/tablet/claim", {method: "POST", credentials: "same-origin", cache: "no-store",
-      headers: {"Authorization": "Bearer " + outbox.token(), "Accept": "application/json"}})
-      .then(function (response) {
-        var key = "kiosk.claimReload";
-        if (response.ok && !window.sessionStorage.getItem(key)) {
-          window.sessionStorage.setItem(key, "1");
-          window.location.reload();
-        }
-      }).catch(function () { /* try again on the next page */ });
+    claim().then(function (ok) {
+      var key = "kiosk.claimReload";
+      if (ok && !window.sessionStorage.getItem(key)) {
+        window.sessionStorage.setItem(key, "1");
+        window.location.reload();
+      }
+    });
   }
 
   // ---- On screen ------------------------------------------------------------------------
@@ -354,7 +361,7 @@
     window.addEventListener("load", wire);
   }
 
-  window.kioskLock = {person: person, lock: lock, unlock: unlock, enabled: enabled,
+  window.kioskLock = {person: person, lock: lock, unlock: unlock, enabled: enabled, claim: claim,
     refreshStaff: refreshStaff, render: render, keys: K};
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
   else { start(); }

@@ -8,14 +8,6 @@
     status.textContent = text;
     status.classList.toggle("error", !!bad);
   }
-  // This browser becomes the tablet for the server's pages too (its tablet session).
-  function claim() {
-    if (document.body.dataset.tablet) { return Promise.resolve(); }
-    return fetch("/tablet/claim", {method: "POST", credentials: "same-origin", cache: "no-store",
-      headers: {"Authorization": "Bearer " + outbox.token(), "Accept": "application/json"}})
-      .catch(function () { /* the next page claims it */ });
-  }
-
   function run() {
     if (window.location.hash) {
       try {
@@ -36,7 +28,7 @@
       if (answer.status === 200) {
         var label = d.label || ((d.colour ? d.colour.charAt(0).toUpperCase() + d.colour.slice(1) : "") +
           (d.number ? " #" + d.number : " " + (d.name || d.id)));
-        claim().then(function () {
+        window.kioskLock.claim().then(function () {
           say("This tablet is " + label.trim() + " (" + d.id + "). Its changes are kept on it " +
             "while offline and sent when the server can be reached.");
           outbox.flush(true);

@@ -240,7 +240,7 @@ def test_a_discharged_patient_leaves_the_tablet_it_was_on(clinic):
     patient_discharge(patient=patient, user=clinic.user(6))
     db.session.commit()
     assert carried_patients(device) == []
-    assert carriers_by_patient([patient])[patient.id] == [device]  # its history still names it
+    assert carriers_by_patient([patient])[patient.id] == []  # one rule: admitted ones only
 
 
 def test_assigning_a_discharged_patient_is_refused_with_the_reason(clinic):
@@ -370,3 +370,27 @@ def test_a_heartbeat_pokes_the_dashboard_only_and_an_assignment_the_tablet_too(c
     assert topics(DomainEvent("device.synced", {"device": 3})) == [("devices", "sync")]
     assert topics(DomainEvent("device.assigned", {"device": 3})) == [
         ("device:3", "assignment"), ("devices", "devices"), ("devices", "sync")]
+
+
+def test_the_assignment_list_takes_the_same_queries_for_any_number_of_devices(clinic):
+    from sqlalchemy import event
+
+    def queries_for(devices: int) -> int:
+        for n in range(devices):
+            device, _ = added(clinic, name=f"T{n}", number=n + 1)
+            patient = factories.patient_make(clinic, f"P{devices}-{n}")
+            device_patient_assign(actor=clinic.user(6), device=device, patient=patient)
+            db.session.commit()
+        db.session.expire_all()
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            cards = assignment_cards()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert all(card["patients"] for card in cards)
+        return len(statements)
+
+    # devices (with their ward and board), picks, admitted patients
+    assert queries_for(2) == queries_for(6) <= 3
