@@ -14,6 +14,7 @@ from ..core.auth import LEVEL_COMPLETE_TASK, LEVEL_ORDERS, permission_check
 from ..core.clock import as_utc, utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
+from ..core.models import new_uid
 from ..core.validate import (
     choice,
     decimal_optional,
@@ -282,12 +283,16 @@ def note_add(*, patient: Patient, user, text, uid: str | None = None, device=Non
     """Append a note to a patient's record."""
     permission_check(user, LEVEL_COMPLETE_TASK, "add notes")
     text = text_required(text, "text", "Note", 5000)
-    note = Note(patient_id=patient.id, user_id=user.id, device_id=device.id if device else None,
-                text=text, at=as_utc(at) if at else utcnow())
     if uid is not None:
-        note.uid = uid
+        # Without a flush: a note of this uid still pending in the session is caught by the
+        # unique index when it is flushed (sync then takes the batch the careful way).
+        with db.session.no_autoflush:
+            if db.session.scalar(select(Note.id).where(Note.uid == uid)):
+                raise DomainError("uid_taken", ERR_UID_TAKEN, field="note")
+    note = Note(uid=uid or new_uid(), patient_id=patient.id, user_id=user.id,
+                device_id=device.id if device else None, text=text,
+                at=as_utc(at) if at else utcnow())
     db.session.add(note)
-    db.session.flush()
     audit_record(action="note.add", entity="note", entity_uid=note.uid, user=user, device=device,
                  detail={"patient": patient.uid})
     event_record(db.session, "note.added", patient=patient.uid)

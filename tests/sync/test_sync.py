@@ -409,3 +409,30 @@ def test_a_replayed_request_from_before_a_renumbering_takes_no_seq(clinic, ward)
                                        "text": "b"}, clinic.user(2), seq=2)
     assert tablet.post([following]).get_json()["results"][0]["status"] == "applied"
     assert sorted(n.text for n in db.session.scalars(select(Note))) == ["a", "b"]
+
+
+@pytest.mark.parametrize("kind", ["note", "patient", "order"])
+def test_a_uid_already_taken_is_rejected_and_the_device_moves_on(clinic, ward, kind):
+    """A new row's uid that another row already has is a refusal of that op alone: never a
+    503 the tablet would retry for ever."""
+    patient, order, tablet = ward
+    taken = {"note": str(uuid.uuid4()), "patient": patient.uid, "order": order.uid}[kind]
+    first = tablet.op("note.add", {"note": taken if kind == "note" else str(uuid.uuid4()),
+                                   "patient": patient.uid, "text": "first"}, clinic.user(1))
+    args = {"note": {"note": taken, "patient": patient.uid, "text": "again"},
+            "patient": {"patient": taken, "name": "Bella", "species": "canine"},
+            "order": {"order": taken, "patient": patient.uid, "name": "Check", "kind": "task",
+                      "every_hours": 4, "start": now_z()}}[kind]
+    name = {"note": "note.add", "patient": "patient.create", "order": "order.create"}[kind]
+    clash = tablet.op(name, args, clinic.user(4))
+    after = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
+                                   "text": "after"}, clinic.user(1))
+    before = (count(Note), count(Patient), count(Order), count(Task))
+    response = tablet.post([first, clash, after])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [r["status"] for r in body["results"]] == ["applied", "rejected", "applied"]
+    assert body["results"][1]["error"]["code"] == "uid_taken"
+    assert body["last_seq"] == 3
+    assert (count(Note), count(Patient), count(Order), count(Task)) == \
+        (before[0] + 2, before[1], before[2], before[3])
