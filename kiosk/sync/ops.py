@@ -9,14 +9,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..core.clock import as_utc
-from ..core.errors import DomainError
+from ..core.errors import DomainError, NotFound
 from ..extensions import db
+from ..patients.models import Patient
 from ..patients.selectors import patient_by_uid
 from ..patients.services import patient_create, patient_discharge
 from ..treatments.models import Order, Task
 from ..treatments.schedule import task_uid
 from ..treatments.selectors import order_by_uid, task_by_uid
 from ..treatments.services import note_add, order_create, order_stop, task_complete, task_skip
+from .rows import BatchRows
+
+
+def _task_by_uid(uid: str) -> Task:
+    # The order and its patient come with it: every completion reads both.
+    task = db.session.scalar(select(Task).where(Task.uid == uid).options(
+        joinedload(Task.order).joinedload(Order.patient)))
+    return task if task is not None else task_by_uid(uid)  # NotFound
+
+
+FINDERS = {Patient: patient_by_uid, Order: order_by_uid, Task: _task_by_uid}
 
 # Refusals that describe a state another device got to first: recorded as a conflict
 # for review (nothing applied twice), not rejected as impossible.
@@ -33,6 +45,14 @@ class OpContext:
     at: datetime
     now: datetime
     patient: str | None = None  # the uid of the patient the op touched, once applied
+    # The batch's rows by uid (the one-flush path); None: ask the database every time.
+    rows: BatchRows | None = None
+
+    def find(self, model: type, uid: str):
+        """The patient, order or task with this uid, or NotFound."""
+        if self.rows is not None:
+            return self.rows.get(model, uid)
+        return FINDERS[model](uid)
 
 
 @dataclass(frozen=True)
@@ -126,7 +146,7 @@ def _patient_create(args: dict, ctx: OpContext) -> dict:
 
 def _order_create(args: dict, ctx: OpContext) -> dict:
     uid = arg_uid(args, "order")
-    patient = patient_by_uid(arg_uid(args, "patient"))
+    patient = ctx.find(Patient, arg_uid(args, "patient"))
     data = _fields(args, ORDER_FIELDS)
     billable = args.get("billable")
     if billable is not None:
@@ -137,30 +157,27 @@ def _order_create(args: dict, ctx: OpContext) -> dict:
     order = order_create(user=ctx.user, patient=patient, data=data, uid=uid, device=ctx.device,
                          now=ctx.now)
     ctx.patient = patient.uid
-    count = db.session.scalar(select(db.func.count(Task.id)).where(Task.order_id == order.id))
-    return {"order": order.uid, "tasks": count}
+    return {"order": order.uid, "tasks": order.tasks_made}
 
 
 def _order_stop(args: dict, ctx: OpContext) -> dict:
-    order = order_by_uid(arg_uid(args, "order"))
+    order = ctx.find(Order, arg_uid(args, "order"))
     order_stop(order=order, user=ctx.user, reason=arg_text(args, "reason"), device=ctx.device,
                at=ctx.at)
     ctx.patient = order.patient.uid
     return {"order": order.uid}
 
 
-def _task_for(args: dict) -> Task:
+def _task_for(args: dict, ctx: OpContext) -> Task:
     """The task named; one a tablet computed beyond the server's horizon is made first."""
     uid = arg_uid(args, "task")
-    # The order and its patient come with it: every completion reads both.
-    task = db.session.scalar(select(Task).where(Task.uid == uid).options(
-        joinedload(Task.order).joinedload(Order.patient)))
-    if task is not None:
-        return task
-    order_uid, due_at = arg_uid(args, "order", required=False), arg_time(args, "due_at")
-    if order_uid is None or due_at is None:
-        return task_by_uid(uid)  # NotFound
-    order = order_by_uid(order_uid)
+    try:
+        return ctx.find(Task, uid)
+    except NotFound:
+        order_uid, due_at = arg_uid(args, "order", required=False), arg_time(args, "due_at")
+        if order_uid is None or due_at is None:
+            raise
+    order = ctx.find(Order, order_uid)
     if task_uid(order.uid, due_at) != uid:
         raise DomainError("bad_args", "“task” is not the uid of that order's task due then.",
                           field="task")
@@ -171,7 +188,7 @@ def _task_for(args: dict) -> Task:
 
 
 def _task_complete(args: dict, ctx: OpContext) -> dict:
-    task = _task_for(args)
+    task = _task_for(args, ctx)
     completion = task_complete(task=task, user=ctx.user, device=ctx.device, at=ctx.at,
                                value=_scalar(args, "value"), note=arg_text(args, "note"),
                                now=ctx.now)
@@ -183,7 +200,7 @@ def _task_complete(args: dict, ctx: OpContext) -> dict:
 
 
 def _task_skip(args: dict, ctx: OpContext) -> dict:
-    task = _task_for(args)
+    task = _task_for(args, ctx)
     task_skip(task=task, user=ctx.user, reason=arg_text(args, "reason"), device=ctx.device,
               at=ctx.at)
     ctx.patient = task.order.patient.uid
@@ -192,7 +209,7 @@ def _task_skip(args: dict, ctx: OpContext) -> dict:
 
 def _note_add(args: dict, ctx: OpContext) -> dict:
     uid = arg_uid(args, "note")
-    patient = patient_by_uid(arg_uid(args, "patient"))
+    patient = ctx.find(Patient, arg_uid(args, "patient"))
     note = note_add(patient=patient, user=ctx.user, text=arg_text(args, "text"), uid=uid,
                     device=ctx.device, at=ctx.at)
     ctx.patient = patient.uid
@@ -200,7 +217,7 @@ def _note_add(args: dict, ctx: OpContext) -> dict:
 
 
 def _patient_discharge(args: dict, ctx: OpContext) -> dict:
-    patient = patient_by_uid(arg_uid(args, "patient"))
+    patient = ctx.find(Patient, arg_uid(args, "patient"))
     patient_discharge(patient=patient, user=ctx.user, device=ctx.device, at=ctx.at)
     ctx.patient = patient.uid
     return {"patient": patient.uid}
@@ -218,8 +235,6 @@ def _task_patient(args: dict) -> str | None:
     row = db.session.execute(select(Task.patient_id).where(Task.uid == value)).first()
     if row is None:
         return None
-    from ..patients.models import Patient
-
     return db.session.scalar(select(Patient.uid).where(Patient.id == row[0]))
 
 
@@ -227,8 +242,6 @@ def _order_patient(args: dict) -> str | None:
     value = args.get("order")
     if not isinstance(value, str) or len(value) > 40:
         return None
-    from ..patients.models import Patient
-
     return db.session.scalar(select(Patient.uid).join(Order, Order.patient_id == Patient.id)
                              .where(Order.uid == value))
 

@@ -55,6 +55,7 @@ class Order(UidMixin, TimestampMixin, db.Model):
     generated_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     patient = relationship("Patient")
+    tasks_made = 0  # set by order_create: how many tasks it generated (not stored)
 
     @property
     def is_active(self) -> bool:

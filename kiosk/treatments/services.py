@@ -124,7 +124,8 @@ def _when(value, field: str) -> datetime | None:
 
 def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, device=None,
                  now: datetime | None = None) -> Order:
-    """Add an order to an admitted patient and generate its first two days of tasks."""
+    """Add an order to an admitted patient and generate its first two days of tasks
+    (how many: `order.tasks_made`, on the returned order only, not stored)."""
     permission_check(user, LEVEL_ORDERS, "create orders")
     if patient.status != "admitted":
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
@@ -137,7 +138,7 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
         order.uid = uid
     db.session.add(order)
     db.session.flush()
-    tasks_generate(order=order, until=max(now, order.start_at) + HORIZON)
+    order.tasks_made = tasks_generate(order=order, until=max(now, order.start_at) + HORIZON)
     audit_record(action="order.create", entity="order", entity_uid=order.uid, user=user,
                  device=device, detail={"patient": patient.uid, "name": order.name})
     event_record(db.session, "order.changed", patient=patient.uid, order=order.uid)

@@ -1,0 +1,104 @@
+"""The rows a sync batch reads and makes, found by uid without asking the database again.
+
+A batch of a hundred ops names the same patients, orders and tasks over and over, and
+creates some of them itself (a patient made offline, then its orders, then their tasks).
+`BatchRows` loads every row the batch names in three queries up front, then learns every
+row the session loads or adds while the batch runs (session events), and holds them all:
+the session's identity map is weak, so without a hold the next op would load them again.
+
+Only the one-flush path of `sync_process` looks rows up here: it runs without autoflush,
+so a query would not see a row made earlier in the batch, and this index does. A row made
+in the batch gets its primary key (one flush) the first time an op asks for it.
+"""
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, joinedload
+
+from ..core.errors import NotFound
+from ..extensions import db
+from ..patients.models import Patient
+from ..treatments.models import Order, Task
+
+INFO_KEY = "sync_rows"
+MISSING = {Patient: ("There is no patient with that id.", "patient"),
+           Order: ("There is no order with that id.", "order"),
+           Task: ("There is no task with that id.", "task")}
+
+
+class BatchRows:
+    """Patients, orders and tasks of one batch by uid; every row the batch touched, held."""
+
+    def __init__(self):
+        self.by_uid: dict[tuple[type, str], object] = {}
+        self.looked_up: set[tuple[type, str]] = set()  # asked the database: absent if not above
+        self.held: list = []
+
+    def learn(self, instance) -> None:
+        """Keep `instance` alive for the batch; index it if it is a patient, order or task."""
+        self.held.append(instance)
+        uid = getattr(instance, "uid", None)
+        if uid is not None and type(instance) in MISSING:
+            self.by_uid[(type(instance), uid)] = instance
+
+    def prefetch(self, ops: list[dict]) -> None:
+        """Load the patients, orders and tasks the ops name (their args), in three queries."""
+        wanted: dict[type, set[str]] = {Patient: set(), Order: set(), Task: set()}
+        for op in ops:
+            args = op.get("args") if isinstance(op, dict) else None
+            if not isinstance(args, dict):
+                continue
+            for key, model in (("patient", Patient), ("order", Order), ("task", Task)):
+                value = args.get(key)
+                if isinstance(value, str) and len(value) <= 40:
+                    wanted[model].add(value)
+        options = {Task: [joinedload(Task.order).joinedload(Order.patient)],
+                   Order: [joinedload(Order.patient)], Patient: []}
+        for model, uids in wanted.items():
+            uids = sorted(uids)
+            for start in range(0, len(uids), 500):
+                chunk = uids[start:start + 500]
+                list(db.session.scalars(select(model).where(model.uid.in_(chunk))
+                                        .options(*options[model])))
+                self.looked_up.update((model, uid) for uid in chunk)
+
+    def get(self, model: type, uid: str):
+        """The row with this uid (made in this batch or stored), with its id; else NotFound."""
+        row = self.by_uid.get((model, uid))
+        if row is None and (model, uid) not in self.looked_up:
+            query = select(model).where(model.uid == uid)
+            if model is Task:
+                query = query.options(joinedload(Task.order).joinedload(Order.patient))
+            row = db.session.scalar(query)
+            self.looked_up.add((model, uid))
+        if row is None:
+            message, field = MISSING[model]
+            raise NotFound(message, field=field)
+        if row.id is None:
+            db.session.flush()  # made earlier in this batch: the op needs its id
+        return row
+
+
+def batch_rows_start() -> BatchRows:
+    """Begin indexing what the session loads and adds, for one batch."""
+    rows = BatchRows()
+    db.session.info[INFO_KEY] = rows
+    return rows
+
+
+def batch_rows_end() -> None:
+    """Stop indexing (the rows are let go with the batch)."""
+    db.session.info.pop(INFO_KEY, None)
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _loaded(session, instance) -> None:
+    rows = session.info.get(INFO_KEY)
+    if rows is not None:
+        rows.learn(instance)
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _added(session, instance) -> None:
+    rows = session.info.get(INFO_KEY)
+    if rows is not None:
+        rows.learn(instance)
