@@ -131,18 +131,25 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
     now = now or utcnow()
     fields = order_fields_clean(data, now=now)
-    if uid is not None and db.session.scalar(select(Order.id).where(Order.uid == uid)):
-        raise DomainError("uid_taken", ERR_UID_TAKEN, field="order")
-    order = Order(patient=patient, created_by_id=user.id, status="active", **fields)
     if uid is not None:
-        order.uid = uid
+        _uid_free(Order, uid, "order")
+    order = Order(uid=uid or new_uid(), patient=patient, patient_id=patient.id,
+                  created_by_id=user.id, status="active", **fields)
     db.session.add(order)
-    db.session.flush()
     order.tasks_made = tasks_generate(order=order, until=max(now, order.start_at) + HORIZON)
     audit_record(action="order.create", entity="order", entity_uid=order.uid, user=user,
                  device=device, detail={"patient": patient.uid, "name": order.name})
     event_record(db.session, "order.changed", patient=patient.uid, order=order.uid)
     return order
+
+
+def _uid_free(model, uid: str, field: str) -> None:
+    """DomainError if a stored row has this uid. Asked without a flush: a row of this uid
+    still pending in the session is caught by the unique index when it is flushed (sync
+    then takes its batch the careful way, one op at a time)."""
+    with db.session.no_autoflush:
+        if db.session.scalar(select(model.id).where(model.uid == uid)):
+            raise DomainError("uid_taken", ERR_UID_TAKEN, field=field)
 
 
 def tasks_generate(*, order: Order, until: datetime) -> int:
@@ -153,7 +160,7 @@ def tasks_generate(*, order: Order, until: datetime) -> int:
                      times=order.times or [], prn=order.prn, after=order.generated_until,
                      until=until, tz=settings_zone())
     for due in dues:
-        db.session.add(Task(uid=task_uid(order.uid, due), order_id=order.id,
+        db.session.add(Task(uid=task_uid(order.uid, due), order=order,
                             patient_id=order.patient_id, due_at=due, status=TASK_OPEN))
     if dues or order.generated_until is None or until > order.generated_until:
         order.generated_until = max(until, order.generated_until or until)
@@ -285,11 +292,7 @@ def note_add(*, patient: Patient, user, text, uid: str | None = None, device=Non
     permission_check(user, LEVEL_COMPLETE_TASK, "add notes")
     text = text_required(text, "text", "Note", 5000)
     if uid is not None:
-        # Without a flush: a note of this uid still pending in the session is caught by the
-        # unique index when it is flushed (sync then takes the batch the careful way).
-        with db.session.no_autoflush:
-            if db.session.scalar(select(Note.id).where(Note.uid == uid)):
-                raise DomainError("uid_taken", ERR_UID_TAKEN, field="note")
+        _uid_free(Note, uid, "note")
     note = Note(uid=uid or new_uid(), patient_id=patient.id, user_id=user.id,
                 device_id=device.id if device else None, text=text,
                 at=as_utc(at) if at else utcnow())
