@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -32,6 +32,21 @@ class UTCDateTime(TypeDecorator):
 def new_uid() -> str:
     """A fresh public uid (UUID4 as text)."""
     return str(uuid.uuid4())
+
+
+def uid_check_free(model, uid: str, *, field: str, what: str) -> None:
+    """DomainError `uid_taken` if a stored `model` row already has this uid.
+
+    Asked without flushing the session: a row of this uid still pending in it is caught by
+    the unique index when it is flushed (a sync batch then goes the careful way, op by op).
+    """
+    from ..extensions import db
+    from .errors import DomainError
+
+    with db.session.no_autoflush:
+        if db.session.scalar(select(model.id).where(model.uid == uid)) is not None:
+            raise DomainError("uid_taken", f"A {what} with this uid already exists.",
+                              field=field)
 
 
 class UidMixin:

@@ -11,6 +11,7 @@ from ..core.auth import LEVEL_DISCHARGE, LEVEL_ORDERS, permission_check
 from ..core.clock import utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
+from ..core.models import new_uid, uid_check_free
 from ..core.validate import choice, decimal_optional, text_optional, text_required
 from ..extensions import db
 from .models import ALERTS, PANEL_COLOURS, SEXES, Patient
@@ -19,7 +20,6 @@ ERR_DIRECT_OFF = ("Creating patients directly is switched off; admit them in the
                   "system, or ask a manager to allow direct creation.")
 ERR_PIMS_TAKEN = "Another patient already has practice-system id {pims_id}."
 ERR_DISCHARGED = "{name} has already been discharged."
-ERR_UID_TAKEN = "A patient with this uid already exists."
 
 # Field → (label, max length) for the plain text fields of a patient.
 TEXT_FIELDS = {
@@ -119,12 +119,11 @@ def patient_create(*, user, data: dict, origin: str = "direct", uid: str | None 
         if not settings_get().allow_direct_patient_creation:
             raise DomainError("direct_creation_off", ERR_DIRECT_OFF, status=403)
     fields = patient_fields_clean(data)
-    if uid is not None and db.session.scalar(select(Patient.id).where(Patient.uid == uid)):
-        raise DomainError("uid_taken", ERR_UID_TAKEN, field="patient")
-    _pims_id_free(fields.get("pims_id"), None)
-    patient = Patient(origin=origin, admitted_at=at or utcnow(), status="admitted")
     if uid is not None:
-        patient.uid = uid
+        uid_check_free(Patient, uid, field="patient", what="patient")
+    _pims_id_free(fields.get("pims_id"), None)
+    patient = Patient(uid=uid or new_uid(), origin=origin, admitted_at=at or utcnow(),
+                      status="admitted")
     _apply(patient, fields)
     patient.unallocated = not patient.pims_id
     db.session.add(patient)

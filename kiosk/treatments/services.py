@@ -14,7 +14,7 @@ from ..core.auth import LEVEL_COMPLETE_TASK, LEVEL_ORDERS, permission_check
 from ..core.clock import as_utc, utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
-from ..core.models import new_uid
+from ..core.models import new_uid, uid_check_free
 from ..core.validate import (
     choice,
     decimal_optional,
@@ -49,7 +49,6 @@ ERR_TASK_CLOSED = "This task was cancelled when its order was stopped."
 ERR_FUTURE = "The time given is in the future."
 ERR_BEFORE_ORDER = "The time given is before this order started."
 ERR_VALUE_REQUIRED = "Enter the value measured."
-ERR_UID_TAKEN = "An order with this uid already exists."
 ERR_NOT_PRN = "Only as-needed (PRN) orders are given on demand; complete its scheduled tasks."
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -132,7 +131,7 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
     now = now or utcnow()
     fields = order_fields_clean(data, now=now)
     if uid is not None:
-        _uid_free(Order, uid, "order")
+        uid_check_free(Order, uid, field="order", what="order")
     order = Order(uid=uid or new_uid(), patient=patient, patient_id=patient.id,
                   created_by_id=user.id, status="active", **fields)
     db.session.add(order)
@@ -141,15 +140,6 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
                  device=device, detail={"patient": patient.uid, "name": order.name})
     event_record(db.session, "order.changed", patient=patient.uid, order=order.uid)
     return order
-
-
-def _uid_free(model, uid: str, field: str) -> None:
-    """DomainError if a stored row has this uid. Asked without a flush: a row of this uid
-    still pending in the session is caught by the unique index when it is flushed (sync
-    then takes its batch the careful way, one op at a time)."""
-    with db.session.no_autoflush:
-        if db.session.scalar(select(model.id).where(model.uid == uid)):
-            raise DomainError("uid_taken", ERR_UID_TAKEN, field=field)
 
 
 def tasks_generate(*, order: Order, until: datetime) -> int:
@@ -292,7 +282,7 @@ def note_add(*, patient: Patient, user, text, uid: str | None = None, device=Non
     permission_check(user, LEVEL_COMPLETE_TASK, "add notes")
     text = text_required(text, "text", "Note", 5000)
     if uid is not None:
-        _uid_free(Note, uid, "note")
+        uid_check_free(Note, uid, field="note", what="note")
     note = Note(uid=uid or new_uid(), patient_id=patient.id, user_id=user.id,
                 device_id=device.id if device else None, text=text,
                 at=as_utc(at) if at else utcnow())

@@ -433,6 +433,7 @@ def test_a_uid_already_taken_is_rejected_and_the_device_moves_on(clinic, ward, k
     body = response.get_json()
     assert [r["status"] for r in body["results"]] == ["applied", "rejected", "applied"]
     assert body["results"][1]["error"]["code"] == "uid_taken"
+    assert body["results"][1]["error"]["message"] == f"A {kind} with this uid already exists."
     assert body["last_seq"] == 3
     assert (count(Note), count(Patient), count(Order), count(Task)) == \
         (before[0] + 2, before[1], before[2], before[3])
