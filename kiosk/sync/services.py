@@ -18,11 +18,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
 
-from ..core.audit import audit_record
+from ..core.audit import audit_record, audit_rows_together
 from ..core.auth import LEVEL_ORDERS, permission_check
 from ..core.clock import as_utc, utcnow
 from ..core.errors import DomainError, NotFound
@@ -56,6 +56,13 @@ class TransientFailure(Exception):
     """The database is busy or down: stop, keep what was done, ask the device to retry."""
 
 
+class CarefulWay(Exception):
+    """The quick way cannot take this batch (nothing of it is kept); the careful way can."""
+
+
+IN_THIS_BATCH = object()  # batch.known's mark for a record the quick way has yet to write
+
+
 @dataclass
 class Batch:
     """What a request asked for, once its envelope was checked."""
@@ -71,8 +78,10 @@ class Batch:
     known: dict = field(default_factory=dict)
     by_seq: dict = field(default_factory=dict)
     users: dict = field(default_factory=dict)
-    # The quick way's rows by uid (None the careful way, where every op asks the database).
+    # The quick way's rows by uid (None the careful way, where every op asks the database),
+    # and the op records it writes at the end of the batch.
     rows: BatchRows | None = None
+    records: list[dict] = field(default_factory=list)
 
     @property
     def skew(self) -> timedelta:
@@ -210,10 +219,15 @@ def _quick(device, batch: Batch) -> dict | None:
     try:
         with db.session.begin_nested():
             batch.rows.prefetch(batch.ops)
-            return _run(device, batch)
+            with audit_rows_together():
+                answer = _run(device, batch)
+            if batch.records:
+                db.session.execute(insert(SyncOp), batch.records)
+            return answer
     except Exception as exc:  # noqa: BLE001 - whatever it was, the careful way meets it again
         del events[mark:]
         batch.results.clear()
+        batch.records.clear()
         batch.known = known
         if not db.session.is_active:  # the savepoint could not even be taken back
             raise TransientFailure(str(exc)[:200]) from exc
@@ -296,17 +310,17 @@ def _content(op: dict) -> dict:
             "user": op.get("user")}
 
 
-def _answer(record: SyncOp, op: dict, *, duplicate: bool = False) -> dict:
+def _answer(op: dict, status: str, result: dict, *, duplicate: bool = False) -> dict:
     answer = {"id": op.get("id"), "seq": op["seq"]}
     if duplicate:
         answer["status"] = "duplicate"
-        answer["original_status"] = record.status
+        answer["original_status"] = status
     else:
-        answer["status"] = record.status
-    if record.status == "rejected":
-        answer["error"] = record.result.get("error", {})
+        answer["status"] = status
+    if status == "rejected":
+        answer["error"] = result.get("error", {})
     else:
-        answer["result"] = record.result
+        answer["result"] = result
     return answer
 
 
@@ -322,12 +336,14 @@ def _duplicate_by_seq(device, op: dict, batch: Batch) -> dict:
         db.session.add(DeviceEvent(device_id=device.id, kind="stale_seq",
                                    detail={"op": {k: op.get(k) for k in
                                                   ("id", "seq", "name", "args", "at", "user")}}))
-    return _answer(record, op, duplicate=True)
+    return _answer(op, record.status, record.result, duplicate=True)
 
 
 def _process_next(device, op: dict, batch: Batch) -> dict:
     """The op at last_seq + 1: a repeat of a known id, or new and applied through its service."""
     original = batch.known.get(op.get("id")) if _id_ok(op.get("id")) else None
+    if original is IN_THIS_BATCH:  # its record is not written yet: the careful way has it
+        raise CarefulWay("an op repeated within its own batch")
     if original is not None:
         if _content(op) != {"name": original.name, "args": original.args,
                             "at": original.device_at, "user": original.user_ref}:
@@ -347,7 +363,7 @@ def _process_next(device, op: dict, batch: Batch) -> dict:
                               user_ref=original.user_ref, device_at=original.device_at,
                               status="duplicate", result=original.result,
                               original_id=original.id, received_at=batch.received_at))
-        return _answer(original, op, duplicate=True)
+        return _answer(op, original.status, original.result, duplicate=True)
     return _apply(device, op, batch)
 
 
@@ -441,20 +457,25 @@ def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None =
     args = op.get("args")
     if not isinstance(args, dict) or (status == "rejected" and len(str(args)) > MAX_KEPT_ARGS):
         args = {"_not_kept": "the args were not an object, or too large to keep"}
-    record = SyncOp(device_id=device.id, seq=op["seq"], op_id=(op_id or "")[:64],
-                    name=_clean(str(op.get("name")))[:60], args=args,
-                    user_ref=_clean(str(op.get("user")))[:40] if op.get("user") is not None
-                    else None,
-                    device_at=_clean(str(op.get("at")))[:40] if op.get("at") is not None
-                    else None,
-                    corrected_at=at, received_at=batch.received_at, status=status,
-                    result=result, patient_uid=patient)
+    row = {"device_id": device.id, "seq": op["seq"], "op_id": (op_id or "")[:64],
+           "name": _clean(str(op.get("name")))[:60], "args": args,
+           "user_ref": _clean(str(op.get("user")))[:40] if op.get("user") is not None
+           else None,
+           "device_at": _clean(str(op.get("at")))[:40] if op.get("at") is not None else None,
+           "corrected_at": at, "received_at": batch.received_at, "status": status,
+           "result": result, "patient_uid": patient, "original_id": None,
+           "dismissed_at": None}
     if error is not None and error.code == "id_reused":
-        record.op_id = ""  # the id belongs to the first op; this record must not shadow it
-    elif record.op_id:
-        batch.known.setdefault(record.op_id, record)  # a repeat later in this batch
-    db.session.add(record)
-    return _answer(record, op)
+        row["op_id"] = ""  # the id belongs to the first op; this record must not shadow it
+    if batch.rows is not None:  # the quick way writes the batch's records in one INSERT
+        batch.records.append(row)
+        record = IN_THIS_BATCH
+    else:
+        record = SyncOp(**row)
+        db.session.add(record)
+    if row["op_id"]:
+        batch.known.setdefault(row["op_id"], record)  # a repeat later in this batch
+    return _answer(op, status, result)
 
 
 def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:

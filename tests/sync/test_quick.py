@@ -14,7 +14,15 @@ from kiosk.core import events
 from kiosk.core.clock import hour_floor, zone
 from kiosk.sync import services
 
-from .helpers import Outbox, db_reset, domain_snapshot, now_utc, sync_post, sync_records
+from .helpers import (
+    Outbox,
+    db_reset,
+    domain_counts,
+    domain_snapshot,
+    now_utc,
+    sync_post,
+    sync_records,
+)
 from .test_properties import SETTINGS, intents, op_make, world_make
 
 
@@ -79,7 +87,7 @@ def test_both_ways_give_the_same_answers_and_the_same_state(app, client, monkeyp
             db_reset()
             world = world_make(base, devices)
             answers = play(client, world, plans, size)
-            outcome[way] = (answers, records(), domain_snapshot())
+            outcome[way] = (answers, records(), domain_snapshot(), domain_counts())
         if way == "quick":
             event(f"batches quick: {'some' if ways.quick else 'none'}; "
                   f"sent back: {'some' if ways.back else 'none'}")
@@ -133,3 +141,23 @@ def test_a_single_op_goes_the_careful_way_at_once(client, world, monkeypatch):
     answers = play(client, world, [[("note", 0, 2, "ate well")]], 10)
     assert answers[0]["results"][0]["status"] == "applied"
     assert (ways.quick, ways.back, ways.careful) == (0, 0, 1)
+
+
+def test_an_op_twice_in_one_batch_is_applied_once(client, world, monkeypatch):
+    """The quick way writes its op records at the end of the batch, so a repeat inside the
+    batch cannot point at its original: that batch goes the careful way, which answers as
+    for any op a tablet sent under two seqs (409 after the ops before it)."""
+    ways = Ways(monkeypatch)
+    box = Outbox(device=world.devices[0][0], token=world.devices[0][2])
+    note = op_make(world, 0, 0, ("note", 0, 2, "ate well"))
+    box.record(note)
+    box.record(op_make(world, 0, 1, ("complete", 0, 2, False)))
+    box.record(note)
+    before = domain_counts()
+    status, answer = sync_post(client, box.token, box.body(box.batch(10)))
+    assert (status, answer["error"], answer["last_seq"]) == (409, "sequence_gap", 2)
+    assert (ways.quick, ways.back, ways.careful) == (0, 1, 1)
+    after = domain_counts()
+    assert after["notes"] == before["notes"] + 1
+    assert after["completions"] == before["completions"] + 1
+    assert after["audit"] == before["audit"] + 2, "each change audited once"
