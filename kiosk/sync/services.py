@@ -15,6 +15,8 @@ they answer the same; tests run batches both ways and compare.
 """
 
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -148,6 +150,25 @@ def client_read(client) -> dict:
     if isinstance(client.get("charging"), bool):
         out["battery_charging"] = client["charging"]
     return out
+
+
+_sqlite_writers = threading.Lock()
+
+
+@contextmanager
+def write_turn():
+    """SQLite: this process's sync requests write one after the other, in turn.
+
+    SQLite has one writer. Without this, a waiting request polls SQLite's busy handler,
+    which sleeps up to 100 ms at a time while the database may sit idle, and one unlucky
+    tablet can wait seconds behind the others. Requests of other processes still queue on
+    the busy timeout. PostgreSQL locks only the device's own row (device_lock): no turn.
+    """
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    with _sqlite_writers:
+        yield
 
 
 def device_lock(device):

@@ -19,6 +19,7 @@ from .services import (
     device_lock,
     sync_heartbeat,
     sync_process,
+    write_turn,
 )
 
 log = logging.getLogger(__name__)
@@ -62,22 +63,27 @@ def sync():
     if SURROGATE_ESCAPE.search(raw) and not _is_unicode(body):
         return _error(400, "bad_json", "The body holds text that is not valid Unicode (a lone "
                       "surrogate escape); nothing was applied.")
-    try:
-        device = device_lock(device)
-        batch = batch_read(body, device=device, received_at=received_at)
-        sync_heartbeat(device=device, batch=batch)
-        answer = sync_process(device=device, batch=batch)
-        db.session.commit()
-        return jsonify(answer)
-    except SyncRefused as refused:
-        if refused.status == 409:
-            db.session.commit()  # the ops before the gap, the gap on the device's history
-        else:
-            db.session.rollback()
-        return jsonify(refused.body), refused.status
-    except (TransientFailure, OperationalError, IntegrityError) as exc:
-        # IntegrityError: another request of the same device won the race for these seqs.
-        return _transient(exc)
+    with write_turn():
+        try:
+            device = device_lock(device)
+            batch = batch_read(body, device=device, received_at=received_at)
+            sync_heartbeat(device=device, batch=batch)
+            answer = sync_process(device=device, batch=batch)
+            db.session.commit()
+            return jsonify(answer)
+        except SyncRefused as refused:
+            if refused.status == 409:
+                db.session.commit()  # the ops before the gap, the gap on the device's history
+            else:
+                db.session.rollback()
+            return jsonify(refused.body), refused.status
+        except (TransientFailure, OperationalError, IntegrityError) as exc:
+            # IntegrityError: another request of the same device won the race for these seqs.
+            return _transient(exc)
+        finally:
+            # Any other failure: the transaction ends here, before the next request's turn.
+            if db.session().in_transaction():
+                db.session.rollback()
 
 
 def _transient(exc):
