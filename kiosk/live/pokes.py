@@ -59,9 +59,10 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
             if evt.name == "device.assigned":
                 assigned.add(evt.data["device"])
     out = []
-    for uid, ward_ids in patients.items():
+    showing = boards_showing(patients) if patients else {}
+    for uid in patients:
         out.append((room_sheet(uid), {"topic": "sheet", "patient": uid, "version": version}))
-        for board_id in boards_showing(uid, ward_ids=tuple(ward_ids)):
+        for board_id in showing[uid]:
             if board_id not in whole_boards:
                 out.append((room_board(board_id), {"topic": "board", "board": board_id,
                                                     "patient": uid, "version": version}))

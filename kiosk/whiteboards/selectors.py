@@ -105,18 +105,28 @@ def board_has_patient(board: Board, patient: Patient) -> bool:
         BoardMember.board_id == board.id, BoardMember.patient_id == patient.id)) is not None
 
 
-def boards_showing(patient_uid: str, *, ward_ids: tuple[int, ...] = ()) -> list[int]:
-    """Ids of the boards a patient is on (ward boards of its ward or of `ward_ids`, lists)."""
-    ward_board = select(Board.id).join(Patient, Patient.ward_id == Board.ward_id).where(
-        Board.kind == "ward", Patient.uid == patient_uid)
-    listed = select(BoardMember.board_id).join(Patient, Patient.id == BoardMember.patient_id
-                                               ).where(Patient.uid == patient_uid)
-    parts = [ward_board, listed]
-    if ward_ids:
-        parts.append(select(Board.id).where(Board.kind == "ward", Board.ward_id.in_(ward_ids)))
-    query = union(*parts)
+def boards_showing(patients: dict[str, set[int]]) -> dict[str, list[int]]:
+    """For each patient uid, the ids of the boards it is on: the ward board of its ward and
+    of the wards in its set (a ward it just left), and the lists it is on. Two queries."""
+    uids = sorted(patients)
+    shown: dict[str, set[int]] = {uid: set() for uid in uids}
+    left = sorted({ward for wards in patients.values() for ward in wards})
     with db.engine.connect() as conn:  # usable after a commit, outside the session
-        return sorted(conn.scalars(query))
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            ward_board = select(Patient.uid, Board.id).join(
+                Patient, Patient.ward_id == Board.ward_id).where(
+                Board.kind == "ward", Patient.uid.in_(chunk))
+            listed = select(Patient.uid, BoardMember.board_id).join(
+                Patient, Patient.id == BoardMember.patient_id).where(Patient.uid.in_(chunk))
+            for uid, board_id in conn.execute(union(ward_board, listed)):
+                shown[uid].add(board_id)
+        if left:
+            boards = conn.execute(select(Board.ward_id, Board.id).where(
+                Board.kind == "ward", Board.ward_id.in_(left))).all()
+            for uid, wards in patients.items():
+                shown[uid].update(board_id for ward_id, board_id in boards if ward_id in wards)
+    return {uid: sorted(ids) for uid, ids in shown.items()}
 
 
 def board_grid(board: Board, *, now: datetime | None = None,
