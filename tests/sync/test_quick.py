@@ -98,7 +98,7 @@ def test_both_ways_give_the_same_answers_and_the_same_state(app, client, monkeyp
 
 @pytest.fixture
 def world(app):
-    return world_make(hour_floor(now_utc(), zone("UTC")), 1)
+    return world_make(hour_floor(now_utc(), zone("UTC")), 2)
 
 
 def test_a_batch_of_valid_ops_goes_the_quick_way(client, world, monkeypatch):
@@ -161,3 +161,31 @@ def test_an_op_twice_in_one_batch_is_applied_once(client, world, monkeypatch):
     assert after["notes"] == before["notes"] + 1
     assert after["completions"] == before["completions"] + 1
     assert after["audit"] == before["audit"] + 2, "each change audited once"
+
+
+def test_the_quick_way_reads_a_batch_in_the_same_queries_for_any_size(client, world):
+    """Completions of 3 or of 12 tasks: the same number of SELECTs (the prefetch), none per op."""
+    from sqlalchemy import event as sa_event
+
+    from kiosk.extensions import db
+
+    def selects_for(first: int, count: int, device: int) -> int:
+        box = Outbox(device=world.devices[device][0], token=world.devices[device][2])
+        for i in range(count):
+            box.record(op_make(world, device, i, ("complete", first + i, 2, False)))
+        seen = []
+
+        def listener(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith("SELECT"):
+                seen.append(statement)
+
+        sa_event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            status, answer = sync_post(client, box.token, box.body(box.batch(count)))
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", listener)
+        assert status == 200 and {r["status"] for r in answer["results"]} == {"applied"}
+        return len(seen)
+
+    assert len(world.tasks) >= 15
+    assert selects_for(0, 3, 0) == selects_for(3, 12, 1)
