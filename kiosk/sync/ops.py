@@ -181,9 +181,8 @@ def _task_for(args: dict, ctx: OpContext) -> Task:
     if task_uid(order.uid, due_at) != uid:
         raise DomainError("bad_args", "“task” is not the uid of that order's task due then.",
                           field="task")
-    task = Task(uid=uid, order_id=order.id, patient_id=order.patient_id, due_at=due_at)
+    task = Task(uid=uid, order=order, patient=order.patient, due_at=due_at)
     db.session.add(task)
-    db.session.flush()
     return task
 
 

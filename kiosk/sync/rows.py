@@ -6,9 +6,8 @@ creates some of them itself (a patient made offline, then its orders, then their
 row the session loads or adds while the batch runs (session events), and holds them all:
 the session's identity map is weak, so without a hold the next op would load them again.
 
-Only the one-flush path of `sync_process` looks rows up here: it runs without autoflush,
-so a query would not see a row made earlier in the batch, and this index does. A row made
-in the batch gets its primary key (one flush) the first time an op asks for it.
+Only the quick way of `sync_process` looks rows up here. The careful way asks the
+database for every op: a savepoint taken back would leave rows here that no longer exist.
 """
 
 from sqlalchemy import event, select
@@ -76,7 +75,9 @@ class BatchRows:
         return rows
 
     def get(self, model: type, uid: str):
-        """The row with this uid (made in this batch or stored), with its id; else NotFound."""
+        """The row with this uid (made in this batch or stored); else NotFound. A row made
+        in this batch has no id until the session flushes: services link rows through
+        their relationships, so one flush at the end writes them all."""
         row = self.by_uid.get((model, uid))
         if row is None and (model, uid) not in self.looked_up:
             query = select(model).where(model.uid == uid)
@@ -87,8 +88,6 @@ class BatchRows:
         if row is None:
             message, field = MISSING[model]
             raise NotFound(message, field=field)
-        if row.id is None:
-            db.session.flush()  # made earlier in this batch: the op needs its id
         return row
 
 

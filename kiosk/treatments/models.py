@@ -114,6 +114,7 @@ class Task(UidMixin, db.Model):
     skip_reason: Mapped[str | None] = mapped_column(String(200))
 
     order = relationship("Order")
+    patient = relationship("Patient")
     done_by = relationship("User", foreign_keys=[done_by_id])
 
 
@@ -134,6 +135,8 @@ class TaskCompletion(db.Model):
     # Why this completion needs review (already_done, order_stopped, patient_discharged).
     conflict: Mapped[str | None] = mapped_column(String(30))
 
+    task = relationship("Task")
+
 
 class Note(UidMixin, db.Model):
     """A free-text note on a patient; appended, never overwritten."""
@@ -148,3 +151,4 @@ class Note(UidMixin, db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user = relationship("User", lazy="joined")
+    patient = relationship("Patient")

@@ -132,8 +132,8 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
     fields = order_fields_clean(data, now=now)
     if uid is not None:
         uid_check_free(Order, uid, field="order", what="order")
-    order = Order(uid=uid or new_uid(), patient=patient, patient_id=patient.id,
-                  created_by_id=user.id, status="active", **fields)
+    order = Order(uid=uid or new_uid(), patient=patient, created_by_id=user.id,
+                  status="active", **fields)
     db.session.add(order)
     order.tasks_made = tasks_generate(order=order, until=max(now, order.start_at) + HORIZON)
     audit_record(action="order.create", entity="order", entity_uid=order.uid, user=user,
@@ -149,9 +149,13 @@ def tasks_generate(*, order: Order, until: datetime) -> int:
     dues = due_times(start=order.start_at, end=order.end_at, every_hours=order.every_hours,
                      times=order.times or [], prn=order.prn, after=order.generated_until,
                      until=until, tz=settings_zone())
+    # An order made in this unit of work has no ids yet: its tasks point at it and at its
+    # patient, and one flush writes them all in order.
+    owner = {"patient_id": order.patient_id} if order.patient_id is not None \
+        else {"patient": order.patient}
     for due in dues:
-        db.session.add(Task(uid=task_uid(order.uid, due), order=order,
-                            patient_id=order.patient_id, due_at=due, status=TASK_OPEN))
+        db.session.add(Task(uid=task_uid(order.uid, due), order=order, due_at=due,
+                            status=TASK_OPEN, **owner))
     if dues or order.generated_until is None or until > order.generated_until:
         order.generated_until = max(until, order.generated_until or until)
     return len(dues)
@@ -176,6 +180,8 @@ def order_stop(*, order: Order, user, reason=None, device=None, at=None) -> Orde
     order.stopped_at = at or utcnow()
     order.stopped_by_id = user.id
     order.stop_reason = text_optional(reason, "reason", "Reason", 200)
+    if order.id is None:
+        db.session.flush()  # made in this unit of work: the UPDATE below needs its id
     db.session.execute(update(Task).where(Task.order_id == order.id, Task.status == TASK_OPEN)
                        .values(status=TASK_CANCELLED))
     audit_record(action="order.stop", entity="order", entity_uid=order.uid, user=user,
@@ -202,7 +208,7 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
     value = _task_value(order, value)
     note = text_optional(note, "note", "Note", 500)
     conflict = _completion_conflict(task)
-    completion = TaskCompletion(task_id=task.id, user_id=user.id,
+    completion = TaskCompletion(task=task, user_id=user.id,
                                 device_id=device.id if device else None, done_at=at,
                                 recorded_at=now, value=value, note=note,
                                 duplicate=conflict == CONFLICT_ALREADY_DONE, conflict=conflict)
@@ -283,7 +289,7 @@ def note_add(*, patient: Patient, user, text, uid: str | None = None, device=Non
     text = text_required(text, "text", "Note", 5000)
     if uid is not None:
         uid_check_free(Note, uid, field="note", what="note")
-    note = Note(uid=uid or new_uid(), patient_id=patient.id, user_id=user.id,
+    note = Note(uid=uid or new_uid(), patient=patient, user_id=user.id,
                 device_id=device.id if device else None, text=text,
                 at=as_utc(at) if at else utcnow())
     db.session.add(note)

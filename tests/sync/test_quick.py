@@ -6,6 +6,8 @@ through both ways, in fresh databases, and compare every answer and the final st
 check that a valid batch really goes the quick way and a refused op sends it back.
 """
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
@@ -189,3 +191,55 @@ def test_the_quick_way_reads_a_batch_in_the_same_queries_for_any_size(client, wo
 
     assert len(world.tasks) >= 15
     assert selects_for(0, 3, 0) == selects_for(3, 12, 1)
+
+
+def test_an_order_made_and_stopped_in_one_batch_cancels_its_tasks(client, world, monkeypatch):
+    """Rows made in a batch have no ids until the one flush: stopping an order made earlier
+    in the same batch must still cancel its tasks (both ways answer alike)."""
+    from .helpers import iso, stable_uid, task_uid_for
+
+    base = world.base
+    order = stable_uid("stop-order")
+    due = base - timedelta(hours=1)
+    ops = [
+        {"name": "patient.create", "args": {"patient": stable_uid("stop-patient"),
+                                            "name": "Pip", "species": "feline"}},
+        # A first order reads the clinic's settings (a query, which flushes); the second
+        # is still unflushed when it is stopped.
+        {"name": "order.create", "args": {"order": stable_uid("other-order"),
+                                          "patient": stable_uid("stop-patient"),
+                                          "name": "Walk", "kind": "task", "every_hours": 4,
+                                          "start": iso(base - timedelta(hours=2))}},
+        {"name": "order.create", "args": {"order": order, "patient": stable_uid("stop-patient"),
+                                          "name": "Fluids", "kind": "fluid", "every_hours": 1,
+                                          "start": iso(base - timedelta(hours=2)),
+                                          "end": iso(base + timedelta(hours=2))}},
+        {"name": "order.stop", "args": {"order": order, "reason": "IV out"}},
+        {"name": "task.complete", "args": {"task": task_uid_for(order, due)}},
+    ]
+    outcome = {}
+    for way in ("quick", "careful"):
+        with monkeypatch.context() as patch:
+            if way == "careful":
+                patch.setattr(services, "QUICK_FROM", 10**9)
+            ways = Ways(patch)
+            db_reset()
+            here = world_make(base, 1)
+            box = Outbox(device=here.devices[0][0], token=here.devices[0][2])
+            for i, op in enumerate(ops):
+                box.record({"id": stable_uid("stop-op", i), "at": iso(base), **op,
+                            "user": here.users[5]})
+            status, answer = sync_post(client, box.token, box.body(box.batch(10)))
+            assert status == 200, answer
+            answer.pop("server_time")
+            outcome[way] = (answer, domain_snapshot())
+            assert (ways.quick, ways.back) == ((1, 0) if way == "quick" else (0, 0))
+    answer, state = outcome["quick"]
+    assert [r["status"] for r in answer["results"]] == ["applied"] * 4 + ["conflict"]
+    assert answer["results"][4]["result"]["conflict"] == "order_stopped"
+    # The completion is a clinical fact: kept (its task done), flagged for review.
+    statuses = {t[0]: t[1] for t in state["tasks"]}
+    assert statuses.pop(task_uid_for(order, due)) == "done"
+    assert {statuses[task_uid_for(order, base + timedelta(hours=h))]
+            for h in (-2, 0, 1, 2)} == {"cancelled"}
+    assert outcome["quick"] == outcome["careful"]
