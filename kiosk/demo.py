@@ -118,6 +118,7 @@ def demo_build(*, seed: int = 7) -> None:
                 order_create(user=vet, patient=patient, now=now,
                              data={"name": name, "kind": kind, "start": start, **extra})
         if index in (17, 18):
+            db.session.flush()
             db.session.add(BoardMember(board_id=pending.id, patient_id=patient.id))
     db.session.flush()
     _demo_history(rng, now, tech)

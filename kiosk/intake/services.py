@@ -258,6 +258,7 @@ def _plan_apply(plan: _RowPlan, summary: ImportSummary, *, user, device) -> None
     try:
         if plan.patient is None:
             patient_create(user=user, data=plan.data, origin="pims", device=device)
+            db.session.flush()  # a PIMS id another row took is caught here, for this row
             summary.created += 1
         elif plan.changes:
             patient_update(patient=plan.patient, user=user, data=plan.changes,

@@ -127,7 +127,6 @@ def patient_create(*, user, data: dict, origin: str = "direct", uid: str | None 
     _apply(patient, fields)
     patient.unallocated = not patient.pims_id
     db.session.add(patient)
-    db.session.flush()
     audit_record(action="patient.create", entity="patient", entity_uid=patient.uid, user=user,
                  device=device, detail={"origin": origin, "name": patient.name})
     event_record(db.session, "patient.changed", patient=patient.uid)
