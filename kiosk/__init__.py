@@ -78,13 +78,15 @@ def configure_logging(app: Flask) -> None:
 
 
 def configure_database(app: Flask) -> None:
-    """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL needs nothing extra."""
+    """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL a pre-ping. Neither
+    puts a statement's values (notes, names) into error messages, so logs never hold them."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    options.setdefault("hide_parameters", True)
     if uri.startswith("sqlite"):
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 15)
     else:
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_pre_ping", True)
+        options.setdefault("pool_pre_ping", True)
 
 
 @event.listens_for(Engine, "connect")

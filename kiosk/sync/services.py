@@ -252,7 +252,11 @@ def _quick(device, batch: Batch) -> dict | None:
         batch.known = known
         if not db.session.is_active:  # the savepoint could not even be taken back
             raise TransientFailure(str(exc)[:200]) from exc
-        log.debug("sync batch of %s goes the careful way: %r", device.public_id, exc)
+        # A flush that fails rolls the savepoint back at once, before the exception gets
+        # here: whatever touched the device since must not outlive it. Read it again as
+        # the savepoint began (its heartbeat was flushed then).
+        db.session.expire(device)
+        log.debug("sync batch of %s goes the careful way: %s", device.public_id, exc)
         return None
     finally:
         batch.rows = None
@@ -275,9 +279,13 @@ def _run(device, batch: Batch) -> dict:
                                   last_seq=last)
             batch.results.append(_process_next(device, op, batch))
             last = seq
-    finally:
-        device.last_seq = last  # written once, with the ops, in the same transaction
-        _pending_after(device, batch)
+    except BaseException:
+        if batch.rows is None:  # the careful way keeps the ops before a gap or a failure
+            device.last_seq = last
+            _pending_after(device, batch)
+        raise
+    device.last_seq = last  # written once, with the ops, in the same transaction
+    _pending_after(device, batch)
     device.last_sync_at = batch.received_at
     return {"last_seq": device.last_seq,
             "server_time": utcnow_ms(),
