@@ -142,6 +142,7 @@ def _redis_manager(app: Flask):
 def configure_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from .admin.views import bp as admin_bp
+    from .anaesthesia.views import bp as anaesthesia_bp
     from .devices.views import bp as devices_bp
     from .intake.views import bp as intake_bp
     from .patients.views import bp as patients_bp
@@ -152,7 +153,7 @@ def configure_blueprints(app: Flask) -> None:
     from .whiteboards.views import bp as boards_bp
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
-               devices_bp, sync_bp, tablet_bp):
+               devices_bp, sync_bp, tablet_bp, anaesthesia_bp):
         app.register_blueprint(bp)
 
 

@@ -1,5 +1,6 @@
 """Imports every feature's tables so metadata (and Alembic) knows them all."""
 
+from .anaesthesia.models import AnaesthesiaEntry, AnaesthesiaSheet
 from .clinic.models import ClinicSettings, Ward
 from .core.audit import AuditEntry
 from .devices.models import Device, DevicePatient
@@ -9,6 +10,6 @@ from .sync.models import DeviceEvent, SyncOp
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
-__all__ = ["AuditEntry", "Board", "BoardMember", "ClinicSettings", "Device", "DeviceEvent",
-           "DevicePatient", "PinFailure",
-           "Note", "Order", "Patient", "SyncOp", "Task", "TaskCompletion", "User", "Ward"]
+__all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "Board", "BoardMember",
+           "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "PinFailure", "Note",
+           "Order", "Patient", "SyncOp", "Task", "TaskCompletion", "User", "Ward"]

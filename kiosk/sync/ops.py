@@ -8,6 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from ..anaesthesia.models import AnaesthesiaSheet
+from ..anaesthesia.selectors import anaesthesia_sheet_by_uid
+from ..anaesthesia.services import anaesthesia_finalise, anaesthesia_record, anaesthesia_start
 from ..core.clock import as_utc
 from ..core.errors import DomainError, NotFound
 from ..extensions import db
@@ -33,7 +36,7 @@ FINDERS = {Patient: patient_by_uid, Order: order_by_uid, Task: _task_by_uid}
 # Refusals that describe a state another device got to first: recorded as a conflict
 # for review (nothing applied twice), not rejected as impossible.
 CONFLICT_CODES = {"already_stopped", "already_discharged", "already_done", "task_cancelled",
-                  "not_admitted"}
+                  "not_admitted", "already_finalised"}
 
 
 @dataclass
@@ -245,6 +248,54 @@ def _order_patient(args: dict) -> str | None:
                              .where(Order.uid == value))
 
 
+def _anaesthesia_start(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "sheet")
+    patient = ctx.find(Patient, arg_uid(args, "patient"))
+    header = {k: args[k] for k in ("procedure", "asa", "emergency", "team", "equipment")
+              if k in args}
+    sheet = anaesthesia_start(patient=patient, user=ctx.user, uid=uid, device=ctx.device,
+                              at=ctx.at, header=header or None)
+    ctx.patient = patient.uid
+    result = {"sheet": uid}
+    if sheet.uid != uid:  # another tablet started this patient's sheet first: joined
+        result["joined"] = sheet.uid
+    return result
+
+
+def _anaesthesia_record(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "entry")
+    sheet = anaesthesia_sheet_by_uid(arg_uid(args, "sheet"))
+    confirmed = args.get("confirmed") or []
+    if not isinstance(confirmed, list) or not all(isinstance(c, str) for c in confirmed):
+        raise DomainError("bad_args", "“confirmed” must be a list of value names.",
+                          field="confirmed")
+    at = arg_time(args, "at") or ctx.at
+    entry = anaesthesia_record(sheet=sheet, user=ctx.user, kind=arg_text(args, "kind"),
+                               data=args.get("data"), uid=uid, at=min(at, ctx.now),
+                               device=ctx.device, confirmed=confirmed, now=ctx.now)
+    ctx.patient = sheet.patient.uid
+    result = {"entry": uid, "sheet": entry.sheet.uid}
+    if entry.addendum:
+        result["addendum"] = True
+    return result
+
+
+def _anaesthesia_finalise(args: dict, ctx: OpContext) -> dict:
+    sheet = anaesthesia_finalise(sheet=anaesthesia_sheet_by_uid(arg_uid(args, "sheet")),
+                                 user=ctx.user, device=ctx.device, at=ctx.at)
+    ctx.patient = sheet.patient.uid
+    return {"sheet": sheet.uid}
+
+
+def _sheet_patient(args: dict) -> str | None:
+    value = args.get("sheet")
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    return db.session.scalar(select(Patient.uid).join(
+        AnaesthesiaSheet, AnaesthesiaSheet.patient_id == Patient.id).where(
+        AnaesthesiaSheet.uid == value))
+
+
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("patient.create", _patient_create, _patient_arg),
     OpSpec("order.create", _order_create, _patient_arg),
@@ -253,4 +304,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("task.skip", _task_skip, _task_patient),
     OpSpec("note.add", _note_add, _patient_arg),
     OpSpec("patient.discharge", _patient_discharge, _patient_arg),
+    OpSpec("anaesthesia.start", _anaesthesia_start, _patient_arg),
+    OpSpec("anaesthesia.record", _anaesthesia_record, _sheet_patient),
+    OpSpec("anaesthesia.finalise", _anaesthesia_finalise, _sheet_patient),
 )}

@@ -1,0 +1,1 @@
+"""Anaesthesia sheets: a header, drugs, timed events and vitals, merged from every tablet."""

@@ -1,0 +1,119 @@
+"""Starting, recording on and finalising anaesthesia sheets (level 3 and up)."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_ANAESTHESIA, permission_check
+from ..core.clock import as_utc, utcnow
+from ..core.errors import DomainError
+from ..core.events import event_record
+from ..core.models import new_uid, uid_check_free
+from ..extensions import db
+from .entries import entry_clean
+from .models import SHEET_FINALISED, SHEET_OPEN, AnaesthesiaEntry, AnaesthesiaSheet
+
+ERR_NOT_ADMITTED = "{name} is not admitted: an anaesthesia sheet needs an admitted patient."
+ERR_FINALISED = "This sheet was finalised already (by {who}); record changes as addenda."
+
+
+def anaesthesia_start(*, patient, user, uid: str | None = None, device=None,
+                      at: datetime | None = None, header: dict | None = None
+                      ) -> AnaesthesiaSheet:
+    """Start the patient's anaesthesia sheet; the sheet that holds its entries is returned.
+
+    A patient has one open sheet at a time. A sheet started while another was open (two
+    tablets that each started one offline) is kept, joined to that one: entries sent to
+    either land on it, merged by time (as addenda if it was finalised meanwhile). Nothing
+    is ever deleted.
+    """
+    permission_check(user, LEVEL_ANAESTHESIA, "record anaesthesia")
+    if patient.status != "admitted":
+        raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
+    if uid is not None:
+        uid_check_free(AnaesthesiaSheet, uid, field="sheet", what="sheet")
+    at = as_utc(at) if at else utcnow()
+    clean_header = entry_clean("header", header)[0] if header else None
+    open_sheet = _sheet_open_at(patient, at)
+    sheet = AnaesthesiaSheet(uid=uid or new_uid(), patient=patient, status=SHEET_OPEN,
+                             started_at=at, started_by_id=user.id,
+                             device_id=device.id if device else None, merged_into=open_sheet)
+    db.session.add(sheet)
+    target = open_sheet or sheet
+    if clean_header:
+        db.session.add(AnaesthesiaEntry(uid=new_uid(), sheet=target, kind="header", at=at,
+                                        data=clean_header, user_id=user.id,
+                                        device_id=device.id if device else None))
+    audit_record(action="anaesthesia.start", entity="anaesthesia", entity_uid=sheet.uid,
+                 user=user, device=device,
+                 detail={"patient": patient.uid, "joined": open_sheet.uid if open_sheet
+                         else None})
+    event_record(db.session, "anaesthesia.changed", patient=patient.uid, sheet=target.uid)
+    return target
+
+
+def anaesthesia_record(*, sheet: AnaesthesiaSheet, user, kind: str, data, uid: str | None = None,
+                       at: datetime | None = None, device=None, confirmed=(),
+                       now: datetime | None = None) -> AnaesthesiaEntry:
+    """Append an entry. On a finalised sheet it is an addendum, never an edit."""
+    permission_check(user, LEVEL_ANAESTHESIA, "record anaesthesia")
+    sheet = sheet_target(sheet)
+    clean, sure = entry_clean(kind, data, confirmed=confirmed)
+    if uid is not None:
+        uid_check_free(AnaesthesiaEntry, uid, field="entry", what="entry")
+    now = now or utcnow()
+    entry = AnaesthesiaEntry(uid=uid or new_uid(), sheet=sheet, kind=kind,
+                             at=as_utc(at) if at else now, data=clean, user_id=user.id,
+                             device_id=device.id if device else None, recorded_at=now,
+                             addendum=sheet.is_finalised, confirmed=sure)
+    db.session.add(entry)
+    audit_record(action="anaesthesia.record", entity="anaesthesia", entity_uid=sheet.uid,
+                 user=user, device=device,
+                 detail={"entry": entry.uid, "kind": kind, "confirmed": sure,
+                         "addendum": entry.addendum})
+    event_record(db.session, "anaesthesia.changed", patient=sheet.patient.uid, sheet=sheet.uid)
+    return entry
+
+
+def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
+                         at: datetime | None = None) -> AnaesthesiaSheet:
+    """Lock the sheet (its PDF is rendered from it); it needs a procedure and ASA status."""
+    from .selectors import sheet_header
+
+    permission_check(user, LEVEL_ANAESTHESIA, "finalise anaesthesia sheets")
+    sheet = sheet_target(sheet)
+    if sheet.is_finalised:
+        who = sheet.finalised_by.name if sheet.finalised_by else "someone"
+        raise DomainError("already_finalised", ERR_FINALISED.format(who=who))
+    header = sheet_header(sheet)
+    for key, label in (("procedure", "the procedure"), ("asa", "the ASA status")):
+        if not header.get(key):
+            raise DomainError("required", f"Enter {label} before finalising.", field=key)
+    sheet.status = SHEET_FINALISED
+    sheet.finalised_at = as_utc(at) if at else utcnow()
+    sheet.finalised_by_id = user.id
+    audit_record(action="anaesthesia.finalise", entity="anaesthesia", entity_uid=sheet.uid,
+                 user=user, device=device, detail={"patient": sheet.patient.uid})
+    event_record(db.session, "anaesthesia.finalised", patient=sheet.patient.uid,
+                 sheet=sheet.uid)
+    return sheet
+
+
+def _sheet_open_at(patient, at: datetime) -> AnaesthesiaSheet | None:
+    """The patient's sheet that is open, or else the last one still open at `at` (another
+    tablet finalised it after this one started its own, offline)."""
+    roots = select(AnaesthesiaSheet).where(AnaesthesiaSheet.patient_id == patient.id,
+                                           AnaesthesiaSheet.merged_into_id.is_(None))
+    open_now = db.session.scalar(roots.where(AnaesthesiaSheet.status == SHEET_OPEN)
+                                 .order_by(AnaesthesiaSheet.id).limit(1))
+    if open_now is not None:
+        return open_now
+    return db.session.scalar(roots.where(AnaesthesiaSheet.finalised_at >= at).order_by(
+        AnaesthesiaSheet.started_at.desc(), AnaesthesiaSheet.id.desc()).limit(1))
+
+
+def sheet_target(sheet: AnaesthesiaSheet) -> AnaesthesiaSheet:
+    """The sheet that holds this one's entries (itself, or the open sheet it joined; that
+    one never joins another)."""
+    return sheet.merged_into or sheet

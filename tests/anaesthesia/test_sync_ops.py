@@ -1,0 +1,87 @@
+"""Anaesthesia through the outbox: two tablets offline on one patient end with one sheet."""
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from kiosk.anaesthesia.models import AnaesthesiaEntry, AnaesthesiaSheet
+from kiosk.anaesthesia.selectors import anaesthesia_sheet_by_uid, sheet_view, sheets_of
+from kiosk.extensions import db
+from tests import factories
+from tests.sync.test_sync import Tablet, now_z
+
+
+def count(model) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_two_offline_tablets_merge_into_one_sheet_finalised_once(clinic, client):
+    patient = factories.patient_make(clinic, "Biscuit")
+    nurse, vet = clinic.user(3), clinic.user(5)
+    a, b = Tablet(client, "Blue"), Tablet(client, "Green")
+    sheet_a, sheet_b = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def vitals(tablet, sheet, minutes_ago, hr):
+        return tablet.op("anaesthesia.record", {
+            "entry": str(uuid.uuid4()), "sheet": sheet, "kind": "vitals",
+            "at": now_z(-timedelta(minutes=minutes_ago)), "data": {"hr": hr, "spo2": 98}},
+            nurse, at=now_z(-timedelta(minutes=minutes_ago)))
+
+    ops_a = [a.op("anaesthesia.start", {"sheet": sheet_a, "patient": patient.uid,
+                                        "procedure": "Dental", "asa": "II"}, nurse,
+                  at=now_z(-timedelta(minutes=40))),
+             vitals(a, sheet_a, 30, 90), vitals(a, sheet_a, 20, 95),
+             a.op("anaesthesia.finalise", {"sheet": sheet_a}, nurse)]
+    ops_b = [b.op("anaesthesia.start", {"sheet": sheet_b, "patient": patient.uid,
+                                        "team": "Dr Okafor"}, vet,
+                  at=now_z(-timedelta(minutes=39))),
+             vitals(b, sheet_b, 25, 92), vitals(b, sheet_b, 15, 99),
+             b.op("anaesthesia.finalise", {"sheet": sheet_b}, vet)]
+
+    first = a.post(ops_a).get_json()
+    assert [r["status"] for r in first["results"]] == ["applied"] * 4
+    second = b.post(ops_b).get_json()
+    statuses = [r["status"] for r in second["results"]]
+    assert statuses == ["applied", "applied", "applied", "conflict"]
+    assert second["results"][0]["result"]["joined"] == sheet_a
+    assert second["results"][1]["result"] == {"entry": ops_b[1]["args"]["entry"],
+                                              "sheet": sheet_a, "addendum": True}
+    assert second["results"][3]["result"]["conflict"] == "already_finalised"
+
+    # Again, as if the answers were lost: nothing doubles.
+    assert {r["status"] for r in a.post(ops_a).get_json()["results"]} == {"duplicate"}
+    assert count(AnaesthesiaSheet) == 2 and count(AnaesthesiaEntry) == 6  # 2 headers, 4 vitals
+
+    db.session.expire_all()
+    sheet = anaesthesia_sheet_by_uid(sheet_a)
+    assert sheets_of(patient) == [sheet] and sheet.is_finalised
+    view = sheet_view(sheet)
+    # Tablet B's entries were recorded after A finalised: kept as addenda, in time order.
+    assert [row.data["hr"] for row in view.vitals] == ["90", "95"]
+    assert [row.data["hr"] for row in view.addenda if row.kind == "vitals"] == ["92", "99"]
+    assert view.header["procedure"] == "Dental"
+
+
+def test_a_bad_anaesthesia_op_is_rejected_alone(clinic, client):
+    patient = factories.patient_make(clinic, "Biscuit")
+    tablet = Tablet(client)
+    sheet = str(uuid.uuid4())
+    ops = [tablet.op("anaesthesia.start", {"sheet": sheet, "patient": patient.uid},
+                     clinic.user(3)),
+           tablet.op("anaesthesia.record", {"entry": str(uuid.uuid4()), "sheet": sheet,
+                                            "kind": "vitals", "data": {"hr": 900}},
+                     clinic.user(3)),
+           tablet.op("anaesthesia.record", {"entry": str(uuid.uuid4()), "sheet": sheet,
+                                            "kind": "vitals", "data": {"hr": 900},
+                                            "confirmed": ["hr"]}, clinic.user(3)),
+           tablet.op("anaesthesia.record", {"entry": str(uuid.uuid4()), "sheet": sheet,
+                                            "kind": "note", "data": {"text": "x"}},
+                     clinic.user(2))]
+    body = tablet.post(ops).get_json()
+    assert [r["status"] for r in body["results"]] == ["applied", "rejected", "applied",
+                                                      "rejected"]
+    assert body["results"][1]["error"]["code"] == "confirm_needed"
+    assert body["results"][3]["error"]["code"] == "forbidden"
+    assert body["last_seq"] == 4 and count(AnaesthesiaEntry) == 1
