@@ -27,14 +27,16 @@ def anaesthesia_sheet_by_uid(uid: str) -> AnaesthesiaSheet:
 def sheets_of(patient) -> list[AnaesthesiaSheet]:
     """The patient's sheets (not those that joined another), newest first."""
     return list(db.session.scalars(select(AnaesthesiaSheet).where(
-        AnaesthesiaSheet.patient_id == patient.id, AnaesthesiaSheet.merged_into_id.is_(None))
+        AnaesthesiaSheet.patient == patient, AnaesthesiaSheet.merged_into_id.is_(None))
         .order_by(AnaesthesiaSheet.started_at.desc(), AnaesthesiaSheet.id.desc())))
 
 
 def entries_of(sheet: AnaesthesiaSheet) -> list[AnaesthesiaEntry]:
     """Every entry of the sheet, by the time it happened (then by when it was recorded)."""
+    # `sheet ==` (not `sheet_id == sheet.id`): the id is read when the query runs, after
+    # the autoflush, so a sheet made in this unit of work finds its entries too.
     return list(db.session.scalars(select(AnaesthesiaEntry).where(
-        AnaesthesiaEntry.sheet_id == sheet.id).order_by(
+        AnaesthesiaEntry.sheet == sheet).order_by(
         AnaesthesiaEntry.at, AnaesthesiaEntry.recorded_at, AnaesthesiaEntry.id)))
 
 

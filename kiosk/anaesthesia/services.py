@@ -103,7 +103,7 @@ def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
 def _sheet_open_at(patient, at: datetime) -> AnaesthesiaSheet | None:
     """The patient's sheet that is open, or else the last one still open at `at` (another
     tablet finalised it after this one started its own, offline)."""
-    roots = select(AnaesthesiaSheet).where(AnaesthesiaSheet.patient_id == patient.id,
+    roots = select(AnaesthesiaSheet).where(AnaesthesiaSheet.patient == patient,
                                            AnaesthesiaSheet.merged_into_id.is_(None))
     open_now = db.session.scalar(roots.where(AnaesthesiaSheet.status == SHEET_OPEN)
                                  .order_by(AnaesthesiaSheet.id).limit(1))

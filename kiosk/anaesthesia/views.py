@@ -63,6 +63,19 @@ def sheet(uid: str):
     return _page(anaesthesia_sheet_by_uid(uid))
 
 
+@bp.get("/anaesthesia/<uid>/sheet.pdf")
+@login_required
+def pdf(uid: str):
+    """The sheet as a PDF, as it stands (a preview until it is finalised)."""
+    from .printing import anaesthesia_pdf
+
+    view = sheet_view(sheet_target(anaesthesia_sheet_by_uid(uid)))
+    response = make_response(anaesthesia_pdf(view))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="anaesthesia-{uid}.pdf"'
+    return response
+
+
 @bp.post("/anaesthesia/<uid>/record")
 @level_required(LEVEL_ANAESTHESIA, "record anaesthesia")
 def record(uid: str):

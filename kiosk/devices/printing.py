@@ -6,32 +6,15 @@ Call them inside an application context (a request context for `url_for`).
 
 from typing import TYPE_CHECKING
 
-from flask import current_app, render_template
+from flask import render_template
 
-from ..core.errors import DomainError
+from ..core.pdf import pdf_document
 from .palette import swatch
 
 if TYPE_CHECKING:
     from weasyprint import Document
 
 LABELS_PER_PAGE = 10  # 2 columns x 5 rows of 90 x 50 mm on A4
-ERR_NO_PDF = ("PDFs cannot be made on this server: WeasyPrint needs the Pango library "
-              "(Debian: libpango-1.0-0 libpangoft2-1.0-0). Everything else works without it.")
-
-# The templates load nothing, but a stray URL in data must never reach the network.
-_OFFLINE_PROTOCOLS = ("file", "data")
-
-
-def _document(html: str) -> "Document":
-    """Lay out one HTML string as a WeasyPrint document, without network access."""
-    try:  # imported here: a server without Pango still runs, and says why PDFs do not
-        from weasyprint import HTML
-        from weasyprint.urls import URLFetcher
-    except (OSError, ImportError) as exc:  # Pango missing (OSError), or the package
-        raise DomainError("pdf_unavailable", ERR_NO_PDF, status=503) from exc
-    fetcher = URLFetcher(allowed_protocols=_OFFLINE_PROTOCOLS)
-    return HTML(string=html, base_url=current_app.static_folder,
-                url_fetcher=fetcher).render()
 
 
 def render_assignments_html(*, clinic_name: str, printed_at: str, cards: list[dict]) -> str:
@@ -42,7 +25,7 @@ def render_assignments_html(*, clinic_name: str, printed_at: str, cards: list[di
 
 def assignments_document(*, clinic_name: str, printed_at: str, cards: list[dict]) -> "Document":
     """The laid-out assignment list, for counting pages or writing a PDF."""
-    return _document(render_assignments_html(clinic_name=clinic_name,
+    return pdf_document(render_assignments_html(clinic_name=clinic_name,
                                              printed_at=printed_at, cards=cards))
 
 
@@ -60,7 +43,7 @@ def render_labels_html(*, clinic_name: str, devices: list[dict]) -> str:
 
 def labels_document(*, clinic_name: str, devices: list[dict]) -> "Document":
     """The laid-out label sheets, for counting pages or writing a PDF."""
-    return _document(render_labels_html(clinic_name=clinic_name, devices=devices))
+    return pdf_document(render_labels_html(clinic_name=clinic_name, devices=devices))
 
 
 def labels_pdf(*, clinic_name: str, devices: list[dict]) -> bytes:
