@@ -84,6 +84,20 @@ def test_both_ways_give_the_same_answers_and_the_same_state(app, client, monkeyp
                                                             devices, size, plans):
     plans = plans[:devices]
     base = hour_floor(now_utc(), zone("UTC"))
+
+    def run(world):
+        answers = play(client, world, plans, size)
+        return answers, records(), domain_snapshot(), domain_counts()
+
+    outcome, ways = both_ways(monkeypatch, base, devices, run)
+    event(f"batches quick: {'some' if ways.quick else 'none'}; "
+          f"sent back: {'some' if ways.back else 'none'}")
+    assert outcome["quick"] == outcome["careful"]
+
+
+def both_ways(monkeypatch, base, devices: int, run):
+    """`run(world)` in a fresh database the quick way, then again only the careful way:
+    ({way: what run returned}, how the quick run's batches went)."""
     outcome = {}
     for way in ("quick", "careful"):
         with monkeypatch.context() as patch:
@@ -91,15 +105,12 @@ def test_both_ways_give_the_same_answers_and_the_same_state(app, client, monkeyp
                 patch.setattr(services, "QUICK_FROM", 10**9)
             ways = Ways(patch)
             db_reset()
-            world = world_make(base, devices)
-            answers = play(client, world, plans, size)
-            outcome[way] = (answers, records(), domain_snapshot(), domain_counts())
+            outcome[way] = run(world_make(base, devices))
         if way == "quick":
-            event(f"batches quick: {'some' if ways.quick else 'none'}; "
-                  f"sent back: {'some' if ways.back else 'none'}")
+            quick_ways = ways
         else:
             assert ways.quick == ways.back == 0
-    assert outcome["quick"] == outcome["careful"]
+    return outcome, quick_ways
 
 
 @pytest.fixture
@@ -221,23 +232,19 @@ def test_an_order_made_and_stopped_in_one_batch_cancels_its_tasks(client, world,
         {"name": "order.stop", "args": {"order": order, "reason": "IV out"}},
         {"name": "task.complete", "args": {"task": task_uid_for(order, due)}},
     ]
-    outcome = {}
-    for way in ("quick", "careful"):
-        with monkeypatch.context() as patch:
-            if way == "careful":
-                patch.setattr(services, "QUICK_FROM", 10**9)
-            ways = Ways(patch)
-            db_reset()
-            here = world_make(base, 1)
-            box = Outbox(device=here.devices[0][0], token=here.devices[0][2])
-            for i, op in enumerate(ops):
-                box.record({"id": stable_uid("stop-op", i), "at": iso(base), **op,
-                            "user": here.users[5]})
-            status, answer = sync_post(client, box.token, box.body(box.batch(10)))
-            assert status == 200, answer
-            answer.pop("server_time")
-            outcome[way] = (answer, domain_snapshot())
-            assert (ways.quick, ways.back) == ((1, 0) if way == "quick" else (0, 0))
+
+    def run(here):
+        box = Outbox(device=here.devices[0][0], token=here.devices[0][2])
+        for i, op in enumerate(ops):
+            box.record({"id": stable_uid("stop-op", i), "at": iso(base), **op,
+                        "user": here.users[5]})
+        status, answer = sync_post(client, box.token, box.body(box.batch(10)))
+        assert status == 200, answer
+        answer.pop("server_time")
+        return answer, domain_snapshot()
+
+    outcome, ways = both_ways(monkeypatch, base, 1, run)
+    assert (ways.quick, ways.back) == (1, 0)
     answer, state = outcome["quick"]
     assert [r["status"] for r in answer["results"]] == ["applied"] * 4 + ["conflict"]
     assert answer["results"][4]["result"]["conflict"] == "order_stopped"
