@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ..core.errors import NotFound
 from ..extensions import db
-from .entries import EVENTS, PRE, VITALS, asa_label
+from .entries import asa_label
 from .models import AnaesthesiaEntry, AnaesthesiaSheet
 
 CHART_SERIES = (("hr", "HR", "#c0392b"), ("spo2", "SpO₂", "#1f6feb"),
@@ -112,8 +112,3 @@ def chart_of(vitals: list) -> dict:
              for v in range(0, CHART_TOP + 1, 50)]
     return {"width": CHART_W, "height": CHART_H, "lines": lines, "ticks": ticks,
             "first": first, "last": last}
-
-
-EVENT_LABELS = EVENTS
-VITAL_MEASURES = VITALS
-PRE_MEASURES = PRE

@@ -13,6 +13,7 @@ from ..core.models import new_uid, uid_check_free
 from ..extensions import db
 from .entries import entry_clean
 from .models import SHEET_FINALISED, SHEET_OPEN, AnaesthesiaEntry, AnaesthesiaSheet
+from .selectors import sheet_header
 
 ERR_NOT_ADMITTED = "{name} is not admitted: an anaesthesia sheet needs an admitted patient."
 ERR_FINALISED = "This sheet was finalised already (by {who}); record changes as addenda."
@@ -79,8 +80,6 @@ def anaesthesia_record(*, sheet: AnaesthesiaSheet, user, kind: str, data, uid: s
 def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
                          at: datetime | None = None) -> AnaesthesiaSheet:
     """Lock the sheet (its PDF is rendered from it); it needs a procedure and ASA status."""
-    from .selectors import sheet_header
-
     permission_check(user, LEVEL_ANAESTHESIA, "finalise anaesthesia sheets")
     sheet = sheet_target(sheet)
     if sheet.is_finalised:

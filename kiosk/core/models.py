@@ -8,7 +8,9 @@ from sqlalchemy import DateTime, String, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from ..extensions import db
 from .clock import as_utc, utcnow
+from .errors import DomainError
 
 
 class UTCDateTime(TypeDecorator):
@@ -46,9 +48,6 @@ def uid_check_free(model, uid: str, *, field: str, what: str) -> None:
     Asked without flushing the session: a row of this uid still pending in it is caught by
     the unique index when it is flushed (a sync batch then goes the careful way, op by op).
     """
-    from ..extensions import db
-    from .errors import DomainError
-
     # One statement per model, run on the session's connection (its transaction, no ORM):
     # a sync batch asks this for every note, at a seventh of the cost of a session query.
     taken = db.session.connection().execute(_uid_query(model), {"uid": uid}).first()

@@ -3,10 +3,9 @@
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from ..anaesthesia.models import AnaesthesiaSheet
 from ..anaesthesia.selectors import anaesthesia_sheet_by_uid
@@ -15,23 +14,11 @@ from ..core.clock import as_utc
 from ..core.errors import DomainError, NotFound
 from ..extensions import db
 from ..patients.models import Patient
-from ..patients.selectors import patient_by_uid
 from ..patients.services import patient_create, patient_discharge
 from ..treatments.models import Order, Task
 from ..treatments.schedule import task_uid
-from ..treatments.selectors import order_by_uid, task_by_uid
 from ..treatments.services import note_add, order_create, order_stop, task_complete, task_skip
-from .rows import BatchRows
-
-
-def _task_by_uid(uid: str) -> Task:
-    # The order and its patient come with it: every completion reads both.
-    task = db.session.scalar(select(Task).where(Task.uid == uid).options(
-        joinedload(Task.order).joinedload(Order.patient)))
-    return task if task is not None else task_by_uid(uid)  # NotFound
-
-
-FINDERS = {Patient: patient_by_uid, Order: order_by_uid, Task: _task_by_uid}
+from .rows import FINDERS, BatchRows
 
 # Refusals that describe a state another device got to first: recorded as a conflict
 # for review (nothing applied twice), not rejected as impossible.
@@ -48,6 +35,7 @@ class OpContext:
     at: datetime
     now: datetime
     patient: str | None = None  # the uid of the patient the op touched, once applied
+    skew: timedelta = timedelta()  # server time minus the device's: for times in args
     # The batch's rows by uid (the one-flush path); None: ask the database every time.
     rows: BatchRows | None = None
 
@@ -269,9 +257,14 @@ def _anaesthesia_record(args: dict, ctx: OpContext) -> dict:
     if not isinstance(confirmed, list) or not all(isinstance(c, str) for c in confirmed):
         raise DomainError("bad_args", "“confirmed” must be a list of value names.",
                           field="confirmed")
-    at = arg_time(args, "at") or ctx.at
+    at = arg_time(args, "at")  # when it happened, by the device's clock: corrected too
+    try:
+        at = min(at + ctx.skew, ctx.now) if at is not None else ctx.at
+    except OverflowError:
+        raise DomainError("bad_args", "“at” is too far from the device's clock.",
+                          field="at") from None
     entry = anaesthesia_record(sheet=sheet, user=ctx.user, kind=arg_text(args, "kind"),
-                               data=args.get("data"), uid=uid, at=min(at, ctx.now),
+                               data=args.get("data"), uid=uid, at=at,
                                device=ctx.device, confirmed=confirmed, now=ctx.now)
     ctx.patient = sheet.patient.uid
     result = {"entry": uid, "sheet": entry.sheet.uid}

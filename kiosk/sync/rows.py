@@ -11,17 +11,18 @@ database for every op: a savepoint taken back would leave rows here that no long
 """
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from ..core.errors import NotFound
 from ..extensions import db
 from ..patients.models import Patient
+from ..patients.selectors import patient_by_uid
 from ..treatments.models import Order, Task
+from ..treatments.selectors import order_by_uid, task_by_uid
 
 INFO_KEY = "sync_rows"
-MISSING = {Patient: ("There is no patient with that id.", "patient"),
-           Order: ("There is no order with that id.", "order"),
-           Task: ("There is no task with that id.", "task")}
+# How an op finds a patient, order or task by uid when it is not in the batch's rows
+# (and how the careful way always does): the same selectors the pages use.
+FINDERS = {Patient: patient_by_uid, Order: order_by_uid, Task: task_by_uid}
 
 
 class BatchRows:
@@ -29,14 +30,13 @@ class BatchRows:
 
     def __init__(self):
         self.by_uid: dict[tuple[type, str], object] = {}
-        self.looked_up: set[tuple[type, str]] = set()  # asked the database: absent if not above
         self.held: list = []
 
     def learn(self, instance) -> None:
         """Keep `instance` alive for the batch; index it if it is a patient, order or task."""
         self.held.append(instance)
         uid = getattr(instance, "uid", None)
-        if uid is not None and type(instance) in MISSING:
+        if uid is not None and type(instance) in FINDERS:
             self.by_uid[(type(instance), uid)] = instance
 
     def prefetch(self, ops: list[dict]) -> None:
@@ -62,8 +62,6 @@ class BatchRows:
                    {order.patient_id for order in orders})
         self._load(Patient, Patient.uid, {
             uid for uid in wanted[Patient] if (Patient, uid) not in self.by_uid})
-        for model, uids in wanted.items():
-            self.looked_up.update((model, uid) for uid in uids)
 
     @staticmethod
     def _load(model: type, column, values: set) -> list:
@@ -79,16 +77,8 @@ class BatchRows:
         in this batch has no id until the session flushes: services link rows through
         their relationships, so one flush at the end writes them all."""
         row = self.by_uid.get((model, uid))
-        if row is None and (model, uid) not in self.looked_up:
-            query = select(model).where(model.uid == uid)
-            if model is Task:
-                query = query.options(joinedload(Task.order).joinedload(Order.patient))
-            row = db.session.scalar(query)
-            self.looked_up.add((model, uid))
-        if row is None:
-            message, field = MISSING[model]
-            raise NotFound(message, field=field)
-        return row
+        # Not among the batch's rows: ask, as the careful way does (learned when it loads).
+        return row if row is not None else FINDERS[model](uid)
 
 
 def batch_rows_start() -> BatchRows:

@@ -408,7 +408,7 @@ def _apply(device, op: dict, batch: Batch) -> dict:
         except OverflowError:
             raise DomainError("bad_time", "“at” is too far from the device's clock.") from None
         ctx = OpContext(user=user, device=device, at=min(at, batch.received_at),
-                        now=batch.received_at, rows=batch.rows)
+                        now=batch.received_at, rows=batch.rows, skew=batch.skew)
     except DomainError as exc:
         return _store(device, op, batch, "rejected", error=exc)
     if batch.rows is not None:  # the quick way: a refusal sends the whole batch the careful way

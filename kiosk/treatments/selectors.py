@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from ..clinic.selectors import settings_get, settings_zone
 from ..core.clock import local_day_bounds, to_local, utcnow
@@ -67,8 +67,10 @@ class Sheet:
 
 
 def task_by_uid(uid: str) -> Task:
-    """The task with this uid, or NotFound."""
-    task = db.session.scalar(select(Task).where(Task.uid == uid))
+    """The task with this uid, its order and patient with it (every completion reads both),
+    or NotFound."""
+    task = db.session.scalar(select(Task).where(Task.uid == uid).options(
+        joinedload(Task.order).joinedload(Order.patient)))
     if task is None:
         raise NotFound("There is no task with that id.", field="task")
     return task

@@ -85,3 +85,27 @@ def test_a_bad_anaesthesia_op_is_rejected_alone(clinic, client):
     assert body["results"][1]["error"]["code"] == "confirm_needed"
     assert body["results"][3]["error"]["code"] == "forbidden"
     assert body["last_seq"] == 4 and count(AnaesthesiaEntry) == 1
+
+
+def test_an_entry_time_from_a_slow_tablet_clock_is_corrected_like_the_op(clinic, client):
+    """Two tablets' entries merge by time: a tablet 10 minutes slow must not sort its vitals
+    10 minutes early."""
+    from datetime import UTC, datetime
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    tablet = Tablet(client)
+    sheet = str(uuid.uuid4())
+    slow = timedelta(minutes=-10)
+    ops = [tablet.op("anaesthesia.start", {"sheet": sheet, "patient": patient.uid},
+                     clinic.user(3), at=now_z(slow)),
+           tablet.op("anaesthesia.record", {
+               "entry": str(uuid.uuid4()), "sheet": sheet, "kind": "vitals",
+               "at": now_z(slow - timedelta(minutes=5)), "data": {"hr": 88}},
+               clinic.user(3), at=now_z(slow))]
+    body = tablet.post(ops, sent_at=now_z(slow)).get_json()
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"]
+    db.session.expire_all()
+    entry = db.session.scalars(select(AnaesthesiaEntry).where(
+        AnaesthesiaEntry.kind == "vitals")).one()
+    happened = datetime.now(UTC) - timedelta(minutes=5)
+    assert abs((entry.at - happened).total_seconds()) < 30, entry.at

@@ -67,3 +67,16 @@ def test_level_2_reads_but_cannot_record_and_escapes_what_it_reads(clinic, clien
     response = client.post(f"/anaesthesia/{sheet_uid}/record", data={"kind": "note", "text": "x"})
     assert response.status_code == 403 and count(AnaesthesiaEntry) == before
     assert count(AnaesthesiaSheet) == 1
+
+
+def test_finalising_without_a_procedure_says_so_and_leaves_the_sheet_open(clinic, client,
+                                                                           login):
+    patient = factories.patient_make(clinic, "Biscuit")
+    login(clinic.user(3))
+    response = client.post(f"/patients/{patient.uid}/anaesthesia", data={"team": "Leo"})
+    sheet_uid = response.headers["Location"].rsplit("/", 1)[-1]
+    response = client.post(f"/anaesthesia/{sheet_uid}/finalise")
+    assert response.status_code == 422
+    assert "Enter the procedure before finalising." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalars(select(AnaesthesiaSheet)).one().status == "open"

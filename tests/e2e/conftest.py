@@ -47,31 +47,32 @@ def browser_ready():
         pytest.skip(f"Browser tests skipped: {problem}")
 
 
-def own_server(tmp_path_factory, name: str):
-    """A server a module has to itself (its tests stop and start it): yields, then stops."""
-    server = KioskServer(tmp_path_factory.mktemp(name))
+def serving(server: KioskServer):
+    """For fixtures: prepare and start `server`, yield it, stop it. A server that cannot
+    start fails the test, with what it printed."""
     try:
         server.prepare()
         server.start()
     except RuntimeError as exc:
         server.stop()
         pytest.fail(str(exc))
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def own_server(tmp_path_factory, name: str):
+    """A server a module has to itself (its tests stop and start it): yields, then stops."""
+    yield from serving(KioskServer(tmp_path_factory.mktemp(name)))
 
 
 @pytest.fixture(scope="session")
 def live_server(browser_ready, tmp_path_factory):
     """The base URL of a real server on a demo clinic (plus a crowded ward board)."""
-    server = KioskServer(tmp_path_factory.mktemp("kiosk-e2e"), crowded=CROWDED_PATIENTS)
-    try:
-        server.prepare()
-        server.start()
-    except RuntimeError as exc:
-        server.stop()
-        pytest.fail(str(exc))
-    yield server.base_url
-    server.stop()
+    for server in serving(KioskServer(tmp_path_factory.mktemp("kiosk-e2e"),
+                                      crowded=CROWDED_PATIENTS)):
+        yield server.base_url
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
+from ..e2e.conftest import serving
 from ..e2e.server import KioskServer
 
 pytestmark = pytest.mark.servers
@@ -85,15 +86,7 @@ def records_of(server: KioskServer, device: dict) -> int:
 @pytest.fixture
 def server(tmp_path):
     """A demo clinic served by `kiosk run` (stopped at the end)."""
-    kiosk = KioskServer(tmp_path, name="kill")
-    try:
-        kiosk.prepare()
-        kiosk.start()
-    except RuntimeError as exc:
-        kiosk.stop()
-        pytest.fail(str(exc))
-    yield kiosk
-    kiosk.stop()
+    yield from serving(KioskServer(tmp_path, name="kill"))
 
 
 def kill_during(server: KioskServer, device: dict, ops: list[dict], delay: float) -> dict:
