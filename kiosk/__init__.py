@@ -144,6 +144,7 @@ def configure_blueprints(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .anaesthesia.views import bp as anaesthesia_bp
     from .devices.views import bp as devices_bp
+    from .forms.views import bp as forms_bp
     from .intake.views import bp as intake_bp
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
@@ -153,7 +154,7 @@ def configure_blueprints(app: Flask) -> None:
     from .whiteboards.views import bp as boards_bp
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
-               devices_bp, sync_bp, tablet_bp, anaesthesia_bp):
+               devices_bp, sync_bp, tablet_bp, anaesthesia_bp, forms_bp):
         app.register_blueprint(bp)
 
 

@@ -9,6 +9,7 @@ from .errors import Forbidden
 # What each level may do (DOMAIN.md); services check these, views only translate.
 LEVEL_COMPLETE_TASK = 1
 LEVEL_ANAESTHESIA = 3
+LEVEL_FORMS = 3
 LEVEL_ORDERS = 4
 LEVEL_DISCHARGE = 4
 LEVEL_MANAGER = 6

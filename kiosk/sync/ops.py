@@ -13,6 +13,9 @@ from ..anaesthesia.services import anaesthesia_finalise, anaesthesia_record, ana
 from ..core.clock import as_utc
 from ..core.errors import DomainError, NotFound
 from ..extensions import db
+from ..forms.models import PatientForm
+from ..forms.selectors import form_template_by_uid, patient_form_by_uid
+from ..forms.services import form_fill, form_finalise, form_start
 from ..patients.models import Patient
 from ..patients.services import patient_create, patient_discharge
 from ..treatments.models import Order, Task
@@ -289,6 +292,43 @@ def _sheet_patient(args: dict) -> str | None:
         AnaesthesiaSheet.uid == value))
 
 
+def _form_start(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "form")
+    patient = ctx.find(Patient, arg_uid(args, "patient"))
+    template = form_template_by_uid(arg_uid(args, "template"))
+    version = args.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise DomainError("bad_args", "“version” must be a whole number.", field="version")
+    form = form_start(patient=patient, template=template, user=ctx.user, uid=uid,
+                      version=version, device=ctx.device, at=ctx.at)
+    ctx.patient = patient.uid
+    return {"form": form.uid, "version": form.version.number}
+
+
+def _form_fill(args: dict, ctx: OpContext) -> dict:
+    form = patient_form_by_uid(arg_uid(args, "form"))
+    entries = form_fill(form=form, user=ctx.user, values=args.get("values"),
+                        fill=arg_uid(args, "fill", required=False), device=ctx.device,
+                        at=ctx.at, now=ctx.now)
+    ctx.patient = form.patient.uid
+    return {"form": form.uid, "entries": [e.uid for e in entries]}
+
+
+def _form_finalise(args: dict, ctx: OpContext) -> dict:
+    form = form_finalise(form=patient_form_by_uid(arg_uid(args, "form")), user=ctx.user,
+                         device=ctx.device, at=ctx.at)
+    ctx.patient = form.patient.uid
+    return {"form": form.uid}
+
+
+def _form_patient(args: dict) -> str | None:
+    value = args.get("form")
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    return db.session.scalar(select(Patient.uid).join(
+        PatientForm, PatientForm.patient_id == Patient.id).where(PatientForm.uid == value))
+
+
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("patient.create", _patient_create, _patient_arg),
     OpSpec("order.create", _order_create, _patient_arg),
@@ -300,4 +340,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("anaesthesia.start", _anaesthesia_start, _patient_arg),
     OpSpec("anaesthesia.record", _anaesthesia_record, _sheet_patient),
     OpSpec("anaesthesia.finalise", _anaesthesia_finalise, _sheet_patient),
+    OpSpec("form.start", _form_start, _patient_arg),
+    OpSpec("form.fill", _form_fill, _form_patient),
+    OpSpec("form.finalise", _form_finalise, _form_patient),
 )}

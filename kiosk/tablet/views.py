@@ -22,6 +22,7 @@ from ..core.errors import DomainError
 from ..devices.selectors import carried_patients
 from ..devices.services import device_pair
 from ..extensions import csrf, db
+from ..forms.selectors import offline_form_paths
 from ..patients.models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from ..patients.selectors import patients_list
 from ..staff.selectors import users_with_pin
@@ -36,7 +37,7 @@ bp = Blueprint("tablet", __name__)
 STATIC_FILES = ("css/kiosk.css", "vendor/htmx-2.0.11.min.js", "vendor/socket.io-4.8.4.min.js",
                 "js/live.js", "js/board.js", "js/sheet.js", "js/outbox.js",
                 "js/offline-sheet.js", "js/tablet-setup.js", "js/pin-hash.js", "js/lock.js",
-                "js/pair.js")
+                "js/pair.js", "js/forms.js")
 ERR_NOT_A_TABLET = "A valid, unrevoked tablet token is required; ask a manager."
 
 
@@ -154,8 +155,10 @@ def offline_pages():
     if carried is not None:
         boards = [b for b in boards if b.ward_id is not None and b.ward_id == device.ward_id]
     urls += [url_for("boards.show", board_id=board.id) for board in boards]
-    for patient in carried if carried is not None else patients_list():
+    patients = carried if carried is not None else patients_list()
+    for patient in patients:
         urls.append(url_for("treatments.sheet", uid=patient.uid))
+    urls += offline_form_paths(patients, url_for)
     urls.append(url_for("patients.new"))
     response = jsonify({"urls": urls, "device": device.public_id,
                         "assigned": carried is not None})

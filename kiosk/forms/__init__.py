@@ -1,0 +1,1 @@
+"""Forms: templates built by managers (versioned), filled per patient, finalised as PDFs."""
