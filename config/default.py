@@ -33,3 +33,13 @@ KIOSK_PIN_VERIFIER_ITERATIONS = 20_000
 KIOSK_REDIS_CHANNEL = "kiosk"
 # How many reverse proxies (nginx …) sit in front; their X-Forwarded-* headers are trusted.
 KIOSK_PROXIES = 0
+# Where e-mailed documents go out (KIOSK_SMTP_*); no host: e-mail delivery says it is not set.
+KIOSK_SMTP_HOST = None
+KIOSK_SMTP_PORT = 25
+KIOSK_SMTP_FROM = None
+KIOSK_SMTP_USER = None
+KIOSK_SMTP_PASSWORD = None
+KIOSK_SMTP_STARTTLS = False
+# The documents worker renders PDFs and sends them on inside `kiosk run`; a deployment with
+# a separate worker (`kiosk documents work --loop`) switches it off.
+KIOSK_DOCUMENTS_WORKER = True

@@ -24,6 +24,12 @@ ENV_OVERRIDES = {
     "KIOSK_REDIS_URL": "KIOSK_REDIS_URL",
     "KIOSK_REDIS_CHANNEL": "KIOSK_REDIS_CHANNEL",
     "KIOSK_PROXIES": "KIOSK_PROXIES",
+    "KIOSK_SMTP_HOST": "KIOSK_SMTP_HOST",
+    "KIOSK_SMTP_PORT": "KIOSK_SMTP_PORT",
+    "KIOSK_SMTP_FROM": "KIOSK_SMTP_FROM",
+    "KIOSK_SMTP_USER": "KIOSK_SMTP_USER",
+    "KIOSK_SMTP_PASSWORD": "KIOSK_SMTP_PASSWORD",
+    "KIOSK_SMTP_STARTTLS": "KIOSK_SMTP_STARTTLS",
 }
 
 
@@ -144,6 +150,7 @@ def configure_blueprints(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .anaesthesia.views import bp as anaesthesia_bp
     from .devices.views import bp as devices_bp
+    from .documents.views import bp as documents_bp
     from .forms.views import bp as forms_bp
     from .intake.views import bp as intake_bp
     from .patients.views import bp as patients_bp
@@ -154,7 +161,7 @@ def configure_blueprints(app: Flask) -> None:
     from .whiteboards.views import bp as boards_bp
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
-               devices_bp, sync_bp, tablet_bp, anaesthesia_bp, forms_bp):
+               devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp):
         app.register_blueprint(bp)
 
 

@@ -28,9 +28,11 @@ main.add_command(routes_command)
 
 
 def _feature_commands() -> None:
+    from .documents.cli import documents_command
     from .intake.cli import import_command
 
     main.add_command(import_command)
+    main.add_command(documents_command)
 
 
 _feature_commands()
@@ -68,6 +70,10 @@ def run_command(host: str, port: int, demo: bool):
     db.session.remove()
     app = current_app._get_current_object()
     socketio.start_background_task(upkeep_loop, app)
+    if current_app.config.get("KIOSK_DOCUMENTS_WORKER"):
+        from .documents.worker import worker_loop
+
+        socketio.start_background_task(worker_loop, app)
     start_sweep(app)
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
     socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,

@@ -4,6 +4,7 @@ from .anaesthesia.models import AnaesthesiaEntry, AnaesthesiaSheet
 from .clinic.models import ClinicSettings, Ward
 from .core.audit import AuditEntry
 from .devices.models import Device, DevicePatient
+from .documents.models import Document, DocumentDelivery
 from .forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
 from .patients.models import Patient
 from .staff.models import PinFailure, User
@@ -12,6 +13,7 @@ from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
 __all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "Board", "BoardMember",
-           "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "FormEntry",
-           "FormTemplate", "FormVersion", "Note", "Order", "Patient", "PatientForm", "PinFailure",
-           "SyncOp", "Task", "TaskCompletion", "User", "Ward"]
+           "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
+           "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
+           "Patient", "PatientForm", "PinFailure", "SyncOp", "Task", "TaskCompletion", "User",
+           "Ward"]

@@ -13,7 +13,7 @@ from ..core.models import new_uid, uid_check_free
 from ..extensions import db
 from .entries import entry_clean
 from .models import SHEET_FINALISED, SHEET_OPEN, AnaesthesiaEntry, AnaesthesiaSheet
-from .selectors import sheet_header
+from .selectors import sheet_header, sheet_view
 
 ERR_NOT_ADMITTED = "{name} is not admitted: an anaesthesia sheet needs an admitted patient."
 ERR_FINALISED = "This sheet was finalised already (by {who}); record changes as addenda."
@@ -91,12 +91,23 @@ def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
             raise DomainError("required", f"Enter {label} before finalising.", field=key)
     sheet.status = SHEET_FINALISED
     sheet.finalised_at = as_utc(at) if at else utcnow()
-    sheet.finalised_by_id = user.id
+    sheet.finalised_by = user
+    _archive(sheet, header, user=user, device=device)
     audit_record(action="anaesthesia.finalise", entity="anaesthesia", entity_uid=sheet.uid,
                  user=user, device=device, detail={"patient": sheet.patient.uid})
     event_record(db.session, "anaesthesia.finalised", patient=sheet.patient.uid,
                  sheet=sheet.uid)
     return sheet
+
+
+def _archive(sheet: AnaesthesiaSheet, header: dict, *, user, device) -> None:
+    """Queue the sheet's PDF from what it holds now: the archived record never changes."""
+    from ..documents.services import document_queue
+    from .printing import anaesthesia_html
+
+    document_queue(patient=sheet.patient, kind="anaesthesia", source_uid=sheet.uid,
+                   title=f"Anaesthesia record — {header.get('procedure')}",
+                   html=anaesthesia_html(sheet_view(sheet)), user=user, device=device)
 
 
 def _sheet_open_at(patient, at: datetime) -> AnaesthesiaSheet | None:

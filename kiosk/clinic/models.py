@@ -22,6 +22,11 @@ class ClinicSettings(TimestampMixin, db.Model):
     board_rotate_seconds: Mapped[int] = mapped_column(Integer, default=15)
     # Shared tablets lock after this many minutes without a touch.
     tablet_lock_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    # Where finalised documents go besides the patient's record (documents/delivery.py).
+    documents_folder: Mapped[str | None] = mapped_column(String(500))
+    documents_email: Mapped[str | None] = mapped_column(String(500))
+    documents_connector: Mapped[bool] = mapped_column(Boolean, default=False)
+    documents_merge_at_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Ward(TimestampMixin, db.Model):

@@ -1,5 +1,9 @@
 """Writes for the clinic: its settings and its wards (each ward with its own board)."""
 
+import os
+import re
+from pathlib import Path
+
 from sqlalchemy import delete, func, select, update
 
 from ..core.audit import audit_record
@@ -27,6 +31,10 @@ SETTING_NUMBERS = {
     "board_rotate_seconds": ("Board rotate (seconds)", 5, 300),
     "tablet_lock_minutes": ("Tablet lock (minutes)", 1, 120),
 }
+ERR_FOLDER = ("{folder} is not a folder this server can write to: give the full path of an "
+              "existing folder.")
+ERR_EMAIL = "“{address}” is not an e-mail address (separate several with commas)."
+EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 FLAG_TRUE = ("1", "on", "true", "yes")
 WARD_NAME_MAX = 60  # leaves room for the " board" of its board's name (80)
 
@@ -47,6 +55,32 @@ def settings_fields_clean(data: dict) -> dict:
             out[key] = number
     if "allow_direct_patient_creation" in data:
         out["allow_direct_patient_creation"] = _flag(data["allow_direct_patient_creation"])
+    out.update(_documents_fields_clean(data))
+    return out
+
+
+def _documents_fields_clean(data: dict) -> dict:
+    """Where documents go: a folder that exists and can be written, valid e-mail addresses."""
+    out: dict = {}
+    if "documents_folder" in data:
+        folder = (data.get("documents_folder") or "").strip() or None
+        if folder is not None:
+            path = Path(folder)
+            if not path.is_absolute() or not path.is_dir() or not os.access(path, os.W_OK):
+                raise DomainError("bad_folder", ERR_FOLDER.format(folder=folder),
+                                  field="documents_folder")
+        out["documents_folder"] = folder
+    if "documents_email" in data:
+        text = (data.get("documents_email") or "").strip()
+        addresses = [a.strip() for a in re.split(r"[,;]", text) if a.strip()]
+        bad = [a for a in addresses if not EMAIL.match(a)]
+        if bad or len(text) > 500:
+            raise DomainError("bad_email", ERR_EMAIL.format(address=(bad or [text[:40]])[0]),
+                              field="documents_email")
+        out["documents_email"] = ", ".join(addresses) or None
+    for flag in ("documents_connector", "documents_merge_at_discharge"):
+        if flag in data:
+            out[flag] = _flag(data[flag])
     return out
 
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
@@ -39,6 +39,10 @@ class Device(TimestampMixin, db.Model):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outbox_pending: Mapped[int] = mapped_column(Integer, default=0)
     outbox_oldest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # From the heartbeat's outbox: the patients its waiting ops touch, and those it holds a
+    # discharge for (what discharge checks and the pending board need to know).
+    outbox_patients: Mapped[list] = mapped_column(JSON, default=list)
+    outbox_discharges: Mapped[list] = mapped_column(JSON, default=list)
     skew_ms: Mapped[int | None] = mapped_column(Integer)
     # What the tablet's browser reported with its last request (heartbeat).
     app_version: Mapped[str | None] = mapped_column(String(40))

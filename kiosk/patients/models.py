@@ -47,6 +47,9 @@ class Patient(UidMixin, TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(20), default="admitted", index=True)
     admitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discharged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A manager's reason for discharging although the checks found something unfinished.
+    discharge_override: Mapped[str | None] = mapped_column(String(500))
     pims_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     file_number: Mapped[str | None] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(String(10), default="pims")

@@ -9,11 +9,13 @@ from ..core.clock import utcnow
 from ..core.models import TimestampMixin, UTCDateTime
 from ..extensions import db
 
-BOARD_KINDS = ("ward", "list")
+BOARD_KINDS = ("ward", "list", "pending")
+BOARD_FILTERS = ("pending",)
 
 
 class Board(TimestampMixin, db.Model):
-    """A whiteboard: kind 'ward' shows a ward's admitted patients, 'list' its members."""
+    """A whiteboard: kind 'ward' shows a ward's admitted patients, 'list' its members,
+    'pending' every admitted patient with something unfinished."""
 
     __tablename__ = "boards"
 
@@ -22,6 +24,8 @@ class Board(TimestampMixin, db.Model):
     kind: Mapped[str] = mapped_column(String(10), default="ward")
     ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # "pending": only patients with something unfinished (sheets, forms, PDFs, discharges).
+    filter: Mapped[str | None] = mapped_column(String(20))
 
     ward = relationship("Ward", lazy="joined")
 

@@ -1,0 +1,1 @@
+"""Documents: the archived PDFs of finalised sheets and forms, and where they go."""
