@@ -141,7 +141,8 @@ def form_fill(*, form: PatientForm, user, values: dict, fill: str | None = None,
 
 def form_finalise(*, form: PatientForm, user, device=None, at: datetime | None = None
                   ) -> PatientForm:
-    """Lock the form once every required field has its value; nothing changes otherwise."""
+    """Lock the form once every required field has its value, and archive it (its HTML
+    kept, its PDF queued); nothing changes otherwise."""
     permission_check(user, LEVEL_FORMS, "finalise forms")
     _not_finalised(form)
     standing = form_values(form)
@@ -153,11 +154,22 @@ def form_finalise(*, form: PatientForm, user, device=None, at: datetime | None =
                                   field=field["key"])
     form.status = FORM_FINALISED
     form.finalised_at = as_utc(at) if at else utcnow()
-    form.finalised_by_id = user.id
+    form.finalised_by = user
+    _archive(form, user=user, device=device)
     audit_record(action="form.finalise", entity="form", entity_uid=form.uid, user=user,
                  device=device, detail={"patient": form.patient.uid})
     event_record(db.session, "form.finalised", patient=form.patient.uid, form=form.uid)
     return form
+
+
+def _archive(form: PatientForm, *, user, device) -> None:
+    """Queue the form's PDF from what it holds now, in this unit of work: the archived
+    record never changes, and a finalised form is never left without its document."""
+    from ..documents.services import document_queue
+    from .printing import form_html
+
+    document_queue(patient=form.patient, kind="form", source_uid=form.uid,
+                   title=form.version.name, html=form_html(form), user=user, device=device)
 
 
 def _not_finalised(form: PatientForm) -> None:

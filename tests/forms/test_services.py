@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from kiosk.core.audit import AuditEntry
 from kiosk.core.errors import DomainError, Forbidden
+from kiosk.documents.models import Document
 from kiosk.extensions import db
 from kiosk.forms.fields import MAX_SIGNATURE_BYTES
 from kiosk.forms.models import (
@@ -43,7 +44,7 @@ def count(model) -> int:
 def counts() -> tuple:
     db.session.expire_all()
     return tuple(count(m) for m in (FormTemplate, FormVersion, PatientForm, FormEntry,
-                                    AuditEntry))
+                                    AuditEntry, Document))
 
 
 @pytest.fixture
@@ -266,6 +267,13 @@ def test_finalising_needs_every_required_field_then_locks(clinic, patient):
     db.session.commit()
     assert form.is_finalised and form.finalised_by == clinic.user(5)
     assert form_view(form).values["signature"] == values["signature"]
+    # Archived in the same commit: the HTML as it is now, its PDF queued.
+    document = db.session.scalars(select(Document)).one()
+    assert (document.kind, document.source_uid, document.title) == (
+        "form", form.uid, "Anaesthesia consent")
+    assert document.patient == patient and document.status == "queued"
+    assert "A. Client" in document.html and "Finalised" in document.html
+    assert "Level 5" in document.html and values["signature"] in document.html
     before = counts()
     for action in (lambda: form_fill(form=form, user=user, values={"owner_name": "Other"}),
                    lambda: form_finalise(form=form, user=user)):
