@@ -28,7 +28,8 @@ def form_template_create(*, user, name, fields) -> FormTemplate:
     permission_check(user, LEVEL_MANAGER, "build forms")
     clean_name = text_required(name, "name", "The form's name", 120)
     clean = fields_clean(fields)
-    template = FormTemplate(uid=new_uid(), name=clean_name, created_by_id=user.id)
+    template = FormTemplate(uid=new_uid(), name=clean_name, active=True,
+                            created_by_id=user.id)
     db.session.add(template)
     version = FormVersion(uid=new_uid(), template=template, number=1, name=clean_name,
                           fields=clean, published_by_id=user.id, published_at=utcnow())

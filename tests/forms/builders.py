@@ -58,7 +58,7 @@ def consent_values() -> dict:
             "cpr": "Resuscitate", "agree": True, "signature": png_data_url()}
 
 
-def long_form_fields(sections: int = 6, per_section: int = 14) -> list[dict]:
+def long_form_fields(sections: int = 5, per_section: int = 12) -> list[dict]:
     """A long form: headed sections of text, number, date, choice and tick-box fields, and
     two signatures at the end (about three A4 pages once filled)."""
     kinds = ["text", "number", "date", "choice", "checkbox", "text", "text"]

@@ -297,3 +297,24 @@ def test_a_fill_named_by_the_tablet_gets_entry_uids_of_its_own(clinic, patient):
     db.session.rollback()
     assert caught.value.code == "uid_taken"
     assert forms_of(patient) == [form]
+
+
+def test_a_retired_template_starts_no_new_form_but_a_tablet_s_pinned_one(clinic, patient):
+    from kiosk.forms.services import form_template_set_active
+
+    template = form_template_create(user=clinic.user(6), name="Consent",
+                                    fields=CONSENT_FIELDS)
+    fresh = form_start(patient=patient, template=template, user=clinic.user(3))
+    assert fresh.version.number == 1  # in the same unit of work as the template
+    form_template_set_active(template=template, user=clinic.user(6), active=False)
+    db.session.commit()
+    before = counts()
+    with pytest.raises(DomainError) as caught:
+        form_start(patient=patient, template=template, user=clinic.user(3))
+    db.session.rollback()
+    assert (caught.value.code, caught.value.field) == ("retired", "template")
+    assert counts() == before
+    # A tablet that showed the form before it was retired names its version: kept.
+    form_start(patient=patient, template=template, user=clinic.user(3), version=1)
+    db.session.commit()
+    assert count(PatientForm) == 2
