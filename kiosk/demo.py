@@ -9,6 +9,7 @@ from sqlalchemy import select
 from .clinic.models import ClinicSettings, Ward
 from .core.clock import hour_floor, utcnow, zone
 from .extensions import db
+from .forms.services import form_template_create
 from .patients.services import patient_create
 from .staff.services import user_create
 from .treatments.models import TASK_OPEN, Task
@@ -21,6 +22,21 @@ DEMO_USERS = [
     ("Dr Sam Okafor", 5, "vet", "vet-demo-1", "5555"),
     ("Priya Tech", 3, "tech", "tech-demo-1", "3333"),
     ("Leo Assistant", 2, None, None, "2222"),
+]
+
+# The demo clinic's consent form (Admin → Forms).
+CONSENT_FORM = [
+    {"key": "about", "label": "Consent to anaesthesia and surgery", "type": "heading"},
+    {"key": "owner_name", "label": "Owner's or agent's name", "type": "text", "required": True},
+    {"key": "owner_phone", "label": "Phone number for today", "type": "text", "required": True},
+    {"key": "procedure", "label": "Procedure", "type": "text", "required": True},
+    {"key": "fasted", "label": "Fasted since", "type": "date"},
+    {"key": "estimate", "label": "Estimate agreed", "type": "number"},
+    {"key": "cpr", "label": "If the heart stops during anaesthesia", "type": "choice",
+     "required": True, "options": ["Resuscitate", "Do not resuscitate"]},
+    {"key": "risks", "label": "I have been told the risks of anaesthesia and surgery and "
+     "agree to them", "type": "checkbox", "required": True},
+    {"key": "signature", "label": "Owner's signature", "type": "signature", "required": True},
 ]
 
 PATIENTS = [
@@ -122,6 +138,7 @@ def demo_build(*, seed: int = 7) -> None:
             db.session.add(BoardMember(board_id=pending.id, patient_id=patient.id))
     db.session.flush()
     _demo_history(rng, now, tech)
+    form_template_create(user=users[0], name="Anaesthesia consent", fields=CONSENT_FORM)
 
 
 def _demo_patient(index, row, wards, vet, rng, now):
