@@ -293,6 +293,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("canvas[data-signature]"), pad);
     var form = document.querySelector("form.form-fill");
     if (form && outbox && outbox.isTablet()) {
+      if (pending(formUid(form)).length) { form.dataset.sent = "1"; }  // a reload, still waiting
       overlay(form);
       document.addEventListener("outbox:synced", function () { afterSync(form); });
       document.addEventListener("outbox:changed", function () { overlay(form); });
