@@ -116,3 +116,33 @@ def test_a_form_started_on_an_older_version_keeps_it(clinic, client):
     results = tablet.post(ops).get_json()["results"]
     assert [r["status"] for r in results] == ["applied"] * 3
     assert patient_form_by_uid(form).version.number == 1
+
+
+def test_two_tablets_filling_one_form_offline_merge_by_time(clinic, client):
+    from kiosk.forms.services import form_start
+    from kiosk.patients.services import patient_discharge
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    template = consent_template(clinic)
+    form = form_start(patient=patient, template=template, user=clinic.user(3))
+    db.session.commit()
+    a, b = Tablet(client, "Blue"), Tablet(client, "Green")
+    early = a.op("form.fill", {"form": form.uid, "values": {"owner_name": "Ann",
+                                                            "weight": "30"}},
+                 clinic.user(3), at=now_z(-timedelta(minutes=20)))
+    late = b.op("form.fill", {"form": form.uid, "values": {"owner_name": "Ann Client"}},
+                clinic.user(5), at=now_z(-timedelta(minutes=10)))
+    # The later value reaches the server first; the earlier one is kept, and does not win.
+    assert b.post([late]).get_json()["results"][0]["status"] == "applied"
+    assert a.post([early]).get_json()["results"][0]["status"] == "applied"
+    view = form_view(patient_form_by_uid(form.uid))
+    assert view.values["owner_name"] == "Ann Client" and view.values["weight"] == "30"
+    assert [e.value for e in view.entries if e.key == "owner_name"] == ["Ann", "Ann Client"]
+    # A form started on a tablet for a patient discharged meanwhile: a conflict, no form.
+    patient_discharge(patient=patient, user=clinic.user(4))
+    db.session.commit()
+    result = a.post([a.op("form.start", {"form": str(uuid.uuid4()), "patient": patient.uid,
+                                         "template": template.uid}, clinic.user(3))]
+                    ).get_json()["results"][0]
+    assert result["status"] == "conflict" and result["result"]["conflict"] == "not_admitted"
+    assert count(PatientForm) == 1
