@@ -196,6 +196,16 @@ def worker_wake(_event=None) -> None:
     _wake.set()
 
 
+def worker_start(app) -> None:
+    """Run the worker in a background thread of this process, unless the settings say a
+    separate worker (`kiosk documents work --loop`) does it."""
+    if str(app.config.get("KIOSK_DOCUMENTS_WORKER")).lower() not in ("0", "false", "no",
+                                                                     "off", "none", ""):
+        from ..extensions import socketio
+
+        socketio.start_background_task(worker_loop, app)
+
+
 def worker_loop(app, idle_s: float = IDLE_S) -> None:
     """Work documents as they are queued (and every `idle_s` for retries), for ever."""
     event_subscribe("document.queued", worker_wake)
