@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select
 from . import create_app
 from .core.errors import DomainError
 from .core.upkeep import upkeep_loop, upkeep_run
+from .documents.worker import worker_start
 from .extensions import db, socketio
 from .live.sockets import start_sweep
 
@@ -70,10 +71,7 @@ def run_command(host: str, port: int, demo: bool):
     db.session.remove()
     app = current_app._get_current_object()
     socketio.start_background_task(upkeep_loop, app)
-    if current_app.config.get("KIOSK_DOCUMENTS_WORKER"):
-        from .documents.worker import worker_loop
-
-        socketio.start_background_task(worker_loop, app)
+    worker_start(app)
     start_sweep(app)
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
     socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,

@@ -14,7 +14,7 @@ from .patients.services import patient_create
 from .staff.services import user_create
 from .treatments.models import TASK_OPEN, Task
 from .treatments.services import order_create, task_complete, task_skip
-from .whiteboards.models import Board, BoardMember
+from .whiteboards.models import Board
 
 DEMO_USERS = [
     # name, level, username, password, pin
@@ -122,8 +122,8 @@ def demo_build(*, seed: int = 7) -> None:
     db.session.add_all(wards.values())
     for position, ward in enumerate(wards.values()):
         db.session.add(Board(name=f"{ward.name} board", kind="ward", ward=ward, position=position))
-    pending = Board(name="Pending discharge", kind="list", position=10)
-    db.session.add(pending)
+    # Filled by itself: open sheets and forms, PDFs not made, discharges not synced.
+    db.session.add(Board(name="Pending", kind="pending", position=10))
     db.session.flush()
     tz = zone(settings.timezone)
     for index, row in enumerate(PATIENTS):
@@ -133,9 +133,6 @@ def demo_build(*, seed: int = 7) -> None:
             if rng.random() < 0.8:
                 order_create(user=vet, patient=patient, now=now,
                              data={"name": name, "kind": kind, "start": start, **extra})
-        if index in (17, 18):
-            db.session.flush()
-            db.session.add(BoardMember(board_id=pending.id, patient_id=patient.id))
     db.session.flush()
     _demo_history(rng, now, tech)
     form_template_create(user=users[0], name="Anaesthesia consent", fields=CONSENT_FORM)

@@ -38,7 +38,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 SETTINGS_FIELDS = ("name", "timezone", *SETTING_NUMBERS)
 LEVELS = [(level, f"Level {level}") for level in range(1, 7)]
 KIND_LABELS = {"ward": "Ward board (shows a ward's admitted patients)",
-               "list": "List board (patients put on it by hand)"}
+               "list": "List board (patients put on it by hand)",
+               "pending": "Pending board (automatic: unfinished sheets, forms, PDFs, "
+                          "discharges not synced; a ward limits it to that ward)"}
 
 
 @bp.get("/")
@@ -264,10 +266,10 @@ def boards():
 @level_required(LEVEL_MANAGER, "manage whiteboards")
 def board_add():
     """Add a ward board or a hand-made list board."""
-    data = form_data("name", "kind", "ward", "position")
+    data = form_data("name", "kind", "ward", "position", "filter")
     board, error = commit_or_error(lambda: board_create(
         actor=current_user(), name=data.get("name"), kind=data.get("kind"),
-        ward=data.get("ward"), position=data.get("position")))
+        ward=data.get("ward"), position=data.get("position"), filter=data.get("filter")))
     if error:
         return _boards_page(data, error, 422)
     flash(f"Board {board.name} added.")

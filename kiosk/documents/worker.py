@@ -91,14 +91,41 @@ def _render_one(document: Document, now: datetime) -> str:
     except Exception as exc:  # noqa: BLE001 - any failure is retried, then reported
         db.session.rollback()
         return _render_failed(document.id, exc, now)
-    document.pdf, document.pages, document.size = pdf, pages, len(pdf)
-    document.sha256 = hashlib.sha256(pdf).hexdigest()
-    document.status, document.ready_at, document.last_error = DOC_READY, utcnow(), None
+    if not _mark_ready(document, pdf, pages):
+        db.session.rollback()  # archived meanwhile (by a discharge): that PDF stands
+        return "waiting"
+    db.session.commit()
+    return "rendered"
+
+
+def _mark_ready(document: Document, pdf: bytes, pages: int) -> bool:
+    """Archive the PDF unless someone archived this document first (then False)."""
+    done = db.session.execute(update(Document).where(
+        Document.id == document.id, Document.status == DOC_QUEUED).values(
+        status=DOC_READY, pdf=pdf, pages=pages, size=len(pdf), last_error=None,
+        sha256=hashlib.sha256(pdf).hexdigest(), ready_at=utcnow()))
+    if done.rowcount != 1:
+        return False
+    db.session.refresh(document)
     deliveries_plan(document)
     event_record(db.session, "document.ready", patient=document.patient.uid,
                  document=document.uid)
-    db.session.commit()
-    return "rendered"
+    return True
+
+
+def documents_render_now(patient) -> None:
+    """Archive now, in the caller's unit of work, the patient's PDFs still queued (a
+    discharge wants them archived). One that cannot be made is left to the worker."""
+    for document in db.session.scalars(select(Document).where(
+            Document.patient_id == patient.id, Document.status == DOC_QUEUED,
+            Document.kind != "merged").order_by(Document.id)).all():
+        try:
+            pdf, pages = pdf_render(document)
+        except Exception as exc:  # noqa: BLE001 - the worker retries and reports it
+            log.warning("document %s: PDF not made at discharge (%s)", document.uid,
+                        type(exc).__name__)
+            continue
+        _mark_ready(document, pdf, pages)
 
 
 def _render_failed(document_id: int, exc: Exception, now: datetime) -> str:
@@ -167,6 +194,16 @@ def documents_work(*, now: datetime | None = None, limit: int = 50) -> dict:
 def worker_wake(_event=None) -> None:
     """Ask the worker to look now (a document was queued and committed)."""
     _wake.set()
+
+
+def worker_start(app) -> None:
+    """Run the worker in a background thread of this process, unless the settings say a
+    separate worker (`kiosk documents work --loop`) does it."""
+    if str(app.config.get("KIOSK_DOCUMENTS_WORKER")).lower() not in ("0", "false", "no",
+                                                                     "off", "none", ""):
+        from ..extensions import socketio
+
+        socketio.start_background_task(worker_loop, app)
 
 
 def worker_loop(app, idle_s: float = IDLE_S) -> None:

@@ -13,7 +13,9 @@ from ..extensions import socketio
 log = logging.getLogger(__name__)
 
 ROOM_DEVICES = "devices"
-PATIENT_EVENTS = {"task.changed", "order.changed", "note.added", "patient.changed"}
+PATIENT_EVENTS = {"task.changed", "order.changed", "note.added", "patient.changed",
+                  "anaesthesia.changed", "anaesthesia.finalised", "document.queued",
+                  "document.ready", "document.failed", "form.changed"}
 
 
 def room_board(board_id: int) -> str:

@@ -151,15 +151,29 @@ def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patien
     return patient
 
 
-def patient_discharge(*, patient: Patient, user, device=None, at=None) -> Patient:
-    """Discharge: the patient leaves every board; open tasks stay for the record."""
+def patient_discharge(*, patient: Patient, user, device=None, at=None,
+                      override_reason: str | None = None) -> Patient:
+    """Discharge after the checks: nothing for this patient waiting on a device, no
+    unfinished sheet or form, every document archived; or a manager overrides them with a
+    reason (recorded). The patient leaves every board; a discharge summary is archived."""
+    from ..discharge.services import discharge_archive, discharge_check
+    from ..documents.worker import documents_render_now
+
     permission_check(user, LEVEL_DISCHARGE, "discharge patients")
     if patient.status == "discharged":
         raise DomainError("already_discharged", ERR_DISCHARGED.format(name=patient.name))
+    documents_render_now(patient)  # PDFs still queued are archived first, not waited for
+    overridden = discharge_check(patient=patient, user=user, device=device,
+                                 override_reason=override_reason)
     patient.status = "discharged"
     patient.discharged_at = at or utcnow()
+    patient.discharged_by_id = user.id
+    patient.discharge_override = override_reason.strip() if overridden else None
     audit_record(action="patient.discharge", entity="patient", entity_uid=patient.uid,
-                 user=user, device=device)
+                 user=user, device=device,
+                 detail={"override": patient.discharge_override,
+                         "overridden": [b.code for b in overridden]})
+    discharge_archive(patient=patient, user=user, device=device, overridden=overridden)
     event_record(db.session, "patient.changed", patient=patient.uid)
     return patient
 

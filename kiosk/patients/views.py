@@ -85,14 +85,30 @@ def update(uid: str):
     return redirect(url_for("treatments.sheet", uid=uid))
 
 
+def _discharge_page(patient, *, error=None, reason="", status=200):
+    from ..discharge.selectors import discharge_blockers
+
+    blockers = discharge_blockers(patient) if patient.status == "admitted" else []
+    return render_template("patients/discharge.html", patient=patient, blockers=blockers,
+                           error=error, reason=reason), status
+
+
+@bp.get("/<uid>/discharge")
+@level_required(LEVEL_DISCHARGE, "discharge patients", tablet=True)
+def discharge_page(uid: str):
+    """What a discharge checks first, and the button (a manager's override when blocked)."""
+    return _discharge_page(patient_by_uid(uid))
+
+
 @bp.post("/<uid>/discharge")
 @login_required
 def discharge(uid: str):
-    """Discharge the patient: it leaves every board."""
+    """Discharge the patient after the checks: it leaves every board."""
     patient = patient_by_uid(uid)
     permission_check(current_user(), LEVEL_DISCHARGE, "discharge patients")
-    _, error = commit_or_error(lambda: patient_discharge(patient=patient, user=current_user()))
+    reason = request.form.get("override_reason", "")
+    _, error = commit_or_error(lambda: patient_discharge(
+        patient=patient, user=current_user(), override_reason=reason or None))
     if error:
-        return render_template("errors/error.html", status=409, title="Cannot discharge",
-                               message=error.message), 409
+        return _discharge_page(patient_by_uid(uid), error=error, reason=reason, status=409)
     return redirect(url_for("patients.index"))

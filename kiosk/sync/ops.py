@@ -26,7 +26,7 @@ from .rows import FINDERS, BatchRows
 # Refusals that describe a state another device got to first: recorded as a conflict
 # for review (nothing applied twice), not rejected as impossible.
 CONFLICT_CODES = {"already_stopped", "already_discharged", "already_done", "task_cancelled",
-                  "not_admitted", "already_finalised"}
+                  "not_admitted", "already_finalised", "discharge_blocked"}
 
 
 @dataclass
@@ -211,7 +211,8 @@ def _note_add(args: dict, ctx: OpContext) -> dict:
 
 def _patient_discharge(args: dict, ctx: OpContext) -> dict:
     patient = ctx.find(Patient, arg_uid(args, "patient"))
-    patient_discharge(patient=patient, user=ctx.user, device=ctx.device, at=ctx.at)
+    patient_discharge(patient=patient, user=ctx.user, device=ctx.device, at=ctx.at,
+                      override_reason=arg_text(args, "override_reason"))
     ctx.patient = patient.uid
     return {"patient": patient.uid}
 

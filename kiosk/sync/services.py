@@ -16,6 +16,7 @@ they answer the same; tests run batches both ways and compare.
 
 import logging
 import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,6 +75,9 @@ class Batch:
     received_at: datetime
     pending: int | None = None
     oldest_at: datetime | None = None
+    # Patients the outbox's ops touch, and those it holds a discharge for (None: not told).
+    patients: list[str] | None = None
+    discharges: list[str] | None = None
     client: dict = field(default_factory=dict)
     results: list[dict] = field(default_factory=list)
     # Filled by sync_process: earlier records by op id and by seq, staff by id.
@@ -132,7 +136,24 @@ def batch_read(body, *, device, received_at: datetime) -> Batch:
     return Batch(ops=ops, sent_at=sent_at, received_at=received_at,
                  pending=None if pending is None else min(pending, INT_MAX),
                  oldest_at=_timestamp(outbox.get("oldest_at")),
+                 patients=uid_list_read(outbox.get("patients")),
+                 discharges=uid_list_read(outbox.get("discharges")),
                  client=client_read(body.get("client")))
+
+
+def uid_list_read(value) -> list[str] | None:
+    """A list of uids the outbox reports (at most 500, UUID text), or None when absent or
+    not a list of uids: like the client's extras, never a reason to refuse a heartbeat."""
+    if not isinstance(value, list) or len(value) > MAX_OPS:
+        return None
+    out = []
+    for item in value:
+        try:
+            out.append(str(uuid.UUID(item)) if isinstance(item, str) and len(item) <= 40
+                       else None)
+        except ValueError:
+            return None
+    return None if None in out else sorted(set(out))
 
 
 def client_read(client) -> dict:
@@ -200,6 +221,12 @@ def sync_heartbeat(*, device, batch: Batch) -> None:
     if batch.pending is not None:
         device.outbox_pending = batch.pending
         device.outbox_oldest_at = batch.oldest_at
+    if batch.patients is not None:
+        device.outbox_patients = batch.patients
+    if batch.discharges is not None and batch.discharges != (device.outbox_discharges or []):
+        for uid in set(batch.discharges) ^ set(device.outbox_discharges or []):
+            event_record(db.session, "patient.changed", patient=uid)  # pending boards
+        device.outbox_discharges = batch.discharges
     for key, value in batch.client.items():
         setattr(device, key, value)
     event_record(db.session, "device.synced", device=device.id)
@@ -300,6 +327,8 @@ def _pending_after(device, batch: Batch) -> None:
     device.outbox_pending = max(0, batch.pending - len(batch.results))
     if device.outbox_pending == 0:
         device.outbox_oldest_at = None
+        device.outbox_patients = []
+        device.outbox_discharges = []
 
 
 def _prefetch(device, batch: Batch) -> None:

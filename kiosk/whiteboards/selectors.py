@@ -12,6 +12,7 @@ from ..core.clock import hour_floor, local_day_bounds, to_local, utcnow
 from ..core.errors import NotFound
 from ..core.sqlfunc import epoch_seconds
 from ..devices.selectors import carriers_by_patient
+from ..discharge.selectors import pending_by_patient
 from ..extensions import db
 from ..patients.models import Patient
 from ..treatments.models import TASK_OPEN, Task
@@ -58,6 +59,7 @@ class BoardRow:
     cells: list[Cell]
     undone_yesterday: int = 0
     carriers: list = field(default_factory=list)  # the tablets carrying this patient
+    pending: list = field(default_factory=list)  # what is unfinished (pending boards)
 
 
 @dataclass
@@ -84,23 +86,37 @@ def boards_list() -> list[Board]:
     return list(db.session.scalars(select(Board).order_by(Board.position, Board.name)))
 
 
+def board_is_pending(board: Board) -> bool:
+    """Whether the board shows only patients with something unfinished."""
+    return board.kind == "pending" or board.filter == "pending"
+
+
 def board_patients(board: Board) -> list[Patient]:
-    """Admitted patients on the board: the ward's for a ward board, members for a list."""
+    """Admitted patients on the board: the ward's for a ward board, members for a list,
+    for a pending board (or filter) those with something unfinished."""
     query = select(Patient).where(Patient.status == "admitted")
-    if board.kind == "ward":
+    if board.kind == "ward" or board.kind == "pending" and board.ward_id is not None:
         query = query.where(Patient.ward_id == board.ward_id)
-    else:
+    elif board.kind == "list":
         query = query.join(BoardMember, BoardMember.patient_id == Patient.id).where(
             BoardMember.board_id == board.id)
-    return list(db.session.scalars(query.order_by(Patient.cage, Patient.name)))
+    patients = list(db.session.scalars(query.order_by(Patient.cage, Patient.name)))
+    if board_is_pending(board):
+        pending = pending_by_patient(patients)
+        patients = [p for p in patients if p.id in pending]
+    return patients
 
 
 def board_has_patient(board: Board, patient: Patient) -> bool:
     """Whether the board shows this patient now (admitted, and in its ward or on its list)."""
     if patient.status != "admitted":
         return False
-    if board.kind == "ward":
+    if board_is_pending(board) and not pending_by_patient([patient]):
+        return False
+    if board.kind == "ward" or board.kind == "pending" and board.ward_id is not None:
         return patient.ward_id == board.ward_id
+    if board.kind == "pending":
+        return True
     return db.session.scalar(select(BoardMember.id).where(
         BoardMember.board_id == board.id, BoardMember.patient_id == patient.id)) is not None
 
@@ -119,7 +135,11 @@ def boards_showing(patients: dict[str, set[int]]) -> dict[str, list[int]]:
                 Board.kind == "ward", Patient.uid.in_(chunk))
             listed = select(Patient.uid, BoardMember.board_id).join(
                 Patient, Patient.id == BoardMember.patient_id).where(Patient.uid.in_(chunk))
-            for uid, board_id in conn.execute(union(ward_board, listed)):
+            # Pending boards may gain or lose any patient: told of every change.
+            pending = select(Patient.uid, Board.id).join(Board, literal(True)).where(
+                (Board.kind == "pending") | (Board.filter == "pending"),
+                Patient.uid.in_(chunk))
+            for uid, board_id in conn.execute(union(ward_board, listed, pending)):
                 shown[uid].add(board_id)
         if left:
             boards = conn.execute(select(Board.ward_id, Board.id).where(
@@ -149,6 +169,9 @@ def board_grid(board: Board, *, now: datetime | None = None,
             rows[patient_id].undone_yesterday = count
         for patient_id, devices in carriers_by_patient(patients).items():
             rows[patient_id].carriers = devices
+        if board_is_pending(board):
+            for patient_id, labels in pending_by_patient(patients).items():
+                rows[patient_id].pending = labels
     return BoardGrid(board=board, hours=hours, rows=list(rows.values()), now=now,
                      current_hour=settings.board_hours_back)
 

@@ -9,7 +9,7 @@ from ..core.events import event_record
 from ..core.validate import choice, int_optional, text_required
 from ..extensions import db
 from ..patients.services import ward_resolve
-from .models import BOARD_KINDS, Board, BoardMember
+from .models import BOARD_FILTERS, BOARD_KINDS, Board, BoardMember
 
 # Levels 4–5 may make whiteboards (DOMAIN.md); the admin pages ask for more.
 LEVEL_BOARDS = LEVEL_ORDERS
@@ -41,8 +41,9 @@ def _changed(board: Board) -> None:
     event_record(db.session, "board.changed", board=board.id)
 
 
-def board_create(*, actor, name, kind, ward=None, position=None) -> Board:
-    """A new board: kind 'ward' shows the chosen ward, 'list' shows the patients put on it."""
+def board_create(*, actor, name, kind, ward=None, position=None, filter=None) -> Board:  # noqa: A002
+    """A new board: kind 'ward' shows the chosen ward, 'list' shows the patients put on it,
+    'pending' those with something unfinished; filter 'pending' narrows any board so."""
     permission_check(actor, LEVEL_BOARDS, "manage whiteboards")
     name = text_required(name, "name", "Board name", 80)
     kind = choice(kind, "kind", "Kind", BOARD_KINDS)
@@ -51,10 +52,11 @@ def board_create(*, actor, name, kind, ward=None, position=None) -> Board:
         raise DomainError("required", ERR_WARD_NEEDED, field="ward")
     if kind == "list" and ward is not None:
         raise DomainError("ward_on_list", ERR_WARD_ON_LIST, field="ward")
+    filter = choice(filter, "filter", "Filter", BOARD_FILTERS) if filter else None
     next_position = (db.session.scalar(select(func.max(Board.position))) or 0) + 1
     position = _position(position, min(next_position, POSITION_MAX))
     _name_free(name, None)
-    board = Board(name=name, kind=kind, ward=ward, position=position)
+    board = Board(name=name, kind=kind, ward=ward, position=position, filter=filter)
     db.session.add(board)
     db.session.flush()
     audit_record(action="board.create", entity="board", entity_uid=str(board.id), user=actor,

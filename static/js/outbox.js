@@ -112,6 +112,8 @@
       if (seq <= last) { seq = last + 1; }
       var op = {id: uuid4(), seq: seq, name: name, args: args,
         at: (options && options.at) || isoZ(), user: person()};
+      var patient = patientOf(args, options);
+      if (patient) { op.patient = patient; }
       list.push(op);
       var text = JSON.stringify(list);
       writeAll([[K.outbox, text], [K.seq, String(seq + 1)]]);
@@ -243,10 +245,32 @@
     return info;
   }
 
+  // The patient an op is for (kept beside it on the tablet, never sent inside the op):
+  // the heartbeat tells the server which patients still wait here, for discharge checks.
+  function patientOf(args, options) {
+    if (options && options.patient) { return options.patient; }
+    if (args && typeof args.patient === "string") { return args.patient; }
+    var page = document.querySelector("[data-patient]:not([data-patient=''])");
+    return page ? page.dataset.patient : null;
+  }
+
+  function outboxSummary(list) {
+    var patients = {}, discharges = {};
+    list.forEach(function (op) {
+      if (op.patient) { patients[op.patient] = true; }
+      if (op.name === "patient.discharge" && op.args && op.args.patient) { discharges[op.args.patient] = true; }
+    });
+    return {pending: list.length, oldest_at: list.length ? list[0].at : null,
+      patients: Object.keys(patients), discharges: Object.keys(discharges)};
+  }
+
+  function wire(op) {
+    return {id: op.id, seq: op.seq, name: op.name, args: op.args, at: op.at, user: op.user};
+  }
+
   function post(batch, list) {
-    var body = {device: deviceId(), sent_at: isoZ(),
-      outbox: {pending: list.length, oldest_at: list.length ? list[0].at : null},
-      client: client(), ops: batch};
+    var body = {device: deviceId(), sent_at: isoZ(), outbox: outboxSummary(list),
+      client: client(), ops: batch.map(wire)};
     var ctrl = window.AbortController ? new AbortController() : null;
     var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, TIMEOUT_MS) : null;
     return fetch("/api/sync", {method: "POST", credentials: "same-origin", cache: "no-store",

@@ -45,5 +45,5 @@ def test_the_boards_of_many_patients_take_one_query(clinic):
                          for uid in uids])
     finally:
         event.remove(db.engine, "before_cursor_execute", listener)
-    assert len(statements) == 1  # one UNION for the ward boards and the lists
+    assert len(statements) == 1  # one UNION for the ward boards, the lists and the pending boards
     assert len([room for room, _ in out if room.startswith("board:")]) == 12
