@@ -43,7 +43,9 @@ def _discharges_waiting(uids: list[str]) -> dict[str, list[Device]]:
 
 def _open_forms(patient_ids: list[int]) -> dict[int, list[str]]:
     """Forms started and not finalised, by patient (their titles)."""
-    return {}
+    from ..forms.selectors import open_forms_by_patient
+
+    return open_forms_by_patient(patient_ids)
 
 
 def discharge_blockers(patient: Patient, *, device=None) -> list[Blocker]:

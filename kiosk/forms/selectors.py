@@ -61,6 +61,21 @@ def draft_forms_of(patients) -> list[PatientForm]:
         .order_by(PatientForm.id)))
 
 
+def open_forms_by_patient(patient_ids: list[int]) -> dict[int, list[str]]:
+    """The titles of the forms started and not finalised, by patient id (one query): what
+    the discharge checks and the pending board list."""
+    if not patient_ids:
+        return {}
+    out: dict[int, list[str]] = {}
+    for patient_id, title in db.session.execute(select(
+            PatientForm.patient_id, FormVersion.name).join(
+            FormVersion, FormVersion.id == PatientForm.version_id).where(
+            PatientForm.patient_id.in_(patient_ids), PatientForm.status == FORM_DRAFT)
+            .order_by(PatientForm.started_at, PatientForm.id)):
+        out.setdefault(patient_id, []).append(title)
+    return out
+
+
 def entries_of(form: PatientForm) -> list[FormEntry]:
     """Every entry of the form by the time it was given (then as recorded)."""
     return list(db.session.scalars(select(FormEntry).where(FormEntry.form == form).order_by(

@@ -318,3 +318,25 @@ def test_a_retired_template_starts_no_new_form_but_a_tablet_s_pinned_one(clinic,
     form_start(patient=patient, template=template, user=clinic.user(3), version=1)
     db.session.commit()
     assert count(PatientForm) == 2
+
+
+def test_an_open_form_holds_the_discharge_until_it_is_finalised(clinic, patient):
+    from kiosk.discharge.selectors import discharge_blockers, pending_by_patient
+
+    form = started(clinic, patient)
+    assert [b.code for b in discharge_blockers(patient)] == ["form_open"]
+    assert "“Anaesthesia consent” is not finalised" in discharge_blockers(patient)[0].message
+    assert pending_by_patient([patient])[patient.id] == ["1 form(s) open"]
+    before = counts()
+    with pytest.raises(DomainError) as caught:
+        patient_discharge(patient=patient, user=clinic.user(4))
+    db.session.rollback()
+    assert caught.value.code == "discharge_blocked" and counts() == before
+    form_fill(form=form, user=clinic.user(3), values=consent_values())
+    form_finalise(form=form, user=clinic.user(3))
+    db.session.commit()
+    patient_discharge(patient=patient, user=clinic.user(4))  # the form's PDF is made first
+    db.session.commit()
+    assert patient.status == "discharged"
+    assert db.session.scalars(select(Document).where(Document.kind == "form")).one().status \
+        == "ready"

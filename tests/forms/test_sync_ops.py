@@ -139,7 +139,8 @@ def test_two_tablets_filling_one_form_offline_merge_by_time(clinic, client):
     assert view.values["owner_name"] == "Ann Client" and view.values["weight"] == "30"
     assert [e.value for e in view.entries if e.key == "owner_name"] == ["Ann", "Ann Client"]
     # A form started on a tablet for a patient discharged meanwhile: a conflict, no form.
-    patient_discharge(patient=patient, user=clinic.user(4))
+    patient_discharge(patient=patient, user=clinic.user(6),
+                      override_reason="Owner took the dog home against advice")
     db.session.commit()
     result = a.post([a.op("form.start", {"form": str(uuid.uuid4()), "patient": patient.uid,
                                          "template": template.uid}, clinic.user(3))]
