@@ -216,11 +216,14 @@
     }
     if (any) {
       chain = chain.then(function () {
-        return outbox.enqueue("form.fill", {form: uid, fill: outbox.uuid4(), values: changed});
+        return outbox.enqueue("form.fill", {form: uid, fill: outbox.uuid4(), values: changed},
+          {patient: form.dataset.patient});
       });
     }
     if (finalise && !lack) {
-      chain = chain.then(function () { return outbox.enqueue("form.finalise", {form: uid}); });
+      chain = chain.then(function () {
+        return outbox.enqueue("form.finalise", {form: uid}, {patient: form.dataset.patient});
+      });
     }
     form.dataset.sent = "1";
     return chain.then(function () {

@@ -69,6 +69,7 @@ def test_a_consent_form_is_filled_and_signed_offline_then_synced(browser, server
                                               "form.finalise"]
         assert ops[0]["args"] == {"form": form_uid, "patient": patient_uid,
                                   "template": template_uid, "version": 1}
+        assert {op["patient"] for op in ops} == {patient_uid}  # for the discharge checks
         assert ops[2]["args"]["values"]["risks"] is True
         assert ops[2]["args"]["values"]["signature"].startswith("data:image/png;base64,")
 
