@@ -158,8 +158,8 @@ def offline_pages():
     patients = carried if carried is not None else patients_list()
     for patient in patients:
         urls.append(url_for("treatments.sheet", uid=patient.uid))
-    urls += offline_form_paths(patients, url_for)
     urls.append(url_for("patients.new"))
+    urls += offline_form_paths(patients, url_for)
     response = jsonify({"urls": urls, "device": device.public_id,
                         "assigned": carried is not None})
     response.headers["Cache-Control"] = "no-store"
