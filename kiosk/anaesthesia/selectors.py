@@ -40,15 +40,15 @@ def sheet_uids(sheet: AnaesthesiaSheet) -> list[str]:
 
 
 def sheet_uids_of_patients(patients) -> dict[int, list[str]]:
-    """The uids of the sheets (not those that joined another) of each patient, by patient
-    id, newest first: one query whatever the number of patients."""
+    """The uids of the sheets of each patient (those that joined another too: their pages
+    show the sheet they joined), by patient id, newest first; one query for them all."""
     ids = [p.id for p in patients]
     found: dict[int, list[str]] = {i: [] for i in ids}
     if not ids:
         return found
     rows = db.session.execute(select(AnaesthesiaSheet.patient_id, AnaesthesiaSheet.uid).where(
-        AnaesthesiaSheet.patient_id.in_(ids), AnaesthesiaSheet.merged_into_id.is_(None))
-        .order_by(AnaesthesiaSheet.started_at.desc(), AnaesthesiaSheet.id.desc()))
+        AnaesthesiaSheet.patient_id.in_(ids)).order_by(
+        AnaesthesiaSheet.started_at.desc(), AnaesthesiaSheet.id.desc()))
     for patient_id, uid in rows:
         found[patient_id].append(uid)
     return found
