@@ -236,7 +236,14 @@
 
   // ---- The overlay -----------------------------------------------------------------------
   function waitingTag(text) { return '<span class="tag waiting-tag">' + esc(text || "Waiting to sync") + "</span>"; }
-  function by(op) { return op.user || ""; }
+  // Who recorded it, by name: the lock screen's staff list, else the signed-in user's.
+  function by(op) {
+    var key = window.kioskLock && window.kioskLock.keys ? window.kioskLock.keys.staff : "kiosk.staff";
+    var staff = readJSON(window.localStorage.getItem(key), {}).staff || [];
+    var who = staff.filter(function (u) { return u.id === op.user; })[0];
+    if (who) { return who.name; }
+    return op.user && op.user === document.body.dataset.user ? document.body.dataset.userName || op.user : op.user || "";
+  }
   function opMs(op) { return Date.parse(op.at); }
 
   // Insert `el` among the rows of `parent` that carry data-at, by time.

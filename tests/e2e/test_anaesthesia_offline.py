@@ -163,6 +163,7 @@ def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
     record_vitals(b, hr=90)
     assert b.locator("form.vitals-form input[name=etco2]").input_value() == "38"
     assert b.locator("#vitals tr.waiting").count() == 2
+    assert b.locator("#vitals tr.waiting", has_text="Priya Tech").count() == 2  # by name
     record_drug(a, "Medetomidine", "0.01 mg/kg")
     record_drug(b, "Propofol", "4 mg/kg")
     press_event(a, "Induction")
