@@ -155,3 +155,15 @@ def asa_label(header: dict) -> str:
     """ASA status as written on a sheet: 'III E', or '' when not given."""
     asa = header.get("asa", "")
     return f"{asa} E" if asa and header.get("emergency") else asa
+
+
+def rules_for_pages() -> dict:
+    """The usual ranges and the event names as plain JSON, for a tablet to ask for a
+    confirmation before it queues an entry (the numbers the server checks, not a copy).
+    Measures are lists, in the order of the sheet's columns."""
+    def table(measures):
+        return [{"key": m.key, "label": m.label, "unit": m.unit, "low": _plain(m.low),
+                 "high": _plain(m.high)} for m in measures]
+
+    return {"vitals": table(VITALS), "pre": table(PRE), "hard_limit": _plain(HARD_LIMIT),
+            "events": EVENTS, "asa": list(ASA_CLASSES)}

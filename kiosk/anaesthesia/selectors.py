@@ -31,6 +31,29 @@ def sheets_of(patient) -> list[AnaesthesiaSheet]:
         .order_by(AnaesthesiaSheet.started_at.desc(), AnaesthesiaSheet.id.desc())))
 
 
+def sheet_uids(sheet: AnaesthesiaSheet) -> list[str]:
+    """The uids that name this sheet: its own, then those of the sheets that joined it (a
+    tablet's waiting entries may name either)."""
+    joined = db.session.scalars(select(AnaesthesiaSheet.uid).where(
+        AnaesthesiaSheet.merged_into_id == sheet.id).order_by(AnaesthesiaSheet.id))
+    return [sheet.uid, *joined]
+
+
+def sheet_uids_of_patients(patients) -> dict[int, list[str]]:
+    """The uids of the sheets of each patient (those that joined another too: their pages
+    show the sheet they joined), by patient id, newest first; one query for them all."""
+    ids = [p.id for p in patients]
+    found: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = db.session.execute(select(AnaesthesiaSheet.patient_id, AnaesthesiaSheet.uid).where(
+        AnaesthesiaSheet.patient_id.in_(ids)).order_by(
+        AnaesthesiaSheet.started_at.desc(), AnaesthesiaSheet.id.desc()))
+    for patient_id, uid in rows:
+        found[patient_id].append(uid)
+    return found
+
+
 def entries_of(sheet: AnaesthesiaSheet) -> list[AnaesthesiaEntry]:
     """Every entry of the sheet, by the time it happened (then by when it was recorded)."""
     # `sheet ==` (not `sheet_id == sheet.id`): the id is read when the query runs, after

@@ -9,8 +9,8 @@ from ..core.clock import parse_local_datetime
 from ..core.forms import commit_or_error, form_data
 from ..patients.selectors import patient_by_uid
 from ..treatments.models import ROUTES
-from .entries import ASA_CLASSES, EVENTS, HEADER_TEXT, PRE, VITALS
-from .selectors import anaesthesia_sheet_by_uid, sheet_view, sheets_of
+from .entries import ASA_CLASSES, EVENTS, HEADER_TEXT, PRE, VITALS, rules_for_pages
+from .selectors import anaesthesia_sheet_by_uid, sheet_uids, sheet_view, sheets_of
 from .services import anaesthesia_finalise, anaesthesia_record, anaesthesia_start, sheet_target
 
 bp = Blueprint("anaesthesia", __name__)
@@ -53,7 +53,8 @@ def _page(sheet, *, error=None, kind=None, values=None, status=200):
     return make_response(render_template(
         "anaesthesia/sheet.html", view=view, patient=view.sheet.patient, error=error,
         failed_kind=kind, values=values or {}, vitals=VITALS, pre=PRE, events=EVENTS,
-        asa_classes=ASA_CLASSES, routes=ROUTES), status)
+        asa_classes=ASA_CLASSES, routes=ROUTES, rules=rules_for_pages(),
+        sheet_uids=sheet_uids(view.sheet)), status)
 
 
 @bp.get("/anaesthesia/<uid>")

@@ -16,6 +16,8 @@ from flask import (
     url_for,
 )
 
+from ..anaesthesia.entries import ASA_CLASSES, EVENTS, PRE, VITALS, rules_for_pages
+from ..anaesthesia.selectors import sheet_uids_of_patients
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import current_tablet, login_required
 from ..core.errors import DomainError
@@ -37,7 +39,7 @@ bp = Blueprint("tablet", __name__)
 STATIC_FILES = ("css/kiosk.css", "vendor/htmx-2.0.11.min.js", "vendor/socket.io-4.8.4.min.js",
                 "js/live.js", "js/board.js", "js/sheet.js", "js/outbox.js",
                 "js/offline-sheet.js", "js/tablet-setup.js", "js/pin-hash.js", "js/lock.js",
-                "js/pair.js", "js/forms.js")
+                "js/pair.js", "js/forms.js", "js/anaesthesia.js", "js/offline-anaesthesia.js")
 ERR_NOT_A_TABLET = "A valid, unrevoked tablet token is required; ask a manager."
 
 
@@ -142,22 +144,27 @@ def _keeping_device():
 
 @bp.get("/tablet/offline-pages")
 def offline_pages():
-    """The URLs a tablet keeps for an outage: assets, lists, and the sheets and boards of
-    what it carries (every admitted patient and every board while it carries nothing)."""
+    """The URLs a tablet keeps for an outage: assets, lists, and the sheets (treatment and
+    anaesthesia) and boards of what it carries (every admitted patient and every board
+    while it carries nothing)."""
     device = _keeping_device()
     if device is None or device.kind != "tablet":
         return _json_error(401, "unauthorized", "Only a paired tablet keeps pages offline.")
     urls = [url_for("static", filename=name) for name in STATIC_FILES]
     urls += [url_for("patients.index"), url_for("boards.index"),
-             url_for("tablet.sheet_shell"), url_for("tablet.setup")]
+             url_for("tablet.sheet_shell"), url_for("tablet.anaesthesia_shell"),
+             url_for("tablet.setup")]
     carried = carried_patients(device)
     boards = boards_list()
     if carried is not None:
         boards = [b for b in boards if b.ward_id is not None and b.ward_id == device.ward_id]
     urls += [url_for("boards.show", board_id=board.id) for board in boards]
     patients = carried if carried is not None else patients_list()
+    anaesthesia = sheet_uids_of_patients(patients)
     for patient in patients:
         urls.append(url_for("treatments.sheet", uid=patient.uid))
+        urls.append(url_for("anaesthesia.sheets", uid=patient.uid))
+        urls += [url_for("anaesthesia.sheet", uid=uid) for uid in anaesthesia[patient.id]]
     urls.append(url_for("patients.new"))
     urls += offline_form_paths(patients, url_for)
     response = jsonify({"urls": urls, "device": device.public_id,
@@ -173,3 +180,13 @@ def sheet_shell():
     return render_template("tablet/sheet_shell.html", kinds=ORDER_KINDS, routes=ROUTES,
                            wards=wards_list(), species=SPECIES, sexes=SEX_LABELS,
                            colours=PANEL_COLOURS, alerts=ALERT_LABELS)
+
+
+@bp.get("/tablet/anaesthesia-shell")
+@login_required
+def anaesthesia_shell():
+    """An anaesthesia sheet's layout with no sheet: the tablet fills it for a sheet it
+    started offline (its uid after '#')."""
+    return render_template("tablet/anaesthesia_shell.html", vitals=VITALS, pre=PRE,
+                           events=EVENTS, asa_classes=ASA_CLASSES, routes=ROUTES,
+                           rules=rules_for_pages())

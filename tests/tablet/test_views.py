@@ -86,3 +86,49 @@ def test_sheet_shell_hides_orders_below_level_four(client, clinic, login):
     login(clinic.user(2))
     page = client.get("/tablet/sheet-shell").get_data(as_text=True)
     assert 'data-outbox="order.create"' not in page
+
+
+def test_offline_pages_keep_the_anaesthesia_pages_of_carried_patients(client, clinic,
+                                                                      tablet_token):
+    from kiosk.anaesthesia.services import anaesthesia_start
+    from kiosk.core.models import new_uid
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    other = factories.patient_make(clinic, "Pickle")
+    gone = factories.patient_make(clinic, "Gone")
+    first = anaesthesia_start(patient=patient, user=clinic.user(3))
+    db.session.flush()
+    second_uid = new_uid()
+    joined = anaesthesia_start(patient=patient, user=clinic.user(3), uid=second_uid)
+    old = anaesthesia_start(patient=gone, user=clinic.user(3))
+    patient_discharge(patient=gone, user=clinic.user(6))
+    db.session.commit()
+    assert joined is first  # the second start joined the open sheet
+    urls = client.get("/tablet/offline-pages",
+                      headers={"Authorization": f"Bearer {tablet_token}"}).get_json()["urls"]
+    assert f"/patients/{patient.uid}/anaesthesia" in urls
+    assert f"/patients/{other.uid}/anaesthesia" in urls
+    assert f"/anaesthesia/{first.uid}" in urls
+    assert f"/anaesthesia/{second_uid}" in urls  # it joined the first: the same page
+    assert f"/patients/{gone.uid}/anaesthesia" not in urls and f"/anaesthesia/{old.uid}" not in urls
+    assert "/tablet/anaesthesia-shell" in urls
+    assert "/static/js/offline-anaesthesia.js" in urls and "/static/js/anaesthesia.js" in urls
+
+
+def test_anaesthesia_shell_has_the_forms_and_the_usual_ranges(client, clinic, login):
+    import json
+    import re
+
+    from kiosk.anaesthesia.entries import VITALS
+
+    assert client.get("/tablet/anaesthesia-shell").status_code == 302
+    login(clinic.user(3))
+    page = client.get("/tablet/anaesthesia-shell").get_data(as_text=True)
+    for kind in ("vitals", "drug", "event", "pre", "header", "note"):
+        assert f'data-outbox="anaesthesia.record" data-kind="{kind}"' in page
+    assert 'data-outbox="anaesthesia.finalise"' in page
+    rules = json.loads(re.search(r'id="anaesthesia-rules">(.*?)</script>', page).group(1))
+    assert [(m["key"], m["low"], m["high"]) for m in rules["vitals"]] == [
+        (m.key, f"{m.low.normalize():f}", f"{m.high.normalize():f}") for m in VITALS]
+    assert rules["vitals"][0] == {"key": "hr", "label": "HR", "unit": "bpm", "low": "20",
+                                  "high": "300"}

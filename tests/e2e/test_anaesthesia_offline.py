@@ -1,0 +1,314 @@
+"""Anaesthesia sheets on tablets in a real browser: two tablets with the server gone each
+start a sheet for the same patient and record on it, one finalises; back online, both
+flush and the server holds one merged sheet with every entry exactly once. Also: an
+unusual value is confirmed on the tablet before it is queued, and a sheet's page opens
+from the tablet's copy after a reload with the server down."""
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from .conftest import TABLET, own_server, sign_in
+from .test_offline import outbox, wait_cached
+
+pytestmark = pytest.mark.e2e
+
+# Between the two tablets' vitals: more than the difference of two requests' clock skews
+# (under a second each), so the order by time on the server is the order they happened.
+APART = 2.2
+
+
+@pytest.fixture(scope="module")
+def server(browser_ready, tmp_path_factory):
+    """A server of its own: the tests stop and restart it to make it unreachable."""
+    yield from own_server(tmp_path_factory, "kiosk-anaesthesia-offline")
+
+
+def set_up(browser, server, *, number: int, colour: str, username: str, password: str):
+    """A tablet-sized page signed in and provisioned (through /tablet#id.token)."""
+    out = server.kiosk("devices", "add", "--name", f"Theatre tablet {number}", "--colour",
+                       colour, "--number", str(number))
+    device = json.loads(out.strip().splitlines()[-1])
+    context = browser.new_context(viewport=TABLET, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, server.base_url, username, password)
+    page.goto(f"{server.base_url}/tablet#{device['id']}.{device['token']}")
+    page.locator("#tablet-status", has_text="This tablet is").wait_for()
+    return context, page, device
+
+
+def admitted_patient(server, index: int) -> tuple[int, str, str]:
+    """An admitted patient without an anaesthesia sheet (id, uid, name)."""
+    rows = server.query(
+        "SELECT p.id, p.uid, p.name FROM patients p WHERE p.status = 'admitted' AND NOT "
+        "EXISTS (SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) ORDER BY p.id")
+    assert len(rows) > index, "the demo clinic has too few admitted patients"
+    return rows[index]
+
+
+def start_sheet(page, procedure: str = "", asa: str = "") -> str:
+    """Start a sheet from the patient's anaesthesia list; the new sheet's uid."""
+    form = page.locator("form.anaesthesia-start")
+    if procedure:
+        form.locator("input[name=procedure]").fill(procedure)
+    if asa:
+        form.locator("select[name=asa]").select_option(asa)
+    form.get_by_role("button", name="Start anaesthesia sheet").click()
+    page.wait_for_url(re.compile(r"/tablet/anaesthesia-shell#"))
+    return page.url.split("#", 1)[1]
+
+
+def record_vitals(page, **values) -> None:
+    """Fill in the vitals form and record (offline: until the op is queued)."""
+    form = page.locator("form.vitals-form")
+    for key, value in values.items():
+        form.locator(f"input[name={key}]").fill(str(value))
+    before = len(outbox(page))
+    form.get_by_role("button", name=re.compile("Record vitals")).click()
+    if not page.evaluate("navigator.onLine"):
+        page.wait_for_function(
+            "n => JSON.parse(localStorage['kiosk.outbox'] || '[]').length > n", arg=before)
+
+
+def wait_cached_with(page, path: str, text: str, timeout: float = 30.0) -> None:
+    """Until the service worker's copy of `path` holds `text`."""
+    deadline = time.monotonic() + timeout
+    script = ("([p, t]) => caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k)"
+              ".then(c => c.match(p)).then(r => r ? r.text() : '')))).then(ts => "
+              "ts.some(x => x.includes(t)))")
+    while not page.evaluate(script, [path, text]):
+        assert time.monotonic() < deadline, f"the kept copy of {path} never held {text!r}"
+        time.sleep(0.3)
+
+
+def record_drug(page, drug: str, dose: str) -> None:
+    form = page.locator('form[data-kind="drug"]')
+    form.locator("input[name=drug]").fill(drug)
+    form.locator("input[name=dose]").fill(dose)
+    form.get_by_role("button", name=re.compile("Record drug")).click()
+    page.locator("#drug table.drugs tr.waiting", has_text=drug).wait_for()
+
+
+def press_event(page, label: str) -> None:
+    page.locator("form.event-buttons").get_by_role("button", name=label, exact=True).click()
+    page.locator("#event ul.events li.waiting", has_text=label).wait_for()
+
+
+def record_ops(page) -> list[dict]:
+    return [op for op in outbox(page) if op["name"] == "anaesthesia.record"]
+
+
+def test_two_tablets_offline_merge_into_one_sheet(browser, server):
+    _pid, uid, name = admitted_patient(server, 0)
+    ctx_a, a, dev_a = set_up(browser, server, number=3, colour="green", username="vet",
+                             password="vet-demo-1")
+    ctx_b, b, dev_b = set_up(browser, server, number=4, colour="red", username="tech",
+                             password="tech-demo-1")
+    page_path = f"/patients/{uid}/anaesthesia"
+    for page in (a, b):
+        page.goto(server.base_url + page_path)
+        for path in (page_path, "/tablet/anaesthesia-shell", "/static/js/offline-anaesthesia.js"):
+            wait_cached(page, path)
+    ctx_a.set_offline(True)
+    ctx_b.set_offline(True)
+    server.stop()
+    try:
+        offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name)
+    finally:
+        if server.process is None or server.process.poll() is not None:
+            server.start()
+        ctx_a.close()
+        ctx_b.close()
+
+
+def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
+    """Both tablets record with the server gone; then B, then A, flush; then the checks."""
+    for page in (a, b):
+        page.reload()  # from the service worker's copy
+        page.locator("h1", has_text=name).wait_for()
+    sheet_a = start_sheet(a, "Dental, extractions", "II")
+    a.locator("#shell-title", has_text=name).wait_for()
+    a.locator('dd[data-header="procedure"]', has_text="Dental, extractions").wait_for()
+    sheet_b = start_sheet(b)  # each tablet starts its own: neither knows of the other's
+    assert sheet_a != sheet_b
+
+    # An unusual value is asked about on the tablet, before anything is queued.
+    waiting = len(outbox(a))
+    form = a.locator("form.vitals-form")
+    form.locator("input[name=hr]").fill("900")
+    form.locator("input[name=spo2]").fill("97")
+    form.get_by_role("button", name=re.compile("Record vitals")).click()
+    form.locator(".field-error", has_text="HR 900 bpm is outside the usual 20–300").wait_for()
+    assert len(outbox(a)) == waiting
+    form.locator(".outbox-confirm input[name=confirm][value=hr]").check()
+    form.get_by_role("button", name=re.compile("Record vitals")).click()
+    a.locator("#vitals tr.waiting", has_text="900").wait_for()
+    confirmed_entry = record_ops(a)[-1]
+    assert confirmed_entry["args"]["confirmed"] == ["hr"]
+    assert confirmed_entry["args"]["data"] == {"hr": "900", "spo2": "97"}
+    assert form.locator(".field-error").count() == 0
+    time.sleep(APART)
+
+    record_vitals(b, hr=88, spo2=98, etco2=38)
+    time.sleep(APART)
+    record_vitals(a, hr=84)
+    # Carried forward: the waiting row's other values stay in the form.
+    assert a.locator("form.vitals-form input[name=spo2]").input_value() == "97"
+    time.sleep(APART)
+    record_vitals(b, hr=90)
+    assert b.locator("form.vitals-form input[name=etco2]").input_value() == "38"
+    assert b.locator("#vitals tr.waiting").count() == 2
+    assert b.locator("#vitals tr.waiting", has_text="Priya Tech").count() == 2  # by name
+    record_drug(a, "Medetomidine", "0.01 mg/kg")
+    record_drug(b, "Propofol", "4 mg/kg")
+    press_event(a, "Induction")
+    press_event(b, "Intubation")
+
+    # B's page after a reload offline: still its sheet, drawn from the outbox.
+    b.reload()
+    b.locator("#shell-title", has_text=name).wait_for()
+    assert b.locator("#vitals tr.waiting").count() == 2
+    b.locator("#outbox-banner", has_text="Offline").wait_for()
+    # The shell's form starts from the waiting rows (the server never saw any).
+    assert b.locator("form.vitals-form input[name=hr]").input_value() == "90"
+    assert b.locator("form.vitals-form input[name=etco2]").input_value() == "38"
+
+    # A finalises offline; what follows is an addendum to be.
+    a.once("dialog", lambda dialog: dialog.accept())
+    a.get_by_role("button", name="Finalise sheet").click()
+    a.locator("#sheet-status", has_text="finalised — PDF when synced").wait_for()
+    a.locator("#finalise", has_text="Finalised — PDF when synced").wait_for()
+    assert a.locator("form.finalise").is_hidden()
+    record_vitals(a, hr=70)
+    a.locator("#addenda li.waiting", has_text="Addendum — waiting to sync").wait_for()
+    assert a.locator("#addenda li.waiting", has_text="HR 70 bpm").count() == 1
+
+    ops_a, ops_b = outbox(a), outbox(b)
+    assert [op["name"] for op in ops_a] == ["anaesthesia.start"] + ["anaesthesia.record"] * 4 + [
+        "anaesthesia.finalise", "anaesthesia.record"]
+    assert [op["name"] for op in ops_b] == ["anaesthesia.start"] + ["anaesthesia.record"] * 4
+
+    # The server comes back: B flushes first, then A.
+    server.start()
+    for ctx, page, sheet in ((ctx_b, b, sheet_b), (ctx_a, a, sheet_a)):
+        ctx.set_offline(False)
+        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                               ".length === 0", timeout=30_000)
+        page.wait_for_url(re.compile(rf"/anaesthesia/{sheet}$"))
+        assert page.evaluate("JSON.parse(localStorage['kiosk.attention'] || '[]')") == []
+
+    check_merged(server, dev_a, dev_b, ops_a, ops_b, uid)
+
+    # A's page is the server's now: the merged sheet, nothing waiting.
+    a.locator("#vitals table.vitals-grid tbody tr").nth(3).wait_for()
+    assert a.locator("#anaesthesia .waiting").count() == 0
+    assert a.locator("#vitals table.vitals-grid tbody tr").count() == 4
+    assert a.locator("#sheet-status", has_text="finalised").count() == 1
+
+    # Sent again (an answer lost): duplicates, nothing doubled.
+    answer = requests.post(f"{server.base_url}/api/sync", timeout=15,
+                           headers={"Authorization": f"Bearer {dev_a['token']}"},
+                           json={"device": dev_a["id"], "sent_at": time.strftime(
+                               "%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "outbox": {"pending": len(ops_a), "oldest_at": ops_a[0]["at"]},
+                               "ops": ops_a}).json()
+    assert {r["status"] for r in answer["results"]} == {"duplicate"}
+    check_merged(server, dev_a, dev_b, ops_a, ops_b, uid)
+
+
+def check_merged(server, dev_a, dev_b, ops_a, ops_b, uid):
+    """One sheet for the patient, holding every entry of both tablets once, by time."""
+    device_a, device_b = int(dev_a["id"][2:]), int(dev_b["id"][2:])
+    roots = server.query(
+        "SELECT s.id, s.uid, s.status FROM anaesthesia_sheets s JOIN patients p "
+        "ON p.id = s.patient_id WHERE p.uid = ? AND s.merged_into_id IS NULL", uid)
+    assert len(roots) == 1, roots
+    root_id, root_uid, status = roots[0]
+    sheet_b = ops_b[0]["args"]["sheet"]
+    sheet_a = ops_a[0]["args"]["sheet"]
+    assert root_uid == sheet_b and status == "finalised"  # B's reached the server first
+    assert server.query("SELECT merged_into_id FROM anaesthesia_sheets WHERE uid = ?",
+                        sheet_a) == [(root_id,)]
+    entries = server.query(
+        "SELECT uid, kind, device_id, at, confirmed, addendum FROM anaesthesia_entries "
+        "WHERE sheet_id = ? ORDER BY at, recorded_at, id", root_id)
+    sent = {op["args"]["entry"]: op for op in ops_a + ops_b if op["name"] == "anaesthesia.record"}
+    stored = [e for e in entries if e[0] in sent]
+    assert sorted(e[0] for e in stored) == sorted(sent)  # every entry, exactly once
+    # The only other entry: the header A's start carried.
+    assert [(e[1], e[2]) for e in entries if e[0] not in sent] == [("header", device_a)]
+    for entry_uid, kind, device, at, _confirmed, _addendum in stored:
+        op = sent[entry_uid]
+        assert kind == op["args"]["kind"]
+        assert device == (device_a if op in ops_a else device_b)
+        gap = abs(_seconds(at) - _seconds(op["at"]))
+        assert gap < 5, (entry_uid, at, op["at"])
+    vitals = [(e[2], json.loads(e[4] or "[]"), e[5]) for e in stored if e[1] == "vitals"]
+    assert vitals == [(device_a, ["hr"], 0), (device_b, [], 0), (device_a, [], 0),
+                      (device_b, [], 0), (device_a, [], 1)]  # by time; the last an addendum
+    statuses = server.query("SELECT device_id, status, count(*) FROM sync_ops WHERE device_id "
+                            "IN (?, ?) AND status != 'duplicate' GROUP BY device_id, status",
+                            device_a, device_b)
+    assert sorted(statuses) == sorted([(device_a, "applied", len(ops_a)),
+                                       (device_b, "applied", len(ops_b))])
+
+
+def _seconds(text: str) -> float:
+    """A stored or sent UTC time as epoch seconds."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def test_a_sheet_started_online_opens_offline_after_a_reload(browser, server):
+    _pid, uid, name = admitted_patient(server, 1)
+    context, page, _device = set_up(browser, server, number=5, colour="blue", username="vet",
+                                   password="vet-demo-1")
+    try:
+        page.goto(f"{server.base_url}/patients/{uid}/anaesthesia")
+        wait_cached(page, f"/patients/{uid}/anaesthesia")
+        # Online the same path: an op, sent at once, then the server's own page.
+        form = page.locator("form.anaesthesia-start")
+        form.locator("input[name=procedure]").fill("Cast change")
+        form.locator("select[name=asa]").select_option("I")
+        form.get_by_role("button", name="Start anaesthesia sheet").click()
+        page.wait_for_url(re.compile(r"/anaesthesia/[0-9a-f-]{36}$"))
+        sheet = page.url.rsplit("/", 1)[1]
+        assert len(outbox(page)) == 0
+        record_vitals(page, hr=100, spo2=99)
+        page.locator("#vitals table.vitals-grid tbody tr[data-values]:not([data-overlay])",
+                     has_text="100").wait_for()
+        assert page.locator("#vitals tr.waiting").count() == 0
+        assert len(outbox(page)) == 0
+        assert server.query("SELECT count(*) FROM anaesthesia_entries e JOIN "
+                            "anaesthesia_sheets s ON s.id = e.sheet_id WHERE s.uid = ? "
+                            "AND e.kind = 'vitals'", sheet) == [(1,)]
+        wait_cached(page, f"/anaesthesia/{sheet}")
+        wait_cached_with(page, f"/anaesthesia/{sheet}", '"hr": "100"')
+
+        context.set_offline(True)
+        server.stop()
+        page.reload()
+        page.locator("h1", has_text=name).wait_for()
+        page.locator('dd[data-header="procedure"]', has_text="Cast change").wait_for()
+        assert page.locator("form.vitals-form input[name=hr]").input_value() == "100"
+        record_drug(page, "Butorphanol", "0.2 mg/kg")
+        page.reload()
+        page.locator("#drug tr.waiting", has_text="Butorphanol").wait_for()
+
+        server.start()
+        context.set_offline(False)
+        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                               ".length === 0", timeout=30_000)
+        page.locator("#drug table.drugs tbody tr:not(.waiting)", has_text="Butorphanol").wait_for()
+        assert server.query("SELECT count(*) FROM anaesthesia_entries e JOIN "
+                            "anaesthesia_sheets s ON s.id = e.sheet_id WHERE s.uid = ? "
+                            "AND e.kind = 'drug'", sheet) == [(1,)]
+    finally:
+        if server.process is None or server.process.poll() is not None:
+            server.start()
+        context.close()
