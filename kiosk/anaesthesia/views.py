@@ -7,6 +7,7 @@ from ..clinic.selectors import settings_zone
 from ..core.auth import LEVEL_ANAESTHESIA, current_user, level_required, login_required
 from ..core.clock import parse_local_datetime
 from ..core.forms import commit_or_error, form_data
+from ..documents.selectors import documents_for_source
 from ..patients.selectors import patient_by_uid
 from ..treatments.models import ROUTES
 from .entries import ASA_CLASSES, EVENTS, HEADER_TEXT, PRE, VITALS, rules_for_pages
@@ -54,7 +55,8 @@ def _page(sheet, *, error=None, kind=None, values=None, status=200):
         "anaesthesia/sheet.html", view=view, patient=view.sheet.patient, error=error,
         failed_kind=kind, values=values or {}, vitals=VITALS, pre=PRE, events=EVENTS,
         asa_classes=ASA_CLASSES, routes=ROUTES, rules=rules_for_pages(),
-        sheet_uids=sheet_uids(view.sheet)), status)
+        sheet_uids=sheet_uids(view.sheet),
+        archived=documents_for_source(view.sheet.uid)), status)
 
 
 @bp.get("/anaesthesia/<uid>")
