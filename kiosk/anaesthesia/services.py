@@ -30,7 +30,7 @@ def anaesthesia_start(*, patient, user, uid: str | None = None, device=None,
     is ever deleted.
     """
     permission_check(user, LEVEL_ANAESTHESIA, "record anaesthesia")
-    if patient.status != "admitted":
+    if not patient.admitted_when(as_utc(at) if at else None):
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
     if uid is not None:
         uid_check_free(AnaesthesiaSheet, uid, field="sheet", what="sheet")

@@ -74,7 +74,7 @@ def form_start(*, patient, template: FormTemplate, user, uid: str | None = None,
     """Start a form for an admitted patient, pinned to the template's current version (or
     the version the tablet showed, when it names one)."""
     permission_check(user, LEVEL_FORMS, "fill forms")
-    if patient.status != "admitted":
+    if not patient.admitted_when(at):
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
     if uid is not None:
         uid_check_free(PatientForm, uid, field="form", what="form")

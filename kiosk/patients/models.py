@@ -57,6 +57,13 @@ class Patient(UidMixin, TimestampMixin, db.Model):
 
     ward = relationship("Ward", lazy="joined")
 
+    def admitted_when(self, at: datetime | None) -> bool:
+        """Whether the patient was in the hospital at `at` (now when None): admitted, or
+        discharged only later, so a tablet's action from before the discharge still counts."""
+        if self.status == "admitted":
+            return True
+        return at is not None and self.discharged_at is not None and at <= self.discharged_at
+
     @property
     def sex_label(self) -> str:
         """The sex as words."""

@@ -185,3 +185,36 @@ def test_the_discharge_page_shows_what_blocks_it_and_the_override(app, clinic, c
     assert done.status_code == 302
     db.session.expire_all()
     assert patient.status == "discharged" and patient.discharge_override == "Finished on paper"
+
+
+def test_a_sheet_started_before_the_discharge_but_synced_after_still_lands(app, clinic, client):
+    from datetime import timedelta
+
+    from kiosk.anaesthesia.models import AnaesthesiaEntry
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    a, b = Tablet(client, "Blue"), Tablet(client, "Green")
+    nurse, vet = clinic.user(3), clinic.user(4)
+    sheet_a, sheet_b = str(uuid.uuid4()), str(uuid.uuid4())
+    earlier = now_z(-timedelta(minutes=30))
+    a.post([a.op("anaesthesia.start", {"sheet": sheet_a, "patient": patient.uid,
+                                       "procedure": "Dental", "asa": "I"}, nurse, at=earlier),
+            a.op("anaesthesia.finalise", {"sheet": sheet_a}, nurse),
+            a.op("patient.discharge", {"patient": patient.uid}, vet,
+                 at=now_z(-timedelta(minutes=10)))])
+    db.session.expire_all()
+    assert patient.status == "discharged"
+    entry = str(uuid.uuid4())
+    late = b.post([b.op("anaesthesia.start", {"sheet": sheet_b, "patient": patient.uid},
+                        nurse, at=now_z(-timedelta(minutes=29))),
+                   b.op("anaesthesia.record", {"entry": entry, "sheet": sheet_b,
+                                               "kind": "vitals", "data": {"hr": 88}},
+                        nurse, at=now_z(-timedelta(minutes=20)))]).get_json()
+    assert [r["status"] for r in late["results"]] == ["applied", "applied"]
+    assert late["results"][0]["result"]["joined"] == sheet_a
+    stored = db.session.scalar(select(AnaesthesiaEntry).where(AnaesthesiaEntry.uid == entry))
+    assert stored.sheet.uid == sheet_a and stored.addendum is True
+    # A sheet started after the discharge is still refused as a conflict.
+    after = b.post([b.op("anaesthesia.start", {"sheet": str(uuid.uuid4()),
+                                               "patient": patient.uid}, nurse)]).get_json()
+    assert after["results"][0]["status"] == "conflict"
