@@ -62,7 +62,7 @@ class Patient(UidMixin, TimestampMixin, db.Model):
         discharged only later, so a tablet's action from before the discharge still counts."""
         if self.status == "admitted":
             return True
-        return at is not None and self.discharged_at is not None and at <= self.discharged_at
+        return at is not None and self.discharged_at is not None and at < self.discharged_at
 
     @property
     def sex_label(self) -> str:
