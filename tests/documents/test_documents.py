@@ -215,3 +215,32 @@ def test_the_documents_page_lists_and_serves_pdfs_to_staff_only(app, clinic, cli
     response = client.get(f"/documents/{document.uid}.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
     assert client.post(f"/documents/{document.uid}/retry").status_code == 403
+
+
+def test_where_documents_go_is_checked_and_a_bad_value_changes_nothing(app, clinic, client,
+                                                                       login, tmp_path):
+    login(clinic.user(5))
+    assert client.get("/admin/documents").status_code == 403
+    login(clinic.user(6))
+    assert client.get("/admin/documents").status_code == 200
+    missing = tmp_path / "nowhere"
+    for data, field, text in (
+            ({"documents_folder": str(missing)}, "documents_folder", b"is not a folder"),
+            ({"documents_folder": "relative/path"}, "documents_folder", b"is not a folder"),
+            ({"documents_email": "records@clinic.test, not-an-address"}, "documents_email",
+             b"is not an e-mail address")):
+        refused = client.post("/admin/documents", data=data)
+        assert refused.status_code == 422 and text in refused.data
+        assert f'id="{field}-error"'.encode() in refused.data
+        db.session.expire_all()
+        assert clinic.settings.documents_folder is None
+        assert clinic.settings.documents_email is None
+    saved = client.post("/admin/documents", data={
+        "documents_folder": str(tmp_path), "documents_email": "a@clinic.test; b@clinic.test",
+        "documents_merge_at_discharge": "1"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert clinic.settings.documents_folder == str(tmp_path)
+    assert clinic.settings.documents_email == "a@clinic.test, b@clinic.test"
+    assert clinic.settings.documents_merge_at_discharge is True
+    assert clinic.settings.documents_connector is False
