@@ -20,23 +20,15 @@ class Blocker:
     message: str
 
 
-def _waiting_devices(uids: list[str]) -> dict[str, list[Device]]:
-    """Active devices whose last heartbeat said they hold ops for these patients."""
+def _waiting_devices(uids: list[str], *, discharges: bool = False) -> dict[str, list[Device]]:
+    """Active devices whose last heartbeat said they hold ops for these patients (or, with
+    `discharges`, a discharge of them), by patient uid."""
     out: dict[str, list[Device]] = {}
     wanted = set(uids)
     for device in db.session.scalars(select(Device).where(
             Device.revoked_at.is_(None), Device.outbox_pending > 0).order_by(Device.id)):
-        for uid in set(device.outbox_patients or []) & wanted:
-            out.setdefault(uid, []).append(device)
-    return out
-
-
-def _discharges_waiting(uids: list[str]) -> dict[str, list[Device]]:
-    out: dict[str, list[Device]] = {}
-    wanted = set(uids)
-    for device in db.session.scalars(select(Device).where(
-            Device.revoked_at.is_(None), Device.outbox_pending > 0).order_by(Device.id)):
-        for uid in set(device.outbox_discharges or []) & wanted:
+        held = device.outbox_discharges if discharges else device.outbox_patients
+        for uid in set(held or []) & wanted:
             out.setdefault(uid, []).append(device)
     return out
 
@@ -94,7 +86,7 @@ def pending_by_patient(patients: list[Patient]) -> dict[int, list[str]]:
     for patient_id in db.session.scalars(select(Document.patient_id).where(
             Document.patient_id.in_(ids), Document.status != DOC_READY).distinct()):
         out.setdefault(patient_id, []).append("PDF waiting")
-    for uid, devices in _discharges_waiting(list(by_uid)).items():
+    for uid, devices in _waiting_devices(list(by_uid), discharges=True).items():
         labels = ", ".join(d.label for d in devices)
         out.setdefault(by_uid[uid], []).append(f"discharge waiting on {labels}")
     return out

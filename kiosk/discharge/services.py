@@ -8,6 +8,7 @@ from ..core.errors import DomainError
 from ..core.validate import text_optional
 from ..documents.selectors import documents_of
 from ..documents.services import document_queue
+from ..documents.worker import documents_render_now
 from .selectors import Blocker, discharge_blockers
 
 ERR_BLOCKED = "{name} cannot be discharged yet: {reasons}"
@@ -19,6 +20,12 @@ def discharge_check(*, patient, user, device=None, override_reason=None) -> list
     manager overrides them with a reason; the blockers overridden are returned."""
     reason = text_optional(override_reason, "override_reason", "Reason", 500)
     blockers = discharge_blockers(patient, device=device)
+    if blockers and all(b.code == "document_unready" for b in blockers):
+        # Only PDFs still queued stand in the way: make them now rather than wait.
+        problems = documents_render_now(patient)
+        blockers = discharge_blockers(patient, device=device)
+        if blockers and problems:
+            blockers.append(Blocker("pdf_not_made", " ".join(sorted(set(problems)))))
     if not blockers:
         return []
     if not reason:

@@ -43,9 +43,11 @@ def _file_name(document: Document) -> str:
 
 
 def _patient_folder(document: Document) -> str:
+    """One folder per patient, starting with its uid: never '.', '..' or hidden."""
     patient = document.patient
-    label = patient.pims_id or patient.file_number or patient.uid
-    return _UNSAFE.sub("-", f"{label}-{patient.name}").strip("-")[:80]
+    label = patient.pims_id or patient.file_number or ""
+    name = _UNSAFE.sub("-", f"{label}-{patient.name}").strip("-.")[:70]
+    return f"{patient.uid[:8]}-{name}" if name else patient.uid
 
 
 def deliver_folder(document: Document, pdf: bytes, folder: str) -> str:
@@ -54,6 +56,8 @@ def deliver_folder(document: Document, pdf: bytes, folder: str) -> str:
     if not root.is_dir():
         raise DeliveryError(f"The documents folder {folder} does not exist or is not a folder.")
     target_dir = root / _patient_folder(document)
+    if target_dir.resolve().parent != root.resolve():
+        raise DeliveryError("The patient's folder would leave the documents folder.")
     try:
         target_dir.mkdir(exist_ok=True)
         target = target_dir / _file_name(document)
@@ -81,16 +85,25 @@ def deliver_email(document: Document, pdf: bytes, recipients: str) -> str:
     message = EmailMessage()
     message["From"] = formataddr((clinic, config.get("KIOSK_SMTP_FROM") or f"kiosk@{host}"))
     message["To"] = ", ".join(to)
-    message["Subject"] = f"{document.title} · {document.patient.name}"
+    # Header text never carries a line break (a name typed with one would end the header).
+    message["Subject"] = " ".join(f"{document.title} · {document.patient.name}".split())
     message["Message-ID"] = make_msgid(idstring=document.uid)
     message.set_content(f"{document.title} for {document.patient.name}, archived by {clinic}.")
     message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=_file_name(document))
+    starttls = str(config.get("KIOSK_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes", "on")
     try:
-        with smtplib.SMTP(host, int(config.get("KIOSK_SMTP_PORT") or 25), timeout=20) as smtp:
-            if str(config.get("KIOSK_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes", "on"):
+        port = int(config.get("KIOSK_SMTP_PORT") or 25)
+    except (TypeError, ValueError):
+        raise DeliveryError("KIOSK_SMTP_PORT is not a port number.") from None
+    try:
+        with smtplib.SMTP(host, port, timeout=20) as smtp:
+            if starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if config.get("KIOSK_SMTP_USER"):
+                if not starttls:
+                    raise DeliveryError("Refusing to send the SMTP password without "
+                                        "encryption: set KIOSK_SMTP_STARTTLS=1.")
                 smtp.login(config["KIOSK_SMTP_USER"], config.get("KIOSK_SMTP_PASSWORD") or "")
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:

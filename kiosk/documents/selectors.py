@@ -5,7 +5,7 @@ from sqlalchemy.orm import undefer
 
 from ..core.errors import NotFound
 from ..extensions import db
-from .models import DOC_READY, Document, DocumentDelivery
+from .models import Document, DocumentDelivery
 
 
 def document_by_uid(uid: str, *, with_pdf: bool = False) -> Document:
@@ -39,10 +39,3 @@ def documents_for_source(source_uid: str) -> list[Document]:
     return list(db.session.scalars(select(Document).where(
         Document.source_uid == source_uid).order_by(Document.id)))
 
-
-def documents_unready_patient_ids(patient_ids=None) -> set[int]:
-    """Patients with a document still waiting for (or failed to get) its PDF."""
-    query = select(Document.patient_id).where(Document.status != DOC_READY).distinct()
-    if patient_ids is not None:
-        query = query.where(Document.patient_id.in_(patient_ids))
-    return set(db.session.scalars(query))

@@ -9,6 +9,7 @@ from ..core.auth import LEVEL_MANAGER, permission_check
 from ..core.clock import utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
+from ..core.models import new_uid
 from ..extensions import db
 from .models import (
     DELIVERY_FAILED,
@@ -33,8 +34,9 @@ def document_queue(*, patient, kind: str, source_uid: str | None, title: str,
     """
     if kind not in DOC_KINDS:
         raise DomainError("bad_kind", ERR_KIND, field="kind")
-    document = Document(patient=patient, kind=kind, source_uid=source_uid, title=title[:200],
-                        html=html, status=DOC_QUEUED, attempts=0, next_try_at=utcnow(),
+    document = Document(uid=new_uid(), patient=patient, kind=kind, source_uid=source_uid,
+                        title=title[:200], html=html, status=DOC_QUEUED, attempts=0,
+                        next_try_at=utcnow(),
                         finalised_by_id=user.id if user is not None else None,
                         device_id=device.id if device is not None else None)
     db.session.add(document)

@@ -13,8 +13,10 @@ import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 
 from ..core.clock import utcnow
+from ..core.errors import DomainError
 from ..core.events import event_record, event_subscribe
 from ..extensions import db
 from .delivery import DeliveryError, deliver_connector, deliver_email, deliver_folder
@@ -69,7 +71,13 @@ def _merge(document: Document) -> tuple[bytes, int]:
     parts = list(db.session.scalars(select(Document).where(
         Document.patient_id == document.patient_id, Document.kind != "merged",
         Document.created_at <= document.created_at).order_by(Document.created_at, Document.id)))
-    if any(p.status != DOC_READY for p in parts):
+    missing = [p for p in parts if p.status != DOC_READY]
+    if any(p.status == DOC_FAILED for p in missing):
+        # Spends an attempt: after the last one the merge is failed, and a manager's retry
+        # (once the part is made) starts it again. It never waits for ever.
+        raise DomainError("part_failed", "a document to merge has no PDF (it failed): "
+                          "retry it first")
+    if missing:
         raise NotYet()
     writer = PdfWriter()
     for part in parts:
@@ -80,6 +88,7 @@ def _merge(document: Document) -> tuple[bytes, int]:
 
 
 def _render_one(document: Document, now: datetime) -> str:
+    _ = document.html  # loaded here: a database error is not a PDF failure
     try:
         pdf, pages = pdf_render(document)
     except NotYet:
@@ -113,19 +122,25 @@ def _mark_ready(document: Document, pdf: bytes, pages: int) -> bool:
     return True
 
 
-def documents_render_now(patient) -> None:
+def documents_render_now(patient) -> list[str]:
     """Archive now, in the caller's unit of work, the patient's PDFs still queued (a
-    discharge wants them archived). One that cannot be made is left to the worker."""
+    discharge wants them archived). One that cannot be made is left to the worker; why
+    not is returned, for people."""
+    problems = []
     for document in db.session.scalars(select(Document).where(
             Document.patient_id == patient.id, Document.status == DOC_QUEUED,
-            Document.kind != "merged").order_by(Document.id)).all():
+            Document.kind != "merged").options(undefer(Document.html))
+            .order_by(Document.id)).all():
         try:
             pdf, pages = pdf_render(document)
         except Exception as exc:  # noqa: BLE001 - the worker retries and reports it
             log.warning("document %s: PDF not made at discharge (%s)", document.uid,
                         type(exc).__name__)
+            problems.append(getattr(exc, "message", None) or
+                            f"The PDF of “{document.title}” could not be made now.")
             continue
         _mark_ready(document, pdf, pages)
+    return problems
 
 
 def _render_failed(document_id: int, exc: Exception, now: datetime) -> str:
@@ -155,7 +170,10 @@ def _deliver_one(delivery: DocumentDelivery, now: datetime) -> str:
             deliver_email(document, document.pdf, delivery.target)
         else:
             deliver_connector(document, document.pdf)
-    except DeliveryError as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure is retried, then reported
+        if not isinstance(exc, DeliveryError):
+            exc = DeliveryError(f"The {delivery.channel} delivery failed: "
+                                f"{type(exc).__name__}.")
         delivery.last_error = f"{exc} (try {delivery.attempts})"[:500]
         if delivery.attempts >= MAX_ATTEMPTS:
             delivery.status = DELIVERY_FAILED

@@ -139,9 +139,12 @@ def template_active(uid: str):
     """Retire the template, or put it back in use."""
     template = form_template_by_uid(uid)
     active = request.form.get("active") == "1"
-    commit_or_error(lambda: form_template_set_active(template=template, user=current_user(),
-                                                     active=active))
-    flash(f"“{template.name}” is {'in use' if active else 'retired'}.")
+    _, error = commit_or_error(lambda: form_template_set_active(
+        template=template, user=current_user(), active=active))
+    if error:
+        flash(error.message)
+    else:
+        flash(f"“{template.name}” is {'in use' if active else 'retired'}.")
     return redirect(url_for("forms.templates"))
 
 

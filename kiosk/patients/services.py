@@ -157,12 +157,10 @@ def patient_discharge(*, patient: Patient, user, device=None, at=None,
     unfinished sheet or form, every document archived; or a manager overrides them with a
     reason (recorded). The patient leaves every board; a discharge summary is archived."""
     from ..discharge.services import discharge_archive, discharge_check
-    from ..documents.worker import documents_render_now
 
     permission_check(user, LEVEL_DISCHARGE, "discharge patients")
     if patient.status == "discharged":
         raise DomainError("already_discharged", ERR_DISCHARGED.format(name=patient.name))
-    documents_render_now(patient)  # PDFs still queued are archived first, not waited for
     overridden = discharge_check(patient=patient, user=user, device=device,
                                  override_reason=override_reason)
     patient.status = "discharged"

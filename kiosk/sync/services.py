@@ -142,18 +142,18 @@ def batch_read(body, *, device, received_at: datetime) -> Batch:
 
 
 def uid_list_read(value) -> list[str] | None:
-    """A list of uids the outbox reports (at most 500, UUID text), or None when absent or
-    not a list of uids: like the client's extras, never a reason to refuse a heartbeat."""
+    """The uids the outbox reports (at most 500; what is not a uid is left out), or None
+    when absent: like the client's extras, never a reason to refuse a heartbeat."""
     if not isinstance(value, list) or len(value) > MAX_OPS:
         return None
-    out = []
+    out = set()
     for item in value:
-        try:
-            out.append(str(uuid.UUID(item)) if isinstance(item, str) and len(item) <= 40
-                       else None)
-        except ValueError:
-            return None
-    return None if None in out else sorted(set(out))
+        if isinstance(item, str) and len(item) <= 40:
+            try:
+                out.add(str(uuid.UUID(item)))
+            except ValueError:
+                continue  # one bad entry never hides the patients named rightly
+    return sorted(out)
 
 
 def client_read(client) -> dict:

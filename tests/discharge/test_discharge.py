@@ -218,3 +218,22 @@ def test_a_sheet_started_before_the_discharge_but_synced_after_still_lands(app, 
     after = b.post([b.op("anaesthesia.start", {"sheet": str(uuid.uuid4()),
                                                "patient": patient.uid}, nurse)]).get_json()
     assert after["results"][0]["status"] == "conflict"
+
+
+def test_a_pdf_that_cannot_be_made_at_discharge_blocks_it_saying_why(app, clinic, monkeypatch):
+    from kiosk.documents import worker
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    long_sheet(patient, clinic.user(3), hours=1, drugs=1)
+
+    def no_pango(document):
+        raise DomainError("pdf_unavailable", "PDFs cannot be made on this server.", status=503)
+
+    monkeypatch.setattr(worker, "pdf_render", no_pango)
+    with pytest.raises(DomainError) as refused:
+        patient_discharge(patient=patient, user=clinic.user(4))
+    assert refused.value.code == "discharge_blocked"
+    assert "PDFs cannot be made on this server." in refused.value.message
+    db.session.rollback()
+    assert patient.status == "admitted"
+    assert db.session.scalar(select(Document.status)) == "queued"

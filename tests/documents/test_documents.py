@@ -244,3 +244,62 @@ def test_where_documents_go_is_checked_and_a_bad_value_changes_nothing(app, clin
     assert clinic.settings.documents_email == "a@clinic.test, b@clinic.test"
     assert clinic.settings.documents_merge_at_discharge is True
     assert clinic.settings.documents_connector is False
+
+
+def test_the_queue_audit_names_the_document(app, clinic):
+    from kiosk.core.audit import AuditEntry
+
+    _, sheet = _finalised_sheet(clinic)
+    [document] = documents_for_source(sheet.uid)
+    audit = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "document.queue"))
+    assert audit.entity_uid == document.uid is not None
+
+
+def test_a_patient_folder_never_leaves_the_documents_folder(app, clinic, tmp_path):
+    root = tmp_path / "docs"
+    root.mkdir()
+    clinic.settings.documents_folder = str(root)
+    db.session.commit()
+    patient = factories.patient_make(clinic, "ポチ", pims_id="..")
+    long_sheet(patient, clinic.user(3), hours=1, drugs=1)
+    documents_work()
+    [saved] = list(tmp_path.rglob("*.pdf"))
+    assert saved.parent.parent == root and saved.parent.name.startswith(patient.uid[:8])
+
+
+def test_a_merge_whose_part_failed_fails_instead_of_waiting_for_ever(app, clinic, monkeypatch):
+    patient, sheet = _finalised_sheet(clinic)
+    [part] = documents_for_source(sheet.uid)
+    part.status = DOC_FAILED
+    merged = document_queue(patient=patient, kind="merged", source_uid=None,
+                            title="Discharge documents", html=None)
+    db.session.commit()
+    for hours in range(1, 7):
+        documents_work(now=_later(60 * hours))
+    db.session.expire_all()
+    merged = db.session.get(Document, merged.id)
+    assert merged.status == DOC_FAILED and "it failed" in merged.last_error
+
+
+def test_a_delivery_that_breaks_unexpectedly_is_retried_and_reported(app, clinic, smtp_server):
+    controller, inbox = smtp_server
+    app.config.update(KIOSK_SMTP_HOST="127.0.0.1", KIOSK_SMTP_PORT="not-a-port")
+    clinic.settings.documents_email = "records@practice.test"
+    db.session.commit()
+    patient = factories.patient_make(clinic, "Biscuit\nBcc: someone@else.test")
+    long_sheet(patient, clinic.user(3), hours=1, drugs=1)
+    assert documents_work()["failed"] == 1
+    delivery_row = db.session.scalar(select(DocumentDelivery))
+    assert delivery_row.last_error == "KIOSK_SMTP_PORT is not a port number. (try 1)"
+    app.config.update(KIOSK_SMTP_PORT=controller.port, KIOSK_SMTP_USER="clinic",
+                      KIOSK_SMTP_PASSWORD="secret-pass")
+    assert documents_work(now=_later(1))["failed"] == 1
+    db.session.expire_all()
+    assert "without encryption" in db.session.scalar(select(DocumentDelivery.last_error))
+    assert inbox.messages == []
+    app.config.update(KIOSK_SMTP_USER=None)
+    assert documents_work(now=_later(10))["delivered"] == 1
+    [envelope] = inbox.messages
+    assert envelope.rcpt_tos == ["records@practice.test"]  # the name's line break added none
+    message = message_from_bytes(envelope.content, policy=default_policy)
+    assert "\n" not in message["Subject"] and message["Bcc"] is None
