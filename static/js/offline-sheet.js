@@ -420,8 +420,17 @@
   function applyDischarge(list) {
     var g = grid();
     var patient = g && g.dataset.patient;
-    if (!patient || document.getElementById("discharge-waiting")) { return; }
-    if (list.some(function (op) { return op.name === "patient.discharge" && op.args.patient === patient; })) {
+    if (!patient) { return; }
+    var waiting = list.some(function (op) { return op.name === "patient.discharge" && op.args.patient === patient; });
+    var shown = document.getElementById("discharge-waiting");
+    if (shown && !waiting) {
+      // Sent: the discharge changes the head and the buttons, not only the grid, so the
+      // server's page says how it went (discharged, or still admitted and the reason in
+      // "Needs attention"). Nothing is lost if this cuts a flush short: it resumes.
+      window.location.reload();
+      return;
+    }
+    if (waiting && !shown) {
       var head = document.querySelector(".patient-head .who");
       if (head) { head.insertAdjacentHTML("beforeend", '<p id="discharge-waiting" class="tag waiting-tag">Discharged — waiting to sync</p>'); }
     }

@@ -100,7 +100,7 @@ def press_event(page, label: str) -> None:
 
 
 def record_ops(page) -> list[dict]:
-    return [op for op in outbox(page) if op["name"] == "anaesthesia.record"]
+    return record_ops_of(outbox(page))
 
 
 def test_two_tablets_offline_merge_into_one_sheet(browser, server):
@@ -202,7 +202,9 @@ def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
         page.wait_for_url(re.compile(rf"/anaesthesia/{sheet}$"))
         assert page.evaluate("JSON.parse(localStorage['kiosk.attention'] || '[]')") == []
 
-    check_merged(server, dev_a, dev_b, ops_a, ops_b, uid)
+    merged = dict(first=ops_b, addenda={record_ops_of(ops_a)[-1]["args"]["entry"]})
+    check_vitals_order(check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, **merged),
+                       dev_a, dev_b)
 
     # A's page is the server's now: the merged sheet, nothing waiting.
     a.locator("#vitals table.vitals-grid tbody tr").nth(3).wait_for()
@@ -218,44 +220,61 @@ def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
                                "outbox": {"pending": len(ops_a), "oldest_at": ops_a[0]["at"]},
                                "ops": ops_a}).json()
     assert {r["status"] for r in answer["results"]} == {"duplicate"}
-    check_merged(server, dev_a, dev_b, ops_a, ops_b, uid)
+    check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, **merged)
 
 
-def check_merged(server, dev_a, dev_b, ops_a, ops_b, uid):
-    """One sheet for the patient, holding every entry of both tablets once, by time."""
+def record_ops_of(ops: list[dict]) -> list[dict]:
+    return [op for op in ops if op["name"] == "anaesthesia.record"]
+
+
+def check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, *, first, addenda):
+    """One sheet for the patient, holding every entry of both tablets once, by time.
+
+    `first`: the ops of the tablet whose sheet reached the server first (the sheet the
+    other joined). `addenda`: the uids of the entries that are addenda, i.e. that reached
+    the server after the finalise did (so it depends on which tablet synced first). Every
+    op of both tablets, whatever it was, is applied once. Returns the stored entries
+    (uid, kind, device, at, confirmed, addendum) by time.
+    """
     device_a, device_b = int(dev_a["id"][2:]), int(dev_b["id"][2:])
     roots = server.query(
         "SELECT s.id, s.uid, s.status FROM anaesthesia_sheets s JOIN patients p "
         "ON p.id = s.patient_id WHERE p.uid = ? AND s.merged_into_id IS NULL", uid)
     assert len(roots) == 1, roots
     root_id, root_uid, status = roots[0]
-    sheet_b = ops_b[0]["args"]["sheet"]
-    sheet_a = ops_a[0]["args"]["sheet"]
-    assert root_uid == sheet_b and status == "finalised"  # B's reached the server first
+    second = ops_b if first is ops_a else ops_a
+    assert root_uid == first[0]["args"]["sheet"] and status == "finalised"
     assert server.query("SELECT merged_into_id FROM anaesthesia_sheets WHERE uid = ?",
-                        sheet_a) == [(root_id,)]
+                        second[0]["args"]["sheet"]) == [(root_id,)]
     entries = server.query(
         "SELECT uid, kind, device_id, at, confirmed, addendum FROM anaesthesia_entries "
         "WHERE sheet_id = ? ORDER BY at, recorded_at, id", root_id)
-    sent = {op["args"]["entry"]: op for op in ops_a + ops_b if op["name"] == "anaesthesia.record"}
+    sent = {op["args"]["entry"]: op for op in record_ops_of(ops_a + ops_b)}
     stored = [e for e in entries if e[0] in sent]
     assert sorted(e[0] for e in stored) == sorted(sent)  # every entry, exactly once
-    # The only other entry: the header A's start carried.
+    # The only other entries: the headers the starts carried (in these tests, A's).
     assert [(e[1], e[2]) for e in entries if e[0] not in sent] == [("header", device_a)]
-    for entry_uid, kind, device, at, _confirmed, _addendum in stored:
+    for entry_uid, kind, device, at, _confirmed, addendum in stored:
         op = sent[entry_uid]
         assert kind == op["args"]["kind"]
         assert device == (device_a if op in ops_a else device_b)
         gap = abs(_seconds(at) - _seconds(op["at"]))
         assert gap < 5, (entry_uid, at, op["at"])
-    vitals = [(e[2], json.loads(e[4] or "[]"), e[5]) for e in stored if e[1] == "vitals"]
-    assert vitals == [(device_a, ["hr"], 0), (device_b, [], 0), (device_a, [], 0),
-                      (device_b, [], 0), (device_a, [], 1)]  # by time; the last an addendum
+        assert bool(addendum) == (entry_uid in addenda), (entry_uid, kind, addendum)
     statuses = server.query("SELECT device_id, status, count(*) FROM sync_ops WHERE device_id "
                             "IN (?, ?) AND status != 'duplicate' GROUP BY device_id, status",
                             device_a, device_b)
     assert sorted(statuses) == sorted([(device_a, "applied", len(ops_a)),
                                        (device_b, "applied", len(ops_b))])
+    return stored
+
+
+def check_vitals_order(stored, dev_a, dev_b):
+    """This test's vitals, by time: A's confirmed HR, B, A, B, then A's addendum."""
+    device_a, device_b = int(dev_a["id"][2:]), int(dev_b["id"][2:])
+    vitals = [(e[2], json.loads(e[4] or "[]"), e[5]) for e in stored if e[1] == "vitals"]
+    assert vitals == [(device_a, ["hr"], 0), (device_b, [], 0), (device_a, [], 0),
+                      (device_b, [], 0), (device_a, [], 1)]
 
 
 def _seconds(text: str) -> float:

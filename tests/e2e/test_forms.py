@@ -28,6 +28,14 @@ def draw_signature(page) -> None:
     page.mouse.up()
 
 
+def fill_consent(page) -> None:
+    """The demo consent form's text fields and choice (not the tick box or signature)."""
+    page.locator("textarea[name=owner_name]").fill("Alex Client")
+    page.locator("textarea[name=owner_phone]").fill("07700 900123")
+    page.locator("textarea[name=procedure]").fill("Dental, extractions")
+    page.locator("select[name=cpr]").select_option("Resuscitate")
+
+
 def test_a_consent_form_is_filled_and_signed_offline_then_synced(browser, server):
     context, page, device = set_up_tablet(browser, server)
     base = server.base_url
@@ -49,10 +57,7 @@ def test_a_consent_form_is_filled_and_signed_offline_then_synced(browser, server
         page.get_by_role("button", name="Anaesthesia consent").click()
         page.wait_for_url(re.compile(re.escape(blank) + "$"))
         page.locator("h1", has_text=name).wait_for()
-        page.locator("textarea[name=owner_name]").fill("Alex Client")
-        page.locator("textarea[name=owner_phone]").fill("07700 900123")
-        page.locator("textarea[name=procedure]").fill("Dental, extractions")
-        page.locator("select[name=cpr]").select_option("Resuscitate")
+        fill_consent(page)
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Finalise").click()
         # The tick box is required: nothing is finalised, and the field says why.

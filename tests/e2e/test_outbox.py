@@ -241,3 +241,34 @@ def test_offline_a_page_not_kept_says_so_and_colours_follow_the_clock(browser, s
         page.locator(f'a.task.overdue[data-task="{task_uid}"]').wait_for()
     finally:
         context.close()
+
+
+def test_a_discharge_once_sent_gives_way_to_the_servers_page(browser, server):
+    """The discharge changes the patient's head and buttons, not only the grid: once the
+    server has it, the page says "Discharged" and offers no second discharge."""
+    context, page, _device, _sheet = open_sheet(browser, server)
+    try:
+        uid, name = server.query(
+            "SELECT uid, name FROM patients p WHERE status = 'admitted' AND NOT EXISTS "
+            "(SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) AND NOT EXISTS "
+            "(SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) AND NOT EXISTS "
+            "(SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY id DESC")[0]
+        sheet = f"/patients/{uid}/sheet"
+        page.goto(server.base_url + sheet)
+        wait_cached(page, sheet)
+        context.set_offline(True)
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Discharge").click()
+        page.locator("#discharge-waiting", has_text="Discharged — waiting to sync").wait_for()
+        context.set_offline(False)
+        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
+                               ".length === 0", timeout=30_000)
+        page.locator(".patient-head .tag", has_text="Discharged").filter(
+            has_not_text="waiting").wait_for()
+        assert page.locator("#discharge-waiting").count() == 0
+        assert page.get_by_role("button", name="Discharge").count() == 0
+        assert server.query("SELECT status FROM patients WHERE uid = ?",
+                            uid) == [("discharged",)]
+        assert page.locator("h1", has_text=name).count() == 1
+    finally:
+        context.close()
