@@ -51,17 +51,7 @@
     return p.weekday + " " + p.day + " " + p.month + " " + p.hour + ":" + p.minute;
   }
 
-  function formError(form, message) {
-    var el = form.querySelector(".outbox-form-error");
-    if (!el) {
-      el = document.createElement("p");
-      el.className = "field-error outbox-form-error";
-      el.setAttribute("role", "alert");
-      form.insertBefore(el, form.firstChild);
-    }
-    el.textContent = message;
-    return null;
-  }
+  function formError(form, message) { return outbox.formError(form, message); }
   function clearError(form) {
     form.querySelectorAll(".outbox-form-error, .outbox-confirm").forEach(function (el) { el.remove(); });
   }

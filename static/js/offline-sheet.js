@@ -137,17 +137,7 @@
     return (el.type === "checkbox" ? (el.checked ? el.value : "") : el.value || "").trim();
   }
   function put(obj, key, value) { if (value !== "" && value !== null && value !== undefined) { obj[key] = value; } }
-  function formError(form, message) {
-    var el = form.querySelector(".outbox-form-error");
-    if (!el) {
-      el = document.createElement("p");
-      el.className = "field-error outbox-form-error";
-      el.setAttribute("role", "alert");
-      form.insertBefore(el, form.firstChild);
-    }
-    el.textContent = message;
-    return null;
-  }
+  function formError(form, message) { return outbox.formError(form, message); }
   function closeDialog() {
     var d = document.getElementById("task-dialog");
     if (d && d.open) { d.close(); }

@@ -562,7 +562,20 @@
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
   else { start(); }
 
-  window.kioskOutbox = {enqueue: enqueue, flush: flush, ops: ops, attention: attention,
+  // A form's change could not become an op: say why at the top of the form (null back).
+  function formError(form, message) {
+    var el = form.querySelector(".outbox-form-error");
+    if (!el) {
+      el = document.createElement("p");
+      el.className = "field-error outbox-form-error";
+      el.setAttribute("role", "alert");
+      form.insertBefore(el, form.firstChild);
+    }
+    el.textContent = message;
+    return null;
+  }
+
+  window.kioskOutbox = {enqueue: enqueue, formError: formError, flush: flush, ops: ops, attention: attention,
     isTablet: isTablet, deviceId: deviceId, token: token, revoked: revoked, uuid4: uuid4,
     isoZ: isoZ, render: render, alert: alertUser, provisionFromHash: provisionFromHash,
     provision: provision, person: person,
