@@ -22,6 +22,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Wall displays never time out; shared tablets lock by idle time, not by cookie age.
 PERMANENT_SESSION_LIFETIME = 60 * 60 * 24 * 30
+# The cookie goes out when the session changed, and once a day (core.auth.session_keep_alive).
+SESSION_REFRESH_EACH_REQUEST = False
+KIOSK_SESSION_REFRESH_SECONDS = 60 * 60 * 24
 
 WTF_CSRF_TIME_LIMIT = None
 

@@ -171,6 +171,7 @@ def configure_templates(app: Flask) -> None:
     from flask import g
 
     from .core import templating
+    from .core.auth import session_keep_alive
 
     templating.install(app)
 
@@ -180,6 +181,8 @@ def configure_templates(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+    app.after_request(session_keep_alive)
 
     @app.before_request
     def _fresh_request_cache() -> None:

@@ -1,8 +1,9 @@
 """Who is signed in, and the decorators that guard every page by level."""
 
+import time
 from functools import wraps
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
 from .errors import Forbidden
 
@@ -13,6 +14,26 @@ LEVEL_FORMS = 3
 LEVEL_ORDERS = 4
 LEVEL_DISCHARGE = 4
 LEVEL_MANAGER = 6
+
+
+SESSION_REFRESHED = "refreshed"
+
+
+def session_keep_alive(response):
+    """Renew a session's cookie (and so its expiry) once a day, not on every response.
+
+    Run after each request. Sessions are cookies, and a response that re-sends one writes
+    back the session as it was when its request began. Re-sent on every response, a slow
+    request begun before a sign-in or a tablet claim would undo it by answering after it.
+    So the cookie goes out when the session changed, stamped, and again once the stamp is a
+    day old: a wall display or a tablet always in use keeps its session, without the race.
+    """
+    if session:
+        now = int(time.time())
+        every = current_app.config["KIOSK_SESSION_REFRESH_SECONDS"]
+        if session.modified or now - session.get(SESSION_REFRESHED, 0) >= every:
+            session[SESSION_REFRESHED] = now
+    return response
 
 
 def current_user():
