@@ -151,6 +151,36 @@ def _drug(data: dict) -> dict:
     return clean
 
 
+def entry_describe(kind: str, data: dict, confirmed=()) -> str:
+    """One line a person reads for an entry (an addendum listed apart, for one):
+    'HR 92 bpm · SpO₂ 98 %', 'Methadone 0.2 mg/kg IV given by Sam', 'Extubation'.
+    Values confirmed outside their usual range are marked '(confirmed)'."""
+    data = data if isinstance(data, dict) else {}
+    confirmed = set(confirmed or ())
+    if kind in ("vitals", "pre"):
+        parts = [f"{m.label} {data[m.key]} {m.unit}"
+                 + (" (confirmed)" if m.key in confirmed else "")
+                 for m in (VITALS if kind == "vitals" else PRE) if m.key in data]
+        if data.get("mm"):
+            parts.append(f"MM {data['mm']}")
+        return " · ".join(parts)
+    if kind == "drug":
+        given = f"given by {data['given_by']}" if data.get("given_by") else ""
+        return " ".join(filter(None, (data.get("drug"), data.get("dose"), data.get("route"),
+                                      given)))
+    if kind == "event":
+        event = EVENTS.get(data.get("event"), data.get("event") or "")
+        return f"{event} — {data['note']}" if data.get("note") else event
+    if kind == "header":
+        parts = [f"{label}: {data[key]}" for key, label, _size in HEADER_TEXT if data.get(key)]
+        if data.get("asa"):
+            parts.append(f"ASA {asa_label(data)}")
+        elif "emergency" in data:
+            parts.append("emergency (E)" if data["emergency"] else "not an emergency")
+        return " · ".join(parts)
+    return str(data.get("text", ""))
+
+
 def asa_label(header: dict) -> str:
     """ASA status as written on a sheet: 'III E', or '' when not given."""
     asa = header.get("asa", "")

@@ -12,6 +12,8 @@ from ..extensions import db
 SHEET_OPEN = "open"
 SHEET_FINALISED = "finalised"
 ENTRY_KINDS = ("header", "pre", "drug", "event", "vitals", "note")
+KIND_LABELS = {"header": "Header", "pre": "Pre-anaesthetic", "drug": "Drug", "event": "Event",
+               "vitals": "Vitals", "note": "Note"}
 
 
 class AnaesthesiaSheet(UidMixin, TimestampMixin, db.Model):
@@ -62,3 +64,14 @@ class AnaesthesiaEntry(UidMixin, db.Model):
 
     sheet = relationship("AnaesthesiaSheet")
     user = relationship("User", lazy="joined")
+
+    @property
+    def summary(self) -> str:
+        """The entry in one line, as a person reads it (entries.entry_describe)."""
+        from .entries import entry_describe
+
+        return entry_describe(self.kind, self.data, self.confirmed)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)

@@ -80,3 +80,31 @@ def test_finalising_without_a_procedure_says_so_and_leaves_the_sheet_open(clinic
     assert "Enter the procedure before finalising." in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.scalars(select(AnaesthesiaSheet)).one().status == "open"
+
+
+def test_addenda_read_as_entries_on_the_page_and_in_the_pdf(app, clinic, client, login):
+    from kiosk.anaesthesia.printing import anaesthesia_html
+    from kiosk.anaesthesia.selectors import sheet_view
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    login(clinic.user(3))
+    url = start(client, patient)
+    sheet_uid = url.rsplit("/", 1)[-1]
+    assert client.post(f"/anaesthesia/{sheet_uid}/finalise").status_code == 302
+    for data in ({"kind": "vitals", "hr": "310", "spo2": "97", "confirm": "hr"},
+                 {"kind": "drug", "drug": "Meloxicam <i>", "dose": "0.1 mg/kg", "route": "SC",
+                  "given_by": "Sam"},
+                 {"kind": "event", "event": "extubation"}):
+        assert client.post(f"/anaesthesia/{sheet_uid}/record", data=data).status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    addenda = page[page.index('id="addenda"'):]
+    addenda = addenda[:addenda.index("</section>")]
+    assert "HR 310 bpm (confirmed) · SpO₂ 97 %" in addenda
+    assert "Meloxicam &lt;i&gt; 0.1 mg/kg SC given by Sam" in addenda
+    assert "<strong>Event</strong> Extubation" in addenda
+    assert "{&#34;" not in addenda and '{"' not in addenda  # no raw JSON
+    sheet = db.session.scalars(select(AnaesthesiaSheet)).one()
+    with app.test_request_context():
+        html = anaesthesia_html(sheet_view(sheet))
+    printed = html[html.index("Addenda"):]
+    assert "Vitals: HR 310 bpm (confirmed)" in printed and "Drug: Meloxicam &lt;i&gt;" in printed
