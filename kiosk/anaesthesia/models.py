@@ -61,9 +61,12 @@ class AnaesthesiaEntry(UidMixin, db.Model):
     addendum: Mapped[bool] = mapped_column(Boolean, default=False)
     # Values outside the usual range that the person confirmed (their field names).
     confirmed: Mapped[list] = mapped_column(JSON, default=list)
+    # An addendum's archived document (addenda are archived apart from the sheet).
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
 
     sheet = relationship("AnaesthesiaSheet")
     user = relationship("User", lazy="joined")
+    document = relationship("Document")
 
     @property
     def summary(self) -> str:

@@ -20,6 +20,13 @@ def anaesthesia_html(view: SheetView) -> str:
                            clinic=settings_get(), vitals=VITALS, pre=PRE, events=EVENTS)
 
 
+def addenda_html(view: SheetView, addenda: list) -> str:
+    """The printable HTML of addenda to a finalised sheet, archived apart from it."""
+    return render_template("anaesthesia/addenda_print.html", view=view, addenda=addenda,
+                           patient=view.sheet.patient, clinic=settings_get(), vitals=VITALS,
+                           pre=PRE, events=EVENTS)
+
+
 def anaesthesia_document(view: SheetView) -> "Document":
     """The laid-out sheet, for counting pages or writing the PDF."""
     return pdf_document(anaesthesia_html(view))

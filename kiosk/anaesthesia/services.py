@@ -69,6 +69,8 @@ def anaesthesia_record(*, sheet: AnaesthesiaSheet, user, kind: str, data, uid: s
                              device_id=device.id if device else None, recorded_at=now,
                              addendum=sheet.is_finalised, confirmed=sure)
     db.session.add(entry)
+    if entry.addendum:
+        _archive_addendum(sheet, entry, user=user, device=device)
     audit_record(action="anaesthesia.record", entity="anaesthesia", entity_uid=sheet.uid,
                  user=user, device=device,
                  detail={"entry": entry.uid, "kind": kind, "confirmed": sure,
@@ -109,6 +111,40 @@ def _archive(sheet: AnaesthesiaSheet, header: dict, *, user, device) -> None:
                    title=f"Anaesthesia record — {header.get('procedure')}",
                    html=anaesthesia_html(sheet_view(sheet)), user=user, device=device)
 
+
+ADDENDA_HELD = "kiosk.addenda_documents"
+
+
+def _archive_addendum(sheet: AnaesthesiaSheet, entry: AnaesthesiaEntry, *, user,
+                      device) -> None:
+    """Archive an addendum: the finalised sheet's document never changes, so what is added
+    after it goes into a document of its own, delivered like the sheet's.
+
+    The addenda one unit of work adds to a sheet (a tablet's sync batch, a form on the
+    page) share one document, so a tablet back from theatre sends one, not one per row
+    of vitals. It is committed with them; once committed it never changes either.
+    """
+    from ..documents.services import document_queue
+    from .printing import addenda_html
+
+    held = db.session.info.setdefault(ADDENDA_HELD, {})
+    transaction = db.session().get_transaction()
+    kept = held.get(sheet.id)
+    # Still this unit of work's, and not undone with a savepoint (an op that failed).
+    if kept is not None and kept[0] is transaction and kept[1] in db.session:
+        _transaction, document, entries, view = kept
+        entries = [e for e in entries if e in db.session]
+    else:
+        view = sheet_view(sheet)
+        document = document_queue(
+            patient=sheet.patient, kind="addendum", source_uid=sheet.uid,
+            title=f"Anaesthesia addenda — {view.header.get('procedure') or 'record'}",
+            html=None, user=user, device=device)
+        entries = []
+    entries.append(entry)
+    entry.document = document
+    document.html = addenda_html(view, entries)
+    held[sheet.id] = (transaction, document, entries, view)
 
 def _sheet_open_at(patient, at: datetime) -> AnaesthesiaSheet | None:
     """The patient's sheet that is open, or else the last one still open at `at` (another

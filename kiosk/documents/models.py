@@ -18,7 +18,7 @@ from ..extensions import db
 DOC_QUEUED = "queued"
 DOC_READY = "ready"
 DOC_FAILED = "failed"
-DOC_KINDS = ("anaesthesia", "form", "discharge", "merged")
+DOC_KINDS = ("anaesthesia", "addendum", "form", "discharge", "merged")
 DELIVERY_CHANNELS = ("folder", "email", "connector")
 DELIVERY_QUEUED = "queued"
 DELIVERY_SENT = "sent"

@@ -56,18 +56,57 @@ def test_finalising_queues_the_pdf_in_the_same_commit_and_the_worker_archives_it
     assert db.session.get(Document, document.id).pdf == before
 
 
-def test_an_addendum_never_changes_the_archived_document(app, clinic):
+def test_an_addendum_never_changes_the_archived_document_and_is_archived_apart(app, clinic):
     _, sheet = _finalised_sheet(clinic)
     documents_work()
     [document] = documents_for_source(sheet.uid)
     archived = (document.html, document.sha256)
-    anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="note",
-                       data={"text": "Recovered well, extubated"})
+    note = anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="note",
+                              data={"text": "Recovered well, extubated"})
     db.session.commit()
-    documents_work()
+    assert documents_work()["rendered"] == 1
     db.session.expire_all()
-    [again] = documents_for_source(sheet.uid)
+    again, addendum = documents_for_source(sheet.uid)
     assert (again.html, again.sha256) == archived and "Recovered well" not in again.html
+    assert addendum.kind == "addendum" and addendum.status == DOC_READY
+    assert "Recovered well, extubated" in addendum.html and "addenda" in addendum.title
+    assert "Recovered well" in PdfReader(io.BytesIO(addendum.pdf)).pages[0].extract_text()
+    assert db.session.get(AnaesthesiaEntry, note.id).document_id == addendum.id
+
+
+def test_the_addenda_of_one_unit_of_work_share_one_document(app, clinic):
+    _, sheet = _finalised_sheet(clinic)
+    first = [anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="vitals",
+                                data={"hr": hr}) for hr in (88, 91, 94)]
+    db.session.commit()
+    later = anaesthesia_record(sheet=sheet, user=clinic.user(4), kind="event",
+                               data={"event": "extubation"})
+    db.session.commit()
+    _sheet_doc, one, two = documents_for_source(sheet.uid)
+    assert {e.document_id for e in first} == {one.id} and later.document_id == two.id
+    assert all(f"HR {hr} bpm" in one.html for hr in (88, 91, 94))
+    assert "Extubation" in two.html and "HR 88" not in two.html
+    # Committed, a document never changes: a third addendum makes a third one.
+    anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="note", data={"text": "Home"})
+    db.session.commit()
+    db.session.expire_all()
+    assert "Home" not in db.session.get(Document, two.id).html
+    assert len(documents_for_source(sheet.uid)) == 4
+
+
+def test_an_addendum_undone_with_its_savepoint_leaves_no_document_behind(app, clinic):
+    _, sheet = _finalised_sheet(clinic)
+    with pytest.raises(DomainError):
+        with db.session.begin_nested():
+            anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="note",
+                               data={"text": "Undone"})
+            raise DomainError("test", "an op that failed after recording")
+    kept = anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="note",
+                              data={"text": "Kept"})
+    db.session.commit()
+    _sheet_doc, addendum = documents_for_source(sheet.uid)
+    assert kept.document_id == addendum.id
+    assert "Kept" in addendum.html and "Undone" not in addendum.html
 
 
 def test_a_failing_pdf_is_retried_then_reported_and_the_sheet_stays_intact(app, clinic,

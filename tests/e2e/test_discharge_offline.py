@@ -1,8 +1,9 @@
 """Discharging offline, in a real browser: two tablets carry one patient with the server
 gone; both record on its anaesthesia sheet, tablet A finalises the sheet, fills and signs
 the consent form and discharges the patient. Back online, the server holds one merged
-sheet with every entry once, the sheet's, the form's and the discharge summary's PDFs
-archived, and the patient discharged exactly once; a resend changes nothing."""
+sheet with every entry once, the sheet's, its addenda's, the form's and the discharge
+summary's PDFs archived, and the patient discharged exactly once; a resend changes
+nothing."""
 
 import re
 import time
@@ -144,8 +145,19 @@ def test_a_patient_discharged_offline_keeps_both_tablets_work(browser, server):
 
     def check_everything():
         check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, **merged)
-        rows = documents_ready(server, patient_id, {"anaesthesia", "form", "discharge"})
-        assert sorted(rows) == expected_documents  # one each, every one a PDF
+        rows = documents_ready(server, patient_id,
+                               {"anaesthesia", "addendum", "form", "discharge"})
+        assert sorted(r for r in rows if r[0] != "addendum") == expected_documents  # one each
+        # The addenda are archived too: each in one PDF (one per tablet's sync batch).
+        addenda_documents = [r for r in rows if r[0] == "addendum"]
+        assert {r[1:] for r in addenda_documents} == {(root_sheet, "ready", b"%PDF")}
+        archived = server.query(
+            "SELECT e.uid, d.status FROM anaesthesia_entries e JOIN anaesthesia_sheets s "
+            "ON s.id = e.sheet_id LEFT JOIN documents d ON d.id = e.document_id "
+            "WHERE e.addendum = 1 AND s.patient_id = ?", patient_id)
+        assert {e for e, _s in archived} == merged["addenda"]
+        assert {status for _e, status in archived} == {"ready"}
+        assert 2 <= len(addenda_documents) <= len(merged["addenda"])  # A's and B's
         # The sheet was archived as it stood when finalised: A's entries, not B's addenda.
         (html,) = server.query("SELECT html FROM documents WHERE kind = 'anaesthesia' "
                                "AND patient_id = ?", patient_id)[0]
