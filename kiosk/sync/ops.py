@@ -26,7 +26,12 @@ from .rows import FINDERS, BatchRows
 # Refusals that describe a state another device got to first: recorded as a conflict
 # for review (nothing applied twice), not rejected as impossible.
 CONFLICT_CODES = {"already_stopped", "already_discharged", "already_done", "task_cancelled",
-                  "not_admitted", "already_finalised", "discharge_blocked"}
+                  "not_admitted", "already_finalised", "discharge_blocked", "after_conflict"}
+# The op that creates what a later op names by this argument: when that op was a conflict,
+# the later one is a conflict too (`after_conflict`), not a mistake (`rejected`).
+CREATED_BY = {"patient": ("patient.create", "a patient"), "order": ("order.create", "an order"),
+              "sheet": ("anaesthesia.start", "an anaesthesia sheet"),
+              "form": ("form.start", "a form")}
 
 
 @dataclass

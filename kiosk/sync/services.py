@@ -33,7 +33,7 @@ from ..core.events import event_record
 from ..extensions import db
 from ..staff.models import User
 from .models import DeviceEvent, SyncOp
-from .ops import CONFLICT_CODES, REGISTRY, OpContext
+from .ops import CONFLICT_CODES, CREATED_BY, REGISTRY, OpContext
 from .rows import BatchRows, batch_rows_end, batch_rows_start
 
 log = logging.getLogger(__name__)
@@ -446,12 +446,30 @@ def _apply(device, op: dict, batch: Batch) -> dict:
         try:
             result = _apply_alone(spec, op, ctx)
         except DomainError as exc:
+            exc = _after_conflict(device, op, exc)
             status = "conflict" if exc.code in CONFLICT_CODES else "rejected"
             return _store(device, op, batch, status, error=exc, at=ctx.at,
                           patient=spec.patient_of(op["args"]))
     status = "conflict" if result.get("conflict") else "applied"
     return _store(device, op, batch, status, result=result, at=ctx.at,
                   patient=ctx.patient or spec.patient_of(op["args"]))
+
+
+def _after_conflict(device, op: dict, exc: DomainError) -> DomainError:
+    """A sheet, form, order or patient this device started was a conflict, so a later op on
+    it finds nothing: that op is a conflict too, named so, never a `rejected` mistake."""
+    created = CREATED_BY.get(exc.field) if exc.code == "not_found" else None
+    uid = op["args"].get(exc.field) if created else None
+    if not isinstance(uid, str):
+        return exc
+    creator, what = created
+    starts = db.session.scalars(select(SyncOp.args).where(
+        SyncOp.device_id == device.id, SyncOp.name == creator, SyncOp.status == "conflict"))
+    if not any(isinstance(args, dict) and args.get(exc.field) == uid for args in starts):
+        return exc
+    return DomainError("after_conflict", f"Not applied: it belongs to {what} this tablet "
+                       "started, which was not accepted (see that change, in “Needs "
+                       "attention” too).", field=exc.field)
 
 
 def _apply_alone(spec, op: dict, ctx: OpContext) -> dict:

@@ -109,3 +109,21 @@ def test_an_entry_time_from_a_slow_tablet_clock_is_corrected_like_the_op(clinic,
         AnaesthesiaEntry.kind == "vitals")).one()
     happened = datetime.now(UTC) - timedelta(minutes=5)
     assert abs((entry.at - happened).total_seconds()) < 30, entry.at
+
+
+def test_entries_on_a_sheet_whose_start_was_a_conflict_are_conflicts_too(clinic, client):
+    from kiosk.patients.services import patient_discharge
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    patient_discharge(patient=patient, user=clinic.user(6), override_reason="Went home early")
+    db.session.commit()
+    a, nurse, sheet = Tablet(client, "Blue"), clinic.user(3), str(uuid.uuid4())
+    answer = a.post([
+        a.op("anaesthesia.start", {"sheet": sheet, "patient": patient.uid}, nurse,
+             at=now_z(timedelta(minutes=1))),
+        a.op("anaesthesia.record", {"entry": str(uuid.uuid4()), "sheet": sheet,
+                                    "kind": "vitals", "data": {"hr": 80}}, nurse,
+             at=now_z(timedelta(minutes=1)))]).get_json()
+    assert [(r["status"], r["result"]["conflict"]) for r in answer["results"]] == [
+        ("conflict", "not_admitted"), ("conflict", "after_conflict")]
+    assert count(AnaesthesiaSheet) == 0 and count(AnaesthesiaEntry) == 0

@@ -147,3 +147,38 @@ def test_two_tablets_filling_one_form_offline_merge_by_time(clinic, client):
                     ).get_json()["results"][0]
     assert result["status"] == "conflict" and result["result"]["conflict"] == "not_admitted"
     assert count(PatientForm) == 1
+
+
+def test_the_ops_after_a_form_start_that_was_a_conflict_are_conflicts_too(clinic, client):
+    from kiosk.patients.services import patient_discharge
+    from kiosk.sync.models import SyncOp
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    template = consent_template(clinic)
+    patient_discharge(patient=patient, user=clinic.user(6),
+                      override_reason="Owner took the dog home against advice")
+    db.session.commit()
+    a = Tablet(client, "Blue")
+    form_uid = str(uuid.uuid4())
+    nurse = clinic.user(3)
+    answer = a.post([
+        a.op("form.start", {"form": form_uid, "patient": patient.uid,
+                            "template": template.uid}, nurse),
+        a.op("form.fill", {"form": form_uid, "values": {"owner_name": "Ann"}}, nurse),
+        a.op("form.finalise", {"form": form_uid}, nurse)]).get_json()
+    assert [r["status"] for r in answer["results"]] == ["conflict"] * 3
+    assert [r["result"]["conflict"] for r in answer["results"]] == [
+        "not_admitted", "after_conflict", "after_conflict"]
+    assert "not accepted" in answer["results"][1]["result"]["message"]
+    # In a later batch too, and nothing was made.
+    later = a.post([a.op("form.fill", {"form": form_uid, "values": {"weight": "30"}},
+                         nurse)]).get_json()["results"][0]
+    assert later["status"] == "conflict" and later["result"]["conflict"] == "after_conflict"
+    assert count(PatientForm) == 0
+    # A form nobody started is still a mistake, refused as one.
+    stray = a.post([a.op("form.fill", {"form": str(uuid.uuid4()), "values": {"weight": "1"}},
+                         nurse)]).get_json()["results"][0]
+    assert stray["status"] == "rejected" and stray["error"]["code"] == "not_found"
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(SyncOp).where(
+        SyncOp.status == "conflict")) == 4
