@@ -10,5 +10,6 @@
     var size = Math.abs(now) < 10 && input.value.indexOf(".") >= 0 ? 0.1 : 1;
     var next = now + size * Number(button.dataset.step);
     input.value = size < 1 ? next.toFixed(1) : String(Math.round(next));
+    input.dispatchEvent(new Event("input", {bubbles: true}));  // changed by hand, as typing
   });
 })();

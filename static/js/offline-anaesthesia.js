@@ -216,6 +216,8 @@
     buttons.forEach(function (b) { b.disabled = true; });
     outbox.enqueue(op.name, op.args).then(function () {
       buttons.forEach(function (b) { b.disabled = false; });
+      var steppers = form.querySelector(".steppers");
+      if (steppers) { delete steppers.dataset.typed; }  // recorded: carried forward again
       if (op.after) { op.after(); }
       apply();
     }, function () {
@@ -361,6 +363,7 @@
     var text = JSON.stringify(last);
     if (steppers.dataset.carried === text) { return; }  // nothing new: leave what is typed
     steppers.dataset.carried = text;
+    if (steppers.dataset.typed) { return; }  // being changed by hand: never overwritten
     Object.keys(last).forEach(function (k) {
       var input = steppers.querySelector('input[name="' + k + '"]');
       if (input) { input.value = last[k]; }
@@ -479,6 +482,45 @@
   });
   document.addEventListener("outbox:changed", apply);
   window.addEventListener("hashchange", function () { if (isShell()) { renderShell(); } });
+
+  // ---- Live: what another tablet records appears without a reload ------------------------
+  // Only what the server shows is swapped (the [data-live-part] elements): the forms, and
+  // whatever is being typed into them, stay as they are.
+  var live = {busy: false, again: false};
+  function liveRefresh() {
+    if (!root() || isShell()) { return; }
+    if (live.busy) { live.again = true; return; }
+    live.busy = true;
+    fetch(window.location.pathname, {credentials: "same-origin", cache: "no-store",
+      headers: {"Accept": "text/html"}}).then(function (response) {
+      if (!response.ok || response.redirected) { return null; }
+      return response.text().then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var freshRoot = fresh.getElementById("anaesthesia");
+        if (!freshRoot || freshRoot.dataset.sheet !== root().dataset.sheet) { return; }
+        root().querySelectorAll("[data-live-part]").forEach(function (el) {
+          var part = fresh.querySelector('[data-live-part="' + el.dataset.livePart + '"]');
+          if (part) { el.replaceWith(document.importNode(part, true)); }
+        });
+        root().dataset.finalised = freshRoot.dataset.finalised;
+        root().dataset.header = freshRoot.dataset.header;
+        if (window.kioskLock) { window.kioskLock.render(); }
+        apply();  // what this tablet still holds, drawn again over the server's rows
+      });
+    }).catch(function () { /* the server went: keep what is drawn */ }).then(function () {
+      live.busy = false;
+      if (live.again) { live.again = false; liveRefresh(); }
+    });
+  }
+  document.addEventListener("live:pokes", function (evt) {
+    var patient = root() && root().dataset.patient;
+    if (evt.detail.some(function (p) { return p.topic === "sheet" && p.patient === patient; })) { liveRefresh(); }
+  });
+  document.addEventListener("live:refresh", liveRefresh);
+  document.addEventListener("input", function (evt) {
+    var steppers = evt.target.closest && evt.target.closest("#vitals .steppers");
+    if (steppers) { steppers.dataset.typed = "1"; }
+  });
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", apply); }
   else { apply(); }

@@ -331,3 +331,46 @@ def test_a_sheet_started_online_opens_offline_after_a_reload(browser, server):
         if server.process is None or server.process.poll() is not None:
             server.start()
         context.close()
+
+
+def test_online_tablets_see_each_others_entries_without_a_reload(browser, server):
+    """Two tablets on one sheet, online: what A records and A's finalising appear on B
+    live, and what B is typing meanwhile stays as typed."""
+    _pid, uid, name = admitted_patient(server, 0)
+    ctx_a, a, _dev_a = set_up(browser, server, number=5, colour="blue", username="vet",
+                              password="vet-demo-1")
+    ctx_b, b, _dev_b = set_up(browser, server, number=6, colour="orange", username="tech",
+                              password="tech-demo-1")
+    try:
+        a.goto(f"{server.base_url}/patients/{uid}/anaesthesia")
+        form = a.locator("form.anaesthesia-start")
+        form.locator("input[name=procedure]").fill("Lump removal")
+        form.locator("select[name=asa]").select_option("II")
+        form.get_by_role("button", name="Start anaesthesia sheet").click()
+        # Online the start syncs at once, and the tablet's page gives way to the server's.
+        a.wait_for_url(re.compile(r"/anaesthesia/[0-9a-f-]{36}$"), timeout=30_000)
+        sheet = a.url.rsplit("/", 1)[1]
+        b.goto(f"{server.base_url}/anaesthesia/{sheet}")
+        b.locator("h1", has_text=name).wait_for()
+        b.wait_for_function("() => window.kioskLive && window.kioskLive.socket.connected")
+        b.evaluate("window.sameDocument = true")
+        b.locator('form[data-kind="drug"] input[name=drug]').fill("Ketamine")
+        b.locator("form.vitals-form input[name=hr]").fill("77")
+
+        record_vitals(a, hr=95, spo2=97)
+        b.locator("#vitals table.vitals-grid tbody tr:not(.waiting)", has_text="95").wait_for()
+        b.locator("#vitals figure.anaesthesia-chart").wait_for()
+        assert b.locator('form[data-kind="drug"] input[name=drug]').input_value() == "Ketamine"
+        assert b.locator("form.vitals-form input[name=hr]").input_value() == "77"
+
+        a.on("dialog", lambda dialog: dialog.accept())
+        a.get_by_role("button", name="Finalise sheet").click()
+        b.locator("#sheet-status", has_text="finalised").wait_for()
+        b.locator(".archived-list a", has_text="Anaesthesia record").wait_for(timeout=60_000)
+        assert b.get_by_role("button", name="Finalise sheet").count() == 0
+        assert "(addendum)" in b.locator("form.vitals-form button[type=submit]").inner_text()
+        assert b.evaluate("window.sameDocument") is True  # never reloaded
+        assert b.locator('form[data-kind="drug"] input[name=drug]').input_value() == "Ketamine"
+    finally:
+        ctx_a.close()
+        ctx_b.close()
