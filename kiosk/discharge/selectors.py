@@ -10,6 +10,7 @@ from ..devices.models import Device
 from ..documents.models import DOC_FAILED, DOC_READY, Document
 from ..extensions import db
 from ..patients.models import Patient
+from ..sync.models import SyncOp
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def discharge_blockers(patient: Patient, *, device=None) -> list[Blocker]:
 
 def pending_by_patient(patients: list[Patient]) -> dict[int, list[str]]:
     """For each of these patients with something unfinished, short labels of what: open
-    anaesthesia sheets, forms, documents waiting for their PDF, discharges not synced."""
+    anaesthesia sheets, forms, documents waiting for their PDF, discharges not synced, and
+    discharges a tablet sent that were blocked and not yet reviewed."""
     if not patients:
         return {}
     ids = [p.id for p in patients]
@@ -89,4 +91,9 @@ def pending_by_patient(patients: list[Patient]) -> dict[int, list[str]]:
     for uid, devices in _waiting_devices(list(by_uid), discharges=True).items():
         labels = ", ".join(d.label for d in devices)
         out.setdefault(by_uid[uid], []).append(f"discharge waiting on {labels}")
+    # A discharge sent from a tablet and blocked on sync: shown until someone reviews it.
+    for uid in db.session.scalars(select(SyncOp.patient_uid).where(
+            SyncOp.patient_uid.in_(list(by_uid)), SyncOp.name == "patient.discharge",
+            SyncOp.status == "conflict", SyncOp.dismissed_at.is_(None)).distinct()):
+        out.setdefault(by_uid[uid], []).append("discharge blocked, not reviewed")
     return out

@@ -543,6 +543,9 @@ def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None =
            "dismissed_at": None}
     if error is not None and error.code == "id_reused":
         row["op_id"] = ""  # the id belongs to the first op; this record must not shadow it
+    if status == "conflict" and row["name"] == "patient.discharge" and patient:
+        # Asked for and refused: the pending boards show it until someone looks at it.
+        event_record(db.session, "patient.changed", patient=patient)
     if batch.rows is not None:  # the quick way writes the batch's records in one INSERT
         batch.records.append(row)
         record = IN_THIS_BATCH
@@ -565,4 +568,6 @@ def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:
         audit_record(action="sync.dismiss", entity="device", entity_uid=device.public_id,
                      user=actor, detail={"seq": record.seq, "op": record.op_id})
         event_record(db.session, "device.changed", device=device.id)
+        if record.name == "patient.discharge" and record.patient_uid:
+            event_record(db.session, "patient.changed", patient=record.patient_uid)
     return record

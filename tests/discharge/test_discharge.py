@@ -118,6 +118,40 @@ def test_a_blocked_discharge_sent_offline_is_a_conflict_and_discharges_nothing(a
     assert patient.status == "admitted"
 
 
+def test_a_blocked_discharge_stays_on_the_pending_board_until_reviewed(app, clinic, client,
+                                                                       login, socketio_client):
+    from kiosk.anaesthesia.services import anaesthesia_finalise, anaesthesia_record
+    from kiosk.devices.models import Device
+    from kiosk.sync.models import SyncOp
+    from kiosk.sync.services import sync_op_dismiss
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    sheet = _open_sheet(clinic, patient)
+    login(clinic.user(2))
+    sio = socketio_client()
+    sio.emit("join", {"rooms": [f"sheet:{patient.uid}"]}, callback=True)
+    sio.get_received()
+    tablet = Tablet(client, "Blue")
+    tablet.post([tablet.op("patient.discharge", {"patient": patient.uid}, clinic.user(4))])
+    # Told (the pending boards are poked the same way), and it shows why.
+    assert [evt["args"][0]["patient"] for evt in sio.get_received()
+            if evt["name"] == "poke"] == [patient.uid]
+    db.session.expire_all()
+    labels = pending_by_patient([patient])[patient.id]
+    assert labels == ["anaesthesia open", "discharge blocked, not reviewed"]
+    # Once the sheet is finalised it is still there: the refused discharge was not redone.
+    anaesthesia_record(sheet=sheet, user=clinic.user(3), kind="header", data={"asa": "I"})
+    anaesthesia_finalise(sheet=sheet, user=clinic.user(3))
+    db.session.commit()
+    documents_work()
+    assert pending_by_patient([patient])[patient.id] == ["discharge blocked, not reviewed"]
+    record = db.session.scalars(select(SyncOp).where(SyncOp.status == "conflict")).one()
+    device = db.session.get(Device, record.device_id)
+    sync_op_dismiss(actor=clinic.user(4), device=device, op_id=record.id)
+    db.session.commit()
+    assert pending_by_patient([patient]) == {}
+
+
 def test_finalise_then_discharge_in_one_batch_discharges_once(app, clinic, client):
     patient = factories.patient_make(clinic, "Biscuit")
     tablet = Tablet(client, "Blue")
