@@ -22,6 +22,7 @@ def anaesthesia_html(view: SheetView) -> str:
 
 def addenda_html(view: SheetView, addenda: list) -> str:
     """The printable HTML of addenda to a finalised sheet, archived apart from it."""
+    addenda = sorted(addenda, key=lambda e: (e.at, e.recorded_at))  # by time, as on the sheet
     return render_template("anaesthesia/addenda_print.html", view=view, addenda=addenda,
                            patient=view.sheet.patient, clinic=settings_get(), vitals=VITALS,
                            pre=PRE, events=EVENTS)

@@ -65,7 +65,7 @@ def anaesthesia_record(*, sheet: AnaesthesiaSheet, user, kind: str, data, uid: s
         uid_check_free(AnaesthesiaEntry, uid, field="entry", what="entry")
     now = now or utcnow()
     entry = AnaesthesiaEntry(uid=uid or new_uid(), sheet=sheet, kind=kind,
-                             at=as_utc(at) if at else now, data=clean, user_id=user.id,
+                             at=as_utc(at) if at else now, data=clean, user=user,
                              device_id=device.id if device else None, recorded_at=now,
                              addendum=sheet.is_finalised, confirmed=sure)
     db.session.add(entry)
@@ -124,14 +124,17 @@ def _archive_addendum(sheet: AnaesthesiaSheet, entry: AnaesthesiaEntry, *, user,
     page) share one document, so a tablet back from theatre sends one, not one per row
     of vitals. It is committed with them; once committed it never changes either.
     """
+    from ..documents.models import DOC_QUEUED
     from ..documents.services import document_queue
     from .printing import addenda_html
 
     held = db.session.info.setdefault(ADDENDA_HELD, {})
     transaction = db.session().get_transaction()
     kept = held.get(sheet.id)
-    # Still this unit of work's, and not undone with a savepoint (an op that failed).
-    if kept is not None and kept[0] is transaction and kept[1] in db.session:
+    # Still this unit of work's, not undone with a savepoint (an op that failed), and its
+    # PDF not made yet (a discharge in the same batch makes it): else a new document.
+    if kept is not None and kept[0] is transaction and kept[1] in db.session \
+            and kept[1].status == DOC_QUEUED:
         _transaction, document, entries, view = kept
         entries = [e for e in entries if e in db.session]
     else:
@@ -145,6 +148,7 @@ def _archive_addendum(sheet: AnaesthesiaSheet, entry: AnaesthesiaEntry, *, user,
     entry.document = document
     document.html = addenda_html(view, entries)
     held[sheet.id] = (transaction, document, entries, view)
+
 
 def _sheet_open_at(patient, at: datetime) -> AnaesthesiaSheet | None:
     """The patient's sheet that is open, or else the last one still open at `at` (another

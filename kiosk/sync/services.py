@@ -458,18 +458,24 @@ def _apply(device, op: dict, batch: Batch) -> dict:
 def _after_conflict(device, op: dict, exc: DomainError) -> DomainError:
     """A sheet, form, order or patient this device started was a conflict, so a later op on
     it finds nothing: that op is a conflict too, named so, never a `rejected` mistake."""
-    created = CREATED_BY.get(exc.field) if exc.code == "not_found" else None
-    uid = op["args"].get(exc.field) if created else None
-    if not isinstance(uid, str):
+    if exc.code != "not_found":
         return exc
-    creator, what = created
-    starts = db.session.scalars(select(SyncOp.args).where(
-        SyncOp.device_id == device.id, SyncOp.name == creator, SyncOp.status == "conflict"))
-    if not any(isinstance(args, dict) and args.get(exc.field) == uid for args in starts):
+    # (A task of an order made offline names that order: not found, it is the order.)
+    named = {key: op["args"][key] for key in (exc.field,)
+             if key in CREATED_BY and isinstance(op["args"].get(key), str)}
+    if not named:
         return exc
-    return DomainError("after_conflict", f"Not applied: it belongs to {what} this tablet "
-                       "started, which was not accepted (see that change, in “Needs "
-                       "attention” too).", field=exc.field)
+    creators = {CREATED_BY[key][0]: key for key in named}
+    for name, args in db.session.execute(select(SyncOp.name, SyncOp.args).where(
+            SyncOp.device_id == device.id, SyncOp.name.in_(creators),
+            SyncOp.status == "conflict")):
+        key = creators[name]
+        if isinstance(args, dict) and args.get(key) == named[key]:
+            return DomainError("after_conflict", f"Not applied: it belongs to "
+                               f"{CREATED_BY[key][1]} this tablet started, which was not "
+                               "accepted (see that change, in “Needs attention” too).",
+                               field=key)
+    return exc
 
 
 def _apply_alone(spec, op: dict, ctx: OpContext) -> dict:

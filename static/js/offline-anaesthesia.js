@@ -150,10 +150,16 @@
       put(data, "note", field(form, "note"));
       return data;
     },
+    // Only what this person changed: another tablet's change to another field stands.
     header: function (form) {
-      var data = {};
-      ["procedure", "asa", "team", "equipment"].forEach(function (k) { put(data, k, field(form, k)); });
-      data.emergency = !!field(form, "emergency");
+      var now = mergedHeader(sheetOps()), data = {};
+      ["procedure", "asa", "team", "equipment"].forEach(function (k) {
+        var value = field(form, k);
+        if (value !== "" && value !== (now[k] || "")) { data[k] = value; }
+      });
+      var emergency = !!field(form, "emergency");
+      if (emergency !== !!now.emergency) { data.emergency = emergency; }
+      if (!Object.keys(data).length) { return formError(form, "Nothing has changed."); }
       return data;
     },
     note: function (form) {
@@ -218,6 +224,7 @@
       buttons.forEach(function (b) { b.disabled = false; });
       var steppers = form.querySelector(".steppers");
       if (steppers) { delete steppers.dataset.typed; }  // recorded: carried forward again
+      delete form.dataset.typed;
       if (op.after) { op.after(); }
       apply();
     }, function () {
@@ -478,7 +485,9 @@
       navigator.serviceWorker.controller.postMessage({type: "refresh", token: outbox.token()});
     }
     if (isShell()) { renderShell(); return; }
-    if (root() || document.querySelector("ul.anaesthesia-list")) { refresh(); }
+    // The sheet: the server's rows in place of the waiting ones, the forms left as typed.
+    if (root()) { liveRefresh(); return; }
+    if (document.querySelector("ul.anaesthesia-list")) { refresh(); }
   });
   document.addEventListener("outbox:changed", apply);
   window.addEventListener("hashchange", function () { if (isShell()) { renderShell(); } });
@@ -506,6 +515,7 @@
         root().dataset.header = freshRoot.dataset.header;
         if (window.kioskLock) { window.kioskLock.render(); }
         apply();  // what this tablet still holds, drawn again over the server's rows
+        refillHeader();
       });
     }).catch(function () { /* the server went: keep what is drawn */ }).then(function () {
       live.busy = false;
@@ -517,10 +527,24 @@
     if (evt.detail.some(function (p) { return p.topic === "sheet" && p.patient === patient; })) { liveRefresh(); }
   });
   document.addEventListener("live:refresh", liveRefresh);
-  document.addEventListener("input", function (evt) {
-    var steppers = evt.target.closest && evt.target.closest("#vitals .steppers");
+  document.addEventListener("input", typed);
+  document.addEventListener("change", typed);
+  function typed(evt) {
+    if (!evt.target.closest) { return; }
+    var steppers = evt.target.closest("#vitals .steppers");
     if (steppers) { steppers.dataset.typed = "1"; }
-  });
+    var form = evt.target.closest("form[data-outbox]");
+    if (form) { form.dataset.typed = "1"; }
+  }
+
+  // The header form shows the header as it stands, unless someone is changing it.
+  function refillHeader() {
+    var form = root() && root().querySelector('form[data-kind="header"]');
+    if (!form || form.dataset.typed) { return; }
+    var header = mergedHeader(sheetOps());
+    ["procedure", "asa", "team", "equipment"].forEach(function (k) { if (form.elements[k]) { form.elements[k].value = header[k] || ""; } });
+    if (form.elements.emergency) { form.elements.emergency.checked = !!header.emergency; }
+  }
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", apply); }
   else { apply(); }

@@ -94,6 +94,52 @@ def test_the_addenda_of_one_unit_of_work_share_one_document(app, clinic):
     assert len(documents_for_source(sheet.uid)) == 4
 
 
+def test_a_tablets_batch_of_addenda_is_one_document_naming_who_recorded_each(app, clinic,
+                                                                            client):
+    from tests.sync.test_sync import Tablet, now_z
+
+    _, sheet = _finalised_sheet(clinic)
+    documents_work()
+    tablet, nurse = Tablet(client, "Blue"), clinic.user(3)
+    answer = tablet.post([tablet.op("anaesthesia.record", {
+        "entry": f"00000000-0000-4000-8000-00000000000{n}", "sheet": sheet.uid,
+        "kind": "vitals", "data": {"hr": hr}}, nurse, at=now_z())
+        for n, hr in enumerate((80, 82, 84))]).get_json()
+    assert [r["status"] for r in answer["results"]] == ["applied"] * 3
+    db.session.expire_all()
+    _sheet_doc, addendum = documents_for_source(sheet.uid)
+    rows = addendum.html[addendum.html.index("<tbody>"):addendum.html.index("</tbody>")]
+    assert rows.count("<tr>") == 3 and rows.count(f"<td>{nurse.name}</td>") == 3
+
+
+def test_an_addendum_after_a_discharge_in_the_same_batch_gets_a_document_of_its_own(
+        app, clinic, client):
+    from tests.sync.test_sync import Tablet
+
+    patient, sheet = _finalised_sheet(clinic)
+    documents_work()
+    tablet, vet = Tablet(client, "Blue"), clinic.user(5)
+
+    def note(n, text):
+        return tablet.op("anaesthesia.record", {
+            "entry": f"00000000-0000-4000-8000-00000000001{n}", "sheet": sheet.uid,
+            "kind": "note", "data": {"text": text}}, vet)
+
+    answer = tablet.post([note(1, "Before the discharge"),
+                          tablet.op("patient.discharge", {"patient": patient.uid}, vet),
+                          note(2, "After the discharge")]).get_json()
+    assert [r["status"] for r in answer["results"]] == ["applied"] * 3
+    db.session.expire_all()
+    _sheet_doc, first, second = documents_for_source(sheet.uid)
+    # The first was made into a PDF at the discharge: it never changed afterwards.
+    assert first.status == DOC_READY and "After the discharge" not in first.html
+    assert "Before the discharge" in PdfReader(io.BytesIO(first.pdf)).pages[0].extract_text()
+    assert second.status == DOC_QUEUED and "After the discharge" in second.html
+    assert documents_work()["rendered"] == 2  # it, and the discharge summary
+    db.session.expire_all()
+    assert db.session.get(Document, second.id).status == DOC_READY
+
+
 def test_an_addendum_undone_with_its_savepoint_leaves_no_document_behind(app, clinic):
     _, sheet = _finalised_sheet(clinic)
     with pytest.raises(DomainError):

@@ -437,3 +437,22 @@ def test_a_uid_already_taken_is_rejected_and_the_device_moves_on(clinic, ward, k
     assert body["last_seq"] == 3
     assert (count(Note), count(Patient), count(Order), count(Task)) == \
         (before[0] + 2, before[1], before[2], before[3])
+
+
+def test_a_task_of_an_order_that_was_a_conflict_is_a_conflict_too(clinic, ward):
+    from kiosk.patients.services import patient_discharge
+
+    patient, _order, tablet = ward
+    patient_discharge(patient=patient, user=clinic.user(6), override_reason="Went home")
+    db.session.commit()
+    new_order = str(uuid.uuid4())
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    body = tablet.post([
+        tablet.op("order.create", {"order": new_order, "patient": patient.uid, "name": "Walk",
+                                   "kind": "task", "every_hours": 6,
+                                   "start": format_iso_z(start)}, clinic.user(4)),
+        tablet.op("task.complete", {"task": task_uid(new_order, start), "order": new_order,
+                                    "due_at": format_iso_z(start)}, clinic.user(2))]).get_json()
+    assert [(r["status"], r["result"]["conflict"]) for r in body["results"]] == [
+        ("conflict", "not_admitted"), ("conflict", "after_conflict")]
+    assert count(Task) == len(tasks_of(_order))  # no task made for the refused order
