@@ -362,6 +362,19 @@ def test_online_tablets_see_each_others_entries_without_a_reload(browser, server
         b.locator("#vitals figure.anaesthesia-chart").wait_for()
         assert b.locator('form[data-kind="drug"] input[name=drug]').input_value() == "Ketamine"
         assert b.locator("form.vitals-form input[name=hr]").input_value() == "77"
+        # A changes the team: B's header and its (untouched) header form follow.
+        a_header = a.locator('form[data-kind="header"]')
+        a_header.locator("input[name=team]").fill("Dr Okafor, Sam")
+        a_header.get_by_role("button", name="Save").click()
+        b.locator('dd[data-header="team"]', has_text="Dr Okafor, Sam").wait_for()
+        b.wait_for_function("() => document.querySelector('form[data-kind=header] "
+                            "input[name=team]').value === 'Dr Okafor, Sam'")
+        # B's own change syncs too: its rows are the server's, the drug it types stays.
+        b.locator("form.vitals-form").get_by_role("button", name=re.compile("Record")).click()
+        b.locator("#vitals table.vitals-grid tbody tr:not(.waiting)", has_text="77").wait_for()
+        b.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length"
+                            " === 0")
+        assert b.locator('form[data-kind="drug"] input[name=drug]').input_value() == "Ketamine"
 
         a.on("dialog", lambda dialog: dialog.accept())
         a.get_by_role("button", name="Finalise sheet").click()
