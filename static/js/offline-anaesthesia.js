@@ -445,13 +445,7 @@
       "started " + dt(opMs(start)) + " by " + by(start)].filter(Boolean).join(" · ");
     document.getElementById("shell-list").href = "/patients/" + encodeURIComponent(start.args.patient) + "/anaesthesia";
     r.querySelectorAll("form[data-outbox]").forEach(function (f) { f.dataset.sheet = uid; });
-    var header = mergedHeader(sheetOps());
-    var form = r.querySelector('form[data-kind="header"]');
-    if (form && !form.dataset.filled) {
-      form.dataset.filled = "1";
-      ["procedure", "asa", "team", "equipment"].forEach(function (k) { if (form.elements[k]) { form.elements[k].value = header[k] || ""; } });
-      if (form.elements.emergency) { form.elements.emergency.checked = !!header.emergency; }
-    }
+    refillHeader();
     applySheet();
   }
 
