@@ -457,19 +457,24 @@
   }
 
   // After a sync the server's copy is the truth: fetch the page again and draw what still waits.
-  function refresh() {
+  // This page as the server has it now, parsed; null if it would not give it.
+  function serverPage() {
     return fetch(window.location.pathname + window.location.search, {credentials: "same-origin", cache: "no-store",
       headers: {"Accept": "text/html"}}).then(function (response) {
       if (!response.ok || response.redirected) { return null; }
-      return response.text().then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
-        var main = document.querySelector("main");
-        if (fresh && main) {
-          main.innerHTML = fresh.innerHTML;
-          if (window.kioskLock) { window.kioskLock.render(); }
-          apply();
-        }
-      });
+      return response.text().then(function (html) { return new DOMParser().parseFromString(html, "text/html"); });
+    });
+  }
+
+  function refresh() {
+    return serverPage().then(function (page) {
+      var fresh = page && page.querySelector("main");
+      var main = document.querySelector("main");
+      if (fresh && main) {
+        main.innerHTML = fresh.innerHTML;
+        if (window.kioskLock) { window.kioskLock.render(); }
+        apply();
+      }
     }).catch(function () { /* the server went again: keep what is drawn */ });
   }
 
@@ -494,23 +499,18 @@
     if (!root() || isShell()) { return; }
     if (live.busy) { live.again = true; return; }
     live.busy = true;
-    fetch(window.location.pathname, {credentials: "same-origin", cache: "no-store",
-      headers: {"Accept": "text/html"}}).then(function (response) {
-      if (!response.ok || response.redirected) { return null; }
-      return response.text().then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html");
-        var freshRoot = fresh.getElementById("anaesthesia");
-        if (!freshRoot || freshRoot.dataset.sheet !== root().dataset.sheet) { return; }
-        root().querySelectorAll("[data-live-part]").forEach(function (el) {
-          var part = fresh.querySelector('[data-live-part="' + el.dataset.livePart + '"]');
-          if (part) { el.replaceWith(document.importNode(part, true)); }
-        });
-        root().dataset.finalised = freshRoot.dataset.finalised;
-        root().dataset.header = freshRoot.dataset.header;
-        if (window.kioskLock) { window.kioskLock.render(); }
-        apply();  // what this tablet still holds, drawn again over the server's rows
-        refillHeader();
+    serverPage().then(function (fresh) {
+      var freshRoot = fresh && fresh.getElementById("anaesthesia");
+      if (!freshRoot || freshRoot.dataset.sheet !== root().dataset.sheet) { return; }
+      root().querySelectorAll("[data-live-part]").forEach(function (el) {
+        var part = fresh.querySelector('[data-live-part="' + el.dataset.livePart + '"]');
+        if (part) { el.replaceWith(document.importNode(part, true)); }
       });
+      root().dataset.finalised = freshRoot.dataset.finalised;
+      root().dataset.header = freshRoot.dataset.header;
+      if (window.kioskLock) { window.kioskLock.render(); }
+      apply();  // what this tablet still holds, drawn again over the server's rows
+      refillHeader();
     }).catch(function () { /* the server went: keep what is drawn */ }).then(function () {
       live.busy = false;
       if (live.again) { live.again = false; liveRefresh(); }

@@ -213,14 +213,19 @@ def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
     assert a.locator("#sheet-status", has_text="finalised").count() == 1
 
     # Sent again (an answer lost): duplicates, nothing doubled.
-    answer = requests.post(f"{server.base_url}/api/sync", timeout=15,
-                           headers={"Authorization": f"Bearer {dev_a['token']}"},
-                           json={"device": dev_a["id"], "sent_at": time.strftime(
-                               "%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "outbox": {"pending": len(ops_a), "oldest_at": ops_a[0]["at"]},
-                               "ops": ops_a}).json()
+    answer = resend(server, dev_a, ops_a)
     assert {r["status"] for r in answer["results"]} == {"duplicate"}
     check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, **merged)
+
+
+def resend(server, device: dict, ops: list[dict]) -> dict:
+    """Post a tablet's ops to /api/sync again, as if its first answer was lost."""
+    return requests.post(f"{server.base_url}/api/sync", timeout=15,
+                         headers={"Authorization": f"Bearer {device['token']}"},
+                         json={"device": device["id"], "sent_at": time.strftime(
+                             "%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                             "outbox": {"pending": len(ops), "oldest_at": ops[0]["at"]},
+                             "ops": ops}).json()
 
 
 def record_ops_of(ops: list[dict]) -> list[dict]:

@@ -9,7 +9,6 @@ import re
 import time
 
 import pytest
-import requests
 
 from .conftest import own_server
 from .test_anaesthesia_offline import (
@@ -18,6 +17,7 @@ from .test_anaesthesia_offline import (
     record_drug,
     record_ops_of,
     record_vitals,
+    resend,
     set_up,
     start_sheet,
 )
@@ -175,12 +175,7 @@ def test_a_patient_discharged_offline_keeps_both_tablets_work(browser, server):
     check_everything()
 
     # Sent again (an answer lost): duplicates, nothing doubled.
-    answer = requests.post(f"{server.base_url}/api/sync", timeout=15,
-                           headers={"Authorization": f"Bearer {dev_a['token']}"},
-                           json={"device": dev_a["id"], "sent_at": time.strftime(
-                               "%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "outbox": {"pending": len(ops_a), "oldest_at": ops_a[0]["at"]},
-                               "ops": ops_a}).json()
+    answer = resend(server, dev_a, ops_a)
     assert [r["status"] for r in answer["results"]] == ["duplicate"] * len(ops_a)
     check_everything()
 
