@@ -46,3 +46,7 @@ KIOSK_SMTP_STARTTLS = False
 # The documents worker renders PDFs and sends them on inside `kiosk run`; a deployment with
 # a separate worker (`kiosk documents work --loop`) switches it off.
 KIOSK_DOCUMENTS_WORKER = True
+# Threads of a server process (`kiosk run`): live connections plus requests at once. The
+# database pool follows it (PostgreSQL's capped at KIOSK_DB_POOL_MAX per process).
+KIOSK_THREADS = 100
+KIOSK_DB_POOL_MAX = 20

@@ -3,6 +3,7 @@
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Flask
@@ -31,6 +32,8 @@ ENV_OVERRIDES = {
     "KIOSK_SMTP_PASSWORD": "KIOSK_SMTP_PASSWORD",
     "KIOSK_SMTP_STARTTLS": "KIOSK_SMTP_STARTTLS",
     "KIOSK_DOCUMENTS_WORKER": "KIOSK_DOCUMENTS_WORKER",
+    "KIOSK_THREADS": "KIOSK_THREADS",
+    "KIOSK_DB_POOL_MAX": "KIOSK_DB_POOL_MAX",
 }
 
 
@@ -84,16 +87,44 @@ def configure_logging(app: Flask) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# Threads a server process serves requests and live connections with (`kiosk run`).
+DEFAULT_THREADS = 100
+# Threads of a server process that use the database besides the requests: upkeep, the
+# documents worker, the revocation sweep, and one to spare.
+BACKGROUND_THREADS = 4
+# PostgreSQL's connections are a shared, costly resource (100 by default for the whole
+# server): one process never keeps more than this many, whatever its thread count.
+POSTGRESQL_POOL_MAX = 20
+
+
 def configure_database(app: Flask) -> None:
     """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL a pre-ping. Neither
-    puts a statement's values (notes, names) into error messages, so logs never hold them."""
+    puts a statement's values (notes, names) into error messages, so logs never hold them.
+
+    The pool follows the server's thread count (KIOSK_THREADS). A request holds at most one
+    connection at a time (a sync gives its back before queuing for its turn to write, and
+    a commit's pokes are worked out before the commit), so with a connection per thread
+    nobody waits for the pool on SQLite. PostgreSQL's pool is capped; there sync batches
+    take turns on about half of it, so sign-in and pages keep the rest.
+    """
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     options.setdefault("hide_parameters", True)
+    threads = int(app.config.get("KIOSK_THREADS") or DEFAULT_THREADS)
+    app.config["KIOSK_THREADS"] = threads
     if uri.startswith("sqlite"):
         options.setdefault("connect_args", {}).setdefault("timeout", 15)
+        if ":memory:" not in uri and "mode=memory" not in uri and uri != "sqlite://":
+            options.setdefault("pool_size", threads + BACKGROUND_THREADS)
+            options.setdefault("max_overflow", 10)
+        writers = 1  # one writer: the turns spare the busy handler's sleeps
     else:
         options.setdefault("pool_pre_ping", True)
+        cap = int(app.config.get("KIOSK_DB_POOL_MAX") or POSTGRESQL_POOL_MAX)
+        options.setdefault("pool_size", min(threads + BACKGROUND_THREADS, cap))
+        options.setdefault("max_overflow", 10)
+        writers = max(1, options["pool_size"] // 2)
+    app.extensions["kiosk.write_turns"] = threading.BoundedSemaphore(writers)
 
 
 @event.listens_for(Engine, "connect")

@@ -6,8 +6,9 @@ never patient data. Pages fetch what changed through the ordinary (authenticated
 
 import logging
 import time
+from functools import partial
 
-from ..core.events import DomainEvent, event_subscribe_batch
+from ..core.events import DomainEvent, event_prepare_batch
 from ..extensions import socketio
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ def version_now() -> int:
     return time.time_ns() // 1_000_000
 
 
-def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
-    """The (room, poke) pairs one commit's events call for, one poke per room and patient."""
+def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dict]]:
+    """The (room, poke) pairs one commit's events call for, one poke per room and patient.
+
+    `connection`: the committing transaction's (see pokes_prepare); else one of its own."""
     from ..whiteboards.selectors import boards_showing
 
     version = version_now()
@@ -61,7 +64,7 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
             if evt.name == "device.assigned":
                 assigned.add(evt.data["device"])
     out = []
-    showing = boards_showing(patients) if patients else {}
+    showing = boards_showing(patients, connection=connection) if patients else {}
     for uid in patients:
         out.append((room_sheet(uid), {"topic": "sheet", "patient": uid, "version": version}))
         for board_id in showing[uid]:
@@ -80,15 +83,23 @@ def pokes_for(events: list[DomainEvent]) -> list[tuple[str, dict]]:
     return out
 
 
-def pokes_send(events: list[DomainEvent]) -> None:
-    """Emit the pokes for a committed batch of events (after commit only)."""
-    for room, poke in pokes_for(events):
+def pokes_emit(pokes: list[tuple[str, dict]]) -> None:
+    """Emit pokes worked out by pokes_for (after commit only)."""
+    for room, poke in pokes:
         try:
             socketio.emit("poke", poke, to=room)
         except Exception:  # a poke lost is a refresh late, never a change undone
             log.exception("could not send a poke to %s", room)
 
 
+def pokes_prepare(session, events: list[DomainEvent]):
+    """Work out a commit's pokes before it commits, on its own connection; they are sent
+    after the commit. Working them out after would need a second pooled connection per
+    request, which a crowd of syncing tablets has taken (docs/deployment.md, "Limits")."""
+    pokes = pokes_for(events, connection=session.connection())
+    return partial(pokes_emit, pokes) if pokes else None
+
+
 def install() -> None:
-    """Subscribe the pokes to every commit."""
-    event_subscribe_batch(pokes_send)
+    """Poke after every commit that changed something someone is looking at."""
+    event_prepare_batch(pokes_prepare)

@@ -15,12 +15,12 @@ they answer the same; tests run batches both ways and compare.
 """
 
 import logging
-import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
@@ -173,28 +173,28 @@ def client_read(client) -> dict:
     return out
 
 
-_sqlite_writers = threading.Lock()
-
-
 @contextmanager
 def write_turn():
-    """SQLite: this process's sync requests write one after the other, in turn.
+    """Wait for this request's turn to write a sync batch; hold no connection meanwhile.
 
-    SQLite has one writer. Without this, a waiting request polls SQLite's busy handler,
-    which sleeps up to 100 ms at a time while the database may sit idle, and one unlucky
-    tablet can wait seconds behind the others. Requests of other processes still queue on
-    the busy timeout. PostgreSQL locks only the device's own row (device_lock): no turn.
+    The turns are counted per process (configure_database sizes them): one on SQLite, which
+    has one writer anyway (a request waiting in SQLite's busy handler sleeps up to 100 ms
+    at a time while the database may sit idle, so one unlucky tablet could wait seconds
+    behind the others); about half the connection pool on PostgreSQL, so a crowd of tablets
+    back from an outage leaves connections for sign-in and pages. The caller must not hold
+    a pooled connection while it waits here: the requests ahead of it need them to finish.
     """
-    if db.engine.dialect.name != "sqlite":
+    turns = current_app.extensions.get("kiosk.write_turns")
+    if turns is None:  # an application configured without them (a bare script)
         yield
         return
-    with _sqlite_writers:
+    with turns:
         yield
 
 
-def device_lock(device):
-    """The device's row, locked for this transaction: two requests of one device are
-    processed one after the other, never interleaved.
+def device_lock(device_id: int):
+    """The device (by id), its row locked for this transaction: two requests of one
+    device are processed one after the other, never interleaved.
 
     PostgreSQL locks the row. SQLite has one writer: the transaction takes the write lock
     at once (BEGIN IMMEDIATE), so concurrent syncs queue on the busy timeout instead of
@@ -206,7 +206,7 @@ def device_lock(device):
     if connection.dialect.name == "sqlite" and \
             not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-    return db.session.scalar(select(Device).where(Device.id == device.id)
+    return db.session.scalar(select(Device).where(Device.id == device_id)
                              .options(lazyload(Device.board)).with_for_update(of=Device)
                              .execution_options(populate_existing=True))
 

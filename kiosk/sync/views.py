@@ -52,6 +52,11 @@ def sync():
     if device is None:
         return _error(401, "unauthorized", "A valid, unrevoked device token is required; "
                       "ask a manager.")
+    # The token was checked on a pooled connection: give it back before queuing for the
+    # turn to write, or the requests ahead in the queue wait for it (docs/deployment.md).
+    # The device is read again, locked, once the turn comes.
+    device_id = device.id
+    db.session.rollback()
     received_at = utcnow()
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BYTES:
@@ -65,7 +70,10 @@ def sync():
                       "surrogate escape); nothing was applied.")
     with write_turn():
         try:
-            device = device_lock(device)
+            device = device_lock(device_id)
+            if device is None or not device.is_active:  # revoked while it waited its turn
+                raise SyncRefused(401, "unauthorized", "A valid, unrevoked device token is "
+                                  "required; ask a manager.")
             batch = batch_read(body, device=device, received_at=received_at)
             sync_heartbeat(device=device, batch=batch)
             answer = sync_process(device=device, batch=batch)

@@ -1,5 +1,6 @@
 """Reads for the wall whiteboard: patients × hours in a fixed handful of queries."""
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -121,13 +122,14 @@ def board_has_patient(board: Board, patient: Patient) -> bool:
         BoardMember.board_id == board.id, BoardMember.patient_id == patient.id)) is not None
 
 
-def boards_showing(patients: dict[str, set[int]]) -> dict[str, list[int]]:
+def boards_showing(patients: dict[str, set[int]], connection=None) -> dict[str, list[int]]:
     """For each patient uid, the ids of the boards it is on: the ward board of its ward and
-    of the wards in its set (a ward it just left), and the lists it is on. Two queries."""
+    of the wards in its set (a ward it just left), and the lists it is on. Two queries, on
+    `connection` (a committing transaction's) or else on a connection of their own."""
     uids = sorted(patients)
     shown: dict[str, set[int]] = {uid: set() for uid in uids}
     left = sorted({ward for wards in patients.values() for ward in wards})
-    with db.engine.connect() as conn:  # usable after a commit, outside the session
+    with nullcontext(connection) if connection is not None else db.engine.connect() as conn:
         for start in range(0, len(uids), 500):
             chunk = uids[start:start + 500]
             ward_board = select(Patient.uid, Board.id).join(

@@ -1,0 +1,139 @@
+"""Many tablets syncing at once: no request waits on a connection it cannot get.
+
+A hospital back from an outage has every tablet flushing its outbox at the same moment.
+The connection pool is smaller than the crowd here on purpose (two connections, eight
+tablets, a three-second pool timeout): a request that held a connection while queuing for
+its turn to write, or that needed a second one after its commit (to work out whom to
+poke), would starve the others until the pool timed out.
+"""
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from kiosk import create_app
+from kiosk.core.clock import format_iso_z, utcnow
+from kiosk.devices.services import device_provision
+from kiosk.extensions import db
+from kiosk.live import pokes
+from kiosk.treatments.models import Note
+from tests import factories
+
+TABLETS = 8
+POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 3}
+# Well under the pool timeout: nobody waited for a connection held by a queued request.
+LIMIT_S = 2.5
+
+
+@pytest.fixture
+def small_pool_app(server_database, tmp_path):
+    """The application on a fresh database with a pool of two connections."""
+    url = server_database or f"sqlite:///{tmp_path / 'load.db'}"
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url,
+                                         "SQLALCHEMY_ENGINE_OPTIONS": dict(POOL)})
+    with application.app_context():
+        if server_database is None:
+            db.create_all()
+        yield application
+        db.session.remove()
+        if server_database is not None:
+            names = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+def _note_body(device, user, patient) -> dict:
+    """One note, as a tablet back online sends it: the note pokes the patient's boards."""
+    op_id = str(uuid.uuid4())
+    return {"device": device.public_id, "sent_at": format_iso_z(utcnow()),
+            "outbox": {"pending": 1, "oldest_at": None},
+            "ops": [{"id": op_id, "seq": 1, "name": "note.add", "at": format_iso_z(utcnow()),
+                     "user": user.public_id,
+                     "args": {"note": op_id, "patient": patient.uid, "text": "Settled."}}]}
+
+
+def test_a_crowd_of_tablets_larger_than_the_pool_all_sync_promptly(small_pool_app,
+                                                                   monkeypatch):
+    clinic = factories.clinic_make()
+    patient = factories.patient_make(clinic)
+    user = clinic.user(3)
+    tablets = [device_provision(name=f"Tablet {n}", colour="blue") for n in range(TABLETS)]
+    db.session.commit()
+    bodies = [(token, _note_body(device, user, patient)) for device, token in tablets]
+    notes_before = db.session.scalar(select(func.count()).select_from(Note))
+    db.session.remove()
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr(pokes.socketio, "emit",
+                        lambda name, poke, to=None: sent.append((to, poke)))
+    held: dict[int, int] = {}
+    most_held = [0]
+
+    def counted(delta):
+        def listener(*_args):
+            ident = threading.get_ident()
+            held[ident] = held.get(ident, 0) + delta
+            most_held[0] = max(most_held[0], held[ident])
+        return listener
+
+    event.listen(db.engine, "checkout", counted(1))
+    event.listen(db.engine, "checkin", counted(-1))
+    client = small_pool_app.test_client()
+    answers: list[tuple[int, float, str]] = []
+    start = threading.Barrier(TABLETS)
+
+    def tablet(token, body):
+        start.wait()
+        began = time.perf_counter()
+        try:
+            response = client.post("/api/sync", json=body,
+                                   headers={"Authorization": f"Bearer {token}"})
+            status, text_ = response.status_code, response.get_data(as_text=True)[:200]
+        except Exception as exc:  # noqa: BLE001 - the testing config raises what would be a 500
+            status, text_ = 500, f"{type(exc).__name__}: {exc}"[:200]
+        answers.append((status, time.perf_counter() - began, text_))
+
+    threads = [threading.Thread(target=tablet, args=item) for item in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(status for status, _, _ in answers) == [200] * TABLETS, answers
+    slowest = max(took for _, took, _ in answers)
+    assert slowest < LIMIT_S, f"a sync took {slowest:.1f} s: {answers}"
+    assert most_held[0] == 1, "a request held two connections at once"
+    db.session.remove()
+    assert db.session.scalar(select(func.count()).select_from(Note)) == notes_before + TABLETS
+    # Every commit poked the patient's sheet: no poke was lost to a pool timeout.
+    sheet = [to for to, _ in sent if to == pokes.room_sheet(patient.uid)]
+    assert len(sheet) == TABLETS, sent
+
+
+def test_a_queued_sync_holds_no_connection(small_pool_app):
+    """While one request writes, the next waits for its turn without a connection."""
+    from kiosk.sync.services import write_turn
+
+    clinic = factories.clinic_make()
+    patient = factories.patient_make(clinic)
+    device, token = device_provision(name="Tablet", colour="blue")
+    db.session.commit()
+    body = _note_body(device, clinic.user(3), patient)
+    db.session.remove()
+    pool = db.engine.pool
+    client = small_pool_app.test_client()
+    answers = []
+    with small_pool_app.app_context(), write_turn():  # another sync is writing
+        waiting = threading.Thread(target=lambda: answers.append(client.post(
+            "/api/sync", json=body, headers={"Authorization": f"Bearer {token}"})))
+        waiting.start()
+        time.sleep(0.8)  # the request authenticated and now waits for its turn
+        checked_out = pool.checkedout()
+        still_waiting = waiting.is_alive()
+    waiting.join(timeout=30)
+    assert still_waiting, "the request did not wait for its turn"
+    assert checked_out == 0, "a queued sync request kept a pooled connection"
+    assert answers and answers[0].status_code == 200, answers and answers[0].get_data()
