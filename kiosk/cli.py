@@ -53,8 +53,15 @@ def schema_ensure() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Create the schema and a demo clinic if empty.")
-def run_command(host: str, port: int, demo: bool):
-    """Serve the application with live updates (one process; see docs/deployment.md)."""
+@click.option("--dev", is_flag=True, help="Werkzeug's development server, reloading when the "
+              "code changes (for development only, never for a clinic).")
+def run_command(host: str, port: int, demo: bool, dev: bool):
+    """Serve the application with live updates (one process; see docs/deployment.md).
+
+    A production server (gunicorn, one worker of KIOSK_THREADS threads: a live connection
+    holds a thread), with the hourly upkeep, the documents worker and the revocation sweep
+    running inside it.
+    """
     from .demo import demo_build, demo_summary
 
     if demo:
@@ -70,12 +77,61 @@ def run_command(host: str, port: int, demo: bool):
                                    "(or `kiosk run --demo` for a demo clinic).")
     db.session.remove()
     app = current_app._get_current_object()
+    if dev:
+        _run_development(app, host, port)
+    else:
+        _run_production(app, host, port)
+
+
+def background_start(app) -> None:
+    """The serving process's own work: hourly upkeep, the documents worker (unless a
+    separate one is configured) and the sweep of revoked devices' live connections."""
     socketio.start_background_task(upkeep_loop, app)
     worker_start(app)
     start_sweep(app)
+
+
+def _run_development(app, host: str, port: int) -> None:
+    # The reloader runs this command again in a child process that serves; only that one
+    # does the background work.
+    if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        background_start(app)
     os.environ.pop("FLASK_RUN_FROM_CLI", None)  # Flask refuses app.run() under its CLI otherwise
-    socketio.run(current_app, host=host, port=port, allow_unsafe_werkzeug=True,
-                 use_reloader=False, log_output=False)
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=True,
+                 log_output=False)
+
+
+def gunicorn_options(app, host: str, port: int) -> dict:
+    """gunicorn's settings for `kiosk run`: one gthread worker (Socket.IO keeps a client's
+    session in the process that holds it), KIOSK_THREADS threads (the database pool was
+    sized from the same number), and a quick stop (open live connections would otherwise
+    hold a restart for the whole graceful timeout; clients reconnect by themselves)."""
+    threads = int(app.config["KIOSK_THREADS"])
+    return {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "workers": 1, "worker_class": "gthread", "threads": threads,
+            "worker_connections": max(1000, 2 * threads), "graceful_timeout": 5,
+            "accesslog": None, "errorlog": "-", "loglevel": "info",
+            "proc_name": "kiosk", "control_socket_disable": True}
+
+
+def _run_production(app, host: str, port: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    # The worker is forked from this process: it must not inherit open database
+    # connections, and the background threads must run in it, not here.
+    db.engine.dispose()
+
+    class KioskServer(BaseApplication):
+        def load_config(self):
+            for key, value in gunicorn_options(app, host, port).items():
+                if key in self.cfg.settings:  # older gunicorns lack the control socket
+                    self.cfg.set(key, value)
+            self.cfg.set("post_worker_init", lambda worker: background_start(app))
+
+        def load(self):
+            return app
+
+    KioskServer().run()
 
 
 @main.command("demo")
