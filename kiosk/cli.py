@@ -114,6 +114,19 @@ def gunicorn_options(app, host: str, port: int) -> dict:
             "proc_name": "kiosk", "control_socket_disable": True}
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker is killed when the `kiosk run` process dies, even by kill -9, so
+    `kiosk run` stops as one process (a supervisor restarting it finds the port free)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker notices within a second
+        pass
+
+
 def _run_production(app, host: str, port: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -126,6 +139,7 @@ def _run_production(app, host: str, port: int) -> None:
             for key, value in gunicorn_options(app, host, port).items():
                 if key in self.cfg.settings:  # older gunicorns lack the control socket
                     self.cfg.set(key, value)
+            self.cfg.set("post_fork", lambda server, worker: _die_with_parent())
             self.cfg.set("post_worker_init", lambda worker: background_start(app))
 
         def load(self):
