@@ -9,11 +9,18 @@ poke for that patient; latency = time heard - time the HTTP response arrived (po
 sent after the commit, before the page is rendered, so many arrive first: those count as
 0 ms and are reported). A client that has not heard within `--wait` seconds missed it.
 
+Also measured: how long the clients take to connect and join (`--parallel` at a time), the
+server's resident memory (its processes' RSS) before and after they connected, per
+connection, and the CPU the server and this client process used during the completions.
+The server gets a thread per client (KIOSK_THREADS: a live connection holds one). All the
+clients live in this one Python process: when its CPU share nears 100 % of a core, the
+clients, not the server, set the latency.
+
 The same run is repeated with two server processes joined by Redis (clients spread over
 both, completions through the first), unless Redis is unreachable.
 
     python bench/live.py [--clients 100] [--displays 30] [--completions 500] [--wait 2]
-                         [--redis-url redis://127.0.0.1:6379/0] [--no-redis]
+                         [--parallel 20] [--redis-url redis://127.0.0.1:6379/0] [--no-redis]
 
 Human-readable lines first; the last line is one JSON object.
 """
@@ -66,8 +73,9 @@ class Crowd:
         self.listeners: list[Listener] = []
         self.changed = threading.Condition()
 
-    def connect(self, listener: Listener, url: str, *, cookie=None, token=None) -> None:
-        """Connect one client and join its room."""
+    def connect(self, listener: Listener, url: str, *, cookie=None, token=None) -> float:
+        """Connect one client and join its room; the seconds that took."""
+        began = time.perf_counter()
         sio = socketio.Client(reconnection=False)
 
         def on_poke(data, listener=listener):
@@ -84,7 +92,9 @@ class Crowd:
         if ack.get("joined") != [listener.room]:
             raise RuntimeError(f"could not join {listener.room}: {ack}")
         listener.sio = sio
-        self.listeners.append(listener)
+        with self.changed:
+            self.listeners.append(listener)
+        return time.perf_counter() - began
 
     def close(self) -> None:
         """Disconnect everyone at once (each waits a few seconds for the closing handshake)."""
@@ -123,12 +133,12 @@ def tasks_pick(tasks: list[tuple[str, str]], count: int) -> list[tuple[str, str]
     return picked
 
 
-def servers_start(directory: Path, processes: int, redis_url: str | None
+def servers_start(directory: Path, processes: int, redis_url: str | None, threads: str
                   ) -> list[KioskServer]:
     """The first server prepares the demo clinic; the others share its database."""
-    env = {}
+    env = {"KIOSK_THREADS": threads}
     if redis_url:
-        env = {"KIOSK_REDIS_URL": redis_url,
+        env = {**env, "KIOSK_REDIS_URL": redis_url,
                "KIOSK_REDIS_CHANNEL": f"kiosk-bench-{secrets.token_hex(6)}"}
     first = KioskServer(directory, name="server-1", env=env)
     servers = [first]
@@ -147,25 +157,66 @@ def servers_start(directory: Path, processes: int, redis_url: str | None
     return servers
 
 
-def crowd_connect(servers, *, clients: int, displays: int, patients, boards) -> Crowd:
-    """Displays on boards, sheets on patients, spread over the servers."""
+def crowd_connect(servers, *, clients: int, displays: int, patients, boards,
+                  parallel: int) -> tuple[Crowd, list[float], float]:
+    """Displays on boards, sheets on patients, spread over the servers, `parallel` at a
+    time: the crowd, each connection's seconds, and the seconds for them all."""
     crowd = Crowd()
     manager = servers[0].signed_in("manager", "manager-demo")
     cookie = f"session={manager.cookies['session']}"
     tokens = [json.loads(servers[0].kiosk(
         "devices", "add", "--name", f"Bench tablet {n + 1}", "--colour", "blue",
         "--kind", "tablet").strip().splitlines()[-1])["token"] for n in range(TABLETS)]
-    for index in range(clients):
+
+    def one(index: int) -> float:
         server = index % len(servers)
         url = servers[server].base_url
         if index < displays:
             listener = Listener(room=f"board:{boards[index % len(boards)]}", server=server)
-            crowd.connect(listener, url, cookie=cookie)
-        else:
-            sheet = index - displays
-            listener = Listener(room=f"sheet:{patients[sheet % len(patients)]}", server=server)
-            crowd.connect(listener, url, token=tokens[sheet % len(tokens)])
-    return crowd
+            return crowd.connect(listener, url, cookie=cookie)
+        sheet = index - displays
+        listener = Listener(room=f"sheet:{patients[sheet % len(patients)]}", server=server)
+        return crowd.connect(listener, url, token=tokens[sheet % len(tokens)])
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        seconds = list(pool.map(one, range(clients)))
+    return crowd, seconds, time.perf_counter() - began
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (gunicorn's worker), in KiB."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(entry.name) == pid or fields.get("PPid", "").strip() == str(pid):
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children so far."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(entry.name) == pid or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def completions_run(crowd: Crowd, server: KioskServer, picked, showing, wait: float) -> dict:
@@ -246,22 +297,45 @@ def phase(args, processes: int, redis_url: str | None) -> dict:
     """One run: start, connect, complete, report."""
     label = f"{processes} process{'es' if processes > 1 else ''}" + \
         (" joined by Redis" if redis_url else "")
+    import resource
+
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-live-") as tmp:
         started = time.perf_counter()
-        servers = servers_start(Path(tmp), processes, redis_url)
+        # A live connection holds one of the server's threads: room for all, plus requests.
+        threads = str(args.clients // processes + 50)
+        servers = servers_start(Path(tmp), processes, redis_url, threads)
         crowd = None
         try:
             patients, boards, showing, tasks = clinic_read(servers[0])
             picked = tasks_pick(tasks, args.completions)
-            crowd = crowd_connect(servers, clients=args.clients, displays=args.displays,
-                                  patients=patients, boards=boards)
-            print(f"[{label}] {len(crowd.listeners)} clients connected "
+            time.sleep(1.0)  # the server settles after its start (upkeep's first run)
+            rss_before = [rss_kib(server.process.pid) for server in servers]
+            crowd, connect_s, connect_all_s = crowd_connect(
+                servers, clients=args.clients, displays=args.displays, patients=patients,
+                boards=boards, parallel=args.parallel)
+            time.sleep(1.0)
+            rss_after = [rss_kib(server.process.pid) for server in servers]
+            rss_per_client = (sum(rss_after) - sum(rss_before)) / args.clients
+            print(f"[{label}] {len(crowd.listeners)} clients connected in {connect_all_s:.1f} s "
+                  f"({args.parallel} at a time; each: p50 "
+                  f"{percentile(connect_s, 0.5) * 1000:.0f} ms, p99 "
+                  f"{percentile(connect_s, 0.99) * 1000:.0f} ms) "
                   f"({args.displays} displays on {len(boards)} boards, "
                   f"{args.clients - args.displays} sheets on {len(patients)} patients), "
                   f"{len(tasks)} open tasks; set-up {time.perf_counter() - started:.1f} s")
+            print(f"[{label}] server memory (RSS) {sum(rss_before) / 1024:.0f} MiB before, "
+                  f"{sum(rss_after) / 1024:.0f} MiB connected: "
+                  f"{rss_per_client:.0f} KiB per connection")
             began = time.perf_counter()
+            client_cpu = resource.getrusage(resource.RUSAGE_SELF)
+            server_cpu = sum(cpu_seconds(server.process.pid) for server in servers)
             result = completions_run(crowd, servers[0], picked, showing, args.wait)
             took = time.perf_counter() - began
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            client_cpu_s = (after.ru_utime + after.ru_stime
+                            - client_cpu.ru_utime - client_cpu.ru_stime)
+            server_cpu_s = sum(cpu_seconds(server.process.pid) for server in servers) \
+                - server_cpu
         finally:
             if crowd is not None:
                 crowd.close()
@@ -288,7 +362,19 @@ def phase(args, processes: int, redis_url: str | None) -> dict:
           f"clients; pokes outside the expected rooms: {result['unexpected']}; "
           f"errors in server logs: {errors} (and {bad_close} closing handshakes "
           f"logged as bad requests)")
+    print(f"[{label}] CPU during the completions ({took:.1f} s): this client process "
+          f"{client_cpu_s:.1f} s ({client_cpu_s / took:.0%} of one core: the clients' "
+          f"threads share one interpreter), server {server_cpu_s:.1f} s "
+          f"({server_cpu_s / took:.0%} of one core)")
     return {"processes": processes, "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
+            "connect_all_s": round(connect_all_s, 1),
+            "connect_p50_ms": round(percentile(connect_s, 0.5) * 1000, 1),
+            "connect_p99_ms": round(percentile(connect_s, 0.99) * 1000, 1),
+            "rss_before_mib": round(sum(rss_before) / 1024, 1),
+            "rss_connected_mib": round(sum(rss_after) / 1024, 1),
+            "rss_per_connection_kib": round(rss_per_client, 1),
+            "client_cpu_share": round(client_cpu_s / took, 2),
+            "server_cpu_share": round(server_cpu_s / took, 2),
             "missed": result["missed_clients"], "missed_pokes": result["missed_pokes"],
             "before_response": result["before_response"], "pokes": len(lat),
             "since_request_p50_ms": round(percentile(result["since_request"], 0.5), 1),
@@ -317,11 +403,18 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=2.0, help="seconds before a miss")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--parallel", type=int, default=20,
+                        help="clients connecting at the same time")
     args = parser.parse_args()
 
     single = phase(args, 1, None)
-    out = {"bench": "live", "clients": args.clients, "completions": args.completions,
+    out = {"bench": "live", "server": "kiosk run", "clients": args.clients,
+           "completions": args.completions,
            "p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"],
+           **{key: single[key] for key in (
+               "connect_all_s", "connect_p50_ms", "connect_p99_ms", "rss_before_mib",
+               "rss_connected_mib", "rss_per_connection_kib", "client_cpu_share",
+               "server_cpu_share")},
            "missed": single["missed"], "missed_pokes": single["missed_pokes"],
            "before_response": single["before_response"], "pokes": single["pokes"],
            "since_request_p50_ms": single["since_request_p50_ms"],
