@@ -9,7 +9,8 @@ Several servers may share one database and one secret (live-update tests, benchm
     second = KioskServer(tmp_dir, name="b", env={**first.shared_env(), ...})
     first.prepare(); first.start(); second.start()
 
-`gunicorn_threads` serves through gunicorn (`-k gthread -w 1`) instead of `kiosk run`.
+`kiosk run` serves through gunicorn itself (one gthread worker); `gunicorn_threads` starts
+gunicorn on wsgi:app instead (`-k gthread -w 1`), as a group of processes runs it.
 
 Also runnable as `python tests/e2e/server.py crowd <count>` (with KIOSK_DATABASE_URL set)
 to add a ward whose board has more patients than a 1080p screen shows at once.
@@ -64,7 +65,8 @@ def csrf_token_in(html: str) -> str:
 
 
 class KioskServer:
-    """`kiosk db upgrade`, `kiosk demo`, then `kiosk run` on a free port until stopped.
+    """`kiosk db upgrade`, `kiosk demo`, then `kiosk run` on a free port until stopped
+    (`kiosk run` is gunicorn's master and its one worker, which dies with it).
 
     With `run_demo`, a single `kiosk run --demo` makes the schema and the demo clinic.
     """
@@ -85,6 +87,8 @@ class KioskServer:
                     "KIOSK_TIMEZONE": os.environ.get("KIOSK_E2E_TIMEZONE", "UTC"),
                     "PYTHONUNBUFFERED": "1"}
         self.env.pop("KIOSK_REDIS_URL", None)
+        if gunicorn_threads:  # the database pool follows the thread count, as documented
+            self.env["KIOSK_THREADS"] = str(gunicorn_threads)
         for key, value in (env or {}).items():  # None removes a variable
             if value is None:
                 self.env.pop(key, None)
