@@ -3,7 +3,6 @@
 import logging
 import os
 import secrets
-import threading
 from pathlib import Path
 
 from flask import Flask
@@ -124,7 +123,9 @@ def configure_database(app: Flask) -> None:
         options.setdefault("pool_size", min(threads + BACKGROUND_THREADS, cap))
         options.setdefault("max_overflow", 10)
         writers = max(1, options["pool_size"] // 2)
-    app.extensions["kiosk.write_turns"] = threading.BoundedSemaphore(writers)
+    from .sync.services import WriteTurns
+
+    app.extensions["kiosk.write_turns"] = WriteTurns(writers)
 
 
 @event.listens_for(Engine, "connect")

@@ -16,6 +16,7 @@ from .services import (
     SyncRefused,
     TransientFailure,
     batch_read,
+    busy_retry_after,
     device_lock,
     sync_heartbeat,
     sync_process,
@@ -68,7 +69,9 @@ def sync():
     if SURROGATE_ESCAPE.search(raw) and not _is_unicode(body):
         return _error(400, "bad_json", "The body holds text that is not valid Unicode (a lone "
                       "surrogate escape); nothing was applied.")
-    with write_turn():
+    with write_turn() as granted:
+        if not granted:  # a crowd is ahead: come back rather than hang (SYNC.md's busy)
+            return _busy(busy_retry_after())
         try:
             device = device_lock(device_id)
             if device is None or not device.is_active:  # revoked while it waited its turn
@@ -92,6 +95,13 @@ def sync():
             # Any other failure: the transaction ends here, before the next request's turn.
             if db.session().in_transaction():
                 db.session.rollback()
+
+
+def _busy(retry_after: int):
+    response, status = _error(503, "unavailable", "The server is busy with other tablets' "
+                              "syncs; nothing was applied. Try again.")
+    response.headers["Retry-After"] = str(retry_after)
+    return response, status
 
 
 def _transient(exc):

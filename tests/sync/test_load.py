@@ -137,3 +137,39 @@ def test_a_queued_sync_holds_no_connection(small_pool_app):
     assert still_waiting, "the request did not wait for its turn"
     assert checked_out == 0, "a queued sync request kept a pooled connection"
     assert answers and answers[0].status_code == 200, answers and answers[0].get_data()
+
+
+def test_a_sync_that_cannot_get_its_turn_soon_is_told_to_come_back(small_pool_app,
+                                                                     monkeypatch):
+    """Past the wait cap, a busy answer (503 with Retry-After), not a minute in line;
+    nothing of the batch applied."""
+    from kiosk.devices.models import Device
+    from kiosk.sync import services
+
+    monkeypatch.setattr(services, "TURN_WAIT_S", 0.5, raising=False)
+    clinic = factories.clinic_make()
+    patient = factories.patient_make(clinic)
+    device, token = device_provision(name="Tablet", colour="blue")
+    db.session.commit()
+    device_id = device.id
+    body = _note_body(device, clinic.user(3), patient)
+    notes_before = db.session.scalar(select(func.count()).select_from(Note))
+    db.session.remove()
+    client = small_pool_app.test_client()
+    answers = []
+    with small_pool_app.app_context(), services.write_turn():  # a long batch is writing
+        waiting = threading.Thread(target=lambda: answers.append(client.post(
+            "/api/sync", json=body, headers={"Authorization": f"Bearer {token}"})))
+        waiting.start()
+        waiting.join(timeout=3)
+        answered_while_busy = bool(answers)
+    waiting.join(timeout=30)
+
+    assert answered_while_busy, "the request waited past the cap"
+    response = answers[0]
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    db.session.remove()
+    assert db.session.scalar(select(func.count()).select_from(Note)) == notes_before
+    assert db.session.get(Device, device_id).last_seq == 0
