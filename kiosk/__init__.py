@@ -103,8 +103,8 @@ def configure_database(app: Flask) -> None:
     The pool follows the server's thread count (KIOSK_THREADS). A request holds at most one
     connection at a time (a sync gives its back before queuing for its turn to write, and
     a commit's pokes are worked out before the commit), so with a connection per thread
-    nobody waits for the pool on SQLite. PostgreSQL's pool is capped; there sync batches
-    take turns on about half of it, so sign-in and pages keep the rest.
+    nobody waits for the pool on SQLite. PostgreSQL's pool is capped; there two sync
+    batches write at a time, so sign-in and pages keep the rest.
     """
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
@@ -122,7 +122,10 @@ def configure_database(app: Flask) -> None:
         cap = int(app.config.get("KIOSK_DB_POOL_MAX") or POSTGRESQL_POOL_MAX)
         options.setdefault("pool_size", min(threads + BACKGROUND_THREADS, cap))
         options.setdefault("max_overflow", 10)
-        writers = max(1, options["pool_size"] // 2)
+        # Sync batches are mostly Python work, and one process runs Python on one core at
+        # a time: two writing at once keep it busy while the other waits on PostgreSQL;
+        # more would only slow each of them down.
+        writers = max(1, min(2, options["pool_size"] // 2))
     from .sync.services import WriteTurns
 
     app.extensions["kiosk.write_turns"] = WriteTurns(writers)

@@ -228,7 +228,7 @@ class WriteTurns:
         all come back together), at least 1 and at most 60."""
         with self._lock:
             ahead = (len(self._queue) + self._busy) * self._turn_s / self.slots
-        return max(1, min(60, math.ceil(ahead * random.uniform(1.0, 2.0))))  # noqa: S311
+        return max(1, min(60, math.ceil(ahead * random.uniform(0.75, 1.5))))  # noqa: S311
 
 
 @contextmanager
@@ -240,8 +240,9 @@ def write_turn(timeout: float | None = None):
     The turns are counted per process (configure_database sizes them): one on SQLite, which
     has one writer anyway (a request waiting in SQLite's busy handler sleeps up to 100 ms
     at a time while the database may sit idle, so one unlucky tablet could wait seconds
-    behind the others); about half the connection pool on PostgreSQL, so a crowd of tablets
-    back from an outage leaves connections for sign-in and pages. The caller must not hold
+    behind the others); two on PostgreSQL (the work is mostly Python, one core per
+    process), so a crowd of tablets back from an outage leaves connections for sign-in and
+    pages. The caller must not hold
     a pooled connection while it waits here: the requests ahead of it need them to finish.
     """
     turns = current_app.extensions.get("kiosk.write_turns")
