@@ -57,6 +57,28 @@ def note_ops(patients: list[str], user: str, first_seq: int, count: int) -> list
     return ops
 
 
+def queue_document(server: KioskServer) -> str:
+    """Queue a PDF for the first demo patient from outside the server: its uid."""
+    from sqlalchemy import select
+
+    from kiosk import create_app
+    from kiosk.documents.services import document_queue
+    from kiosk.extensions import db
+    from kiosk.patients.models import Patient
+
+    app = create_app("default", {"SQLALCHEMY_DATABASE_URI": server.env["KIOSK_DATABASE_URL"],
+                                 "SECRET_KEY": server.env["KIOSK_SECRET_KEY"]})
+    with app.app_context():
+        patient = db.session.scalars(select(Patient).order_by(Patient.id)).first()
+        document = document_queue(patient=patient, kind="form", source_uid=None,
+                                  title="Worker check", html="<p>Worker check</p>")
+        db.session.commit()
+        uid = document.uid
+        db.session.remove()
+        db.engine.dispose()
+    return uid
+
+
 @pytest.fixture
 def clinic_server(tmp_path):
     """`kiosk run --demo` on a fresh SQLite file, as the README starts it."""
@@ -86,6 +108,13 @@ def test_kiosk_run_serves_pages_live_updates_and_sync_on_a_production_server(cli
                                  "ops": note_ops([patient], user, 1, 1)})
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0]["status"] == "applied"
+    # The documents worker runs inside the server: it takes up a queued PDF by itself.
+    document = queue_document(server)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.query(
+            "SELECT attempts FROM documents WHERE uid = ?", document)[0][0] == 0:
+        time.sleep(0.5)
+    assert server.query("SELECT attempts FROM documents WHERE uid = ?", document)[0][0] >= 1
     log = server.log_text()
     assert "development server" not in log.lower(), log[-2000:]
     assert "gunicorn" in log.lower(), log[-2000:]
