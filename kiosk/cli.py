@@ -111,7 +111,10 @@ def gunicorn_options(app, host: str, port: int) -> dict:
             "workers": 1, "worker_class": "gthread", "threads": threads,
             "worker_connections": max(1000, 2 * threads), "graceful_timeout": 5,
             "accesslog": None, "errorlog": "-", "loglevel": "info",
-            "proc_name": "kiosk", "control_socket_disable": True}
+            "proc_name": "kiosk", "control_socket_disable": True,
+            # Whose X-Forwarded-* headers count is KIOSK_PROXIES' decision alone (ProxyFix),
+            # as it was before: gunicorn would otherwise believe any local process.
+            "forwarded_allow_ips": ""}
 
 
 def _die_with_parent() -> None:
