@@ -173,3 +173,37 @@ def test_a_sync_that_cannot_get_its_turn_soon_is_told_to_come_back(small_pool_ap
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(Note)) == notes_before
     assert db.session.get(Device, device_id).last_seq == 0
+
+
+def test_a_device_revoked_while_its_sync_waits_in_line_is_refused(small_pool_app):
+    """The token was good when the request queued; the device is read again, locked,
+    when its turn comes: revoked meanwhile, nothing of the batch is applied."""
+    from kiosk.devices.models import Device
+    from kiosk.devices.services import device_revoke
+    from kiosk.sync.services import write_turn
+
+    clinic = factories.clinic_make()
+    patient = factories.patient_make(clinic)
+    device, token = device_provision(name="Tablet", colour="blue")
+    db.session.commit()
+    device_id = device.id
+    body = _note_body(device, clinic.user(3), patient)
+    notes_before = db.session.scalar(select(func.count()).select_from(Note))
+    db.session.remove()
+    client = small_pool_app.test_client()
+    answers = []
+    with small_pool_app.app_context(), write_turn():  # another sync is writing
+        waiting = threading.Thread(target=lambda: answers.append(client.post(
+            "/api/sync", json=body, headers={"Authorization": f"Bearer {token}"})))
+        waiting.start()
+        time.sleep(0.8)  # authenticated, now in line
+        device_revoke(actor=None, device=db.session.get(Device, device_id), operator=True)
+        db.session.commit()
+        db.session.remove()
+    waiting.join(timeout=30)
+
+    assert answers and answers[0].status_code == 401, answers and answers[0].get_data()
+    assert answers[0].get_json()["error"] == "unauthorized"
+    db.session.remove()
+    assert db.session.scalar(select(func.count()).select_from(Note)) == notes_before
+    assert db.session.get(Device, device_id).last_seq == 0
