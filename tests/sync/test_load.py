@@ -207,3 +207,29 @@ def test_a_device_revoked_while_its_sync_waits_in_line_is_refused(small_pool_app
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(Note)) == notes_before
     assert db.session.get(Device, device_id).last_seq == 0
+
+
+def test_write_turns_are_served_in_arrival_order_and_a_wait_can_run_out():
+    from kiosk.sync.services import WriteTurns
+
+    turns = WriteTurns(1)
+    assert turns.acquire(0)
+    order: list[int] = []
+
+    def wait(n: int) -> None:
+        if turns.acquire(10):
+            order.append(n)
+            turns.release(0.01)
+
+    waiters = []
+    for n in range(5):
+        waiters.append(threading.Thread(target=wait, args=(n,)))
+        waiters[-1].start()
+        time.sleep(0.05)  # each arrives after the one before
+    assert not turns.acquire(0.1)  # the line is long: this wait runs out
+    assert 1 <= turns.retry_after() <= 60
+    turns.release(0.01)
+    for thread in waiters:
+        thread.join(timeout=10)
+    assert order == [0, 1, 2, 3, 4]
+    assert turns.acquire(0)  # every turn was given back, the timed-out one included
