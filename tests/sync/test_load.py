@@ -233,3 +233,26 @@ def test_write_turns_are_served_in_arrival_order_and_a_wait_can_run_out():
         thread.join(timeout=10)
     assert order == [0, 1, 2, 3, 4]
     assert turns.acquire(0)  # every turn was given back, the timed-out one included
+
+
+def test_the_pool_and_the_server_follow_the_thread_count(tmp_path):
+    """KIOSK_THREADS sizes both what `kiosk run` serves with and the database pool: a
+    connection per thread on SQLite, PostgreSQL's capped per process."""
+    from kiosk.cli import gunicorn_options
+
+    lite = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
+                                  "KIOSK_THREADS": 7})
+    with lite.app_context():
+        assert db.engine.pool.size() == 7 + 4  # and the background threads
+        assert gunicorn_options(lite, "127.0.0.1", 8000)["threads"] == 7
+        db.engine.dispose()
+    pg_url = "postgresql+psycopg://kiosk@db.invalid/kiosk"  # never connected to here
+    big = create_app("testing", {"SQLALCHEMY_DATABASE_URI": pg_url, "KIOSK_THREADS": 300})
+    with big.app_context():
+        assert db.engine.pool.size() == 20
+        assert gunicorn_options(big, "127.0.0.1", 8000)["threads"] == 300
+    capped = create_app("testing", {"SQLALCHEMY_DATABASE_URI": pg_url, "KIOSK_THREADS": 300,
+                                    "KIOSK_DB_POOL_MAX": 8})
+    with capped.app_context():
+        assert db.engine.pool.size() == 8
+        assert capped.extensions["kiosk.write_turns"].slots == 2
