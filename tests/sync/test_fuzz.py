@@ -8,9 +8,11 @@ domain tables must change by exactly what the ops answered applied/conflict did;
 valid op must still apply.
 """
 
+import contextlib
 import json
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -346,3 +348,137 @@ def test_nul_characters_are_answered_not_a_crash(client, target):
     assert status == 200, (status, answer)
     assert {r["status"] for r in answer["results"]} <= {"applied", "rejected"}
     valid_note_applies(client, target)
+
+
+# ---- Dates at the ends of the calendar and integers past any column ----------------------
+
+def _send_one(client, target: Target, name: str, args: dict, at: str | None = None,
+              user: str | None = None):
+    """One op on its own: (status, its result, the domain counts before, after)."""
+    db.session.remove()
+    last_seq = db.session.get(type_device(), target.device_row).last_seq
+    uid = stable_uid("extreme", name, json.dumps(args, sort_keys=True, default=str), last_seq)
+    before = domain_counts()
+    status, answer = sync_post(client, target.token, {
+        "device": target.device, "sent_at": iso(now_utc()),
+        "ops": [{"id": uid, "seq": last_seq + 1, "name": name, "at": at or iso(now_utc()),
+                 "user": user or target.user, "args": args}]})
+    assert status == 200, (status, answer)
+    return answer["results"][0], before, domain_counts()
+
+
+def _order_args(target: Target, **fields) -> dict:
+    return {"order": str(uuid.uuid4()), "patient": target.patient, "name": "Fluids",
+            "kind": "task", **fields}
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"start": "9999-12-31T23:00:00Z"}, "start"),
+    ({"start": "9999-12-31T23:59:59-14:00"}, "start"),
+    ({"start": "0001-01-01T00:00:00Z"}, "start"),
+    ({"start": "0001-01-01T00:00:00+14:00"}, "start"),
+    ({"start": "+10000-01-01T00:00:00Z"}, "start"),
+    ({"start": "2026-12-31T23:59:60Z"}, "start"),
+    ({"start": "now", "end": "9999-12-31T23:59:59Z"}, "end"),
+    ({"start": "now", "end": "0001-01-01T00:00:00Z"}, "end"),
+    ({"start": "now", "every_hours": 10**30}, "every_hours"),
+    ({"start": "now", "every_hours": 2**63}, "every_hours"),
+    ({"start": "now", "every_hours": -1}, "every_hours"),
+    ({"start": "now", "price": 10**30}, "price"),
+    ({"start": "now", "dose": 10**30}, "dose"),
+    ({"start": "now", "billable": {"code": "X", "price": 2**63}}, "price"),
+])
+def test_an_order_at_the_ends_of_the_calendar_is_rejected_naming_the_field(
+        clinic, client, target, fields, field):
+    """order.create with absurd dates or numbers: `rejected` naming the field, nothing made."""
+    fields = {k: iso(now_utc()) if v == "now" else v for k, v in fields.items()}
+    result, before, after = _send_one(client, target, "order.create",
+                                      _order_args(target, **fields),
+                                      user=clinic.user(5).public_id)
+    assert result["status"] == "rejected", result
+    assert result["error"]["field"] == field, result
+    assert after == before
+    valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("version", [10**30, 2**63, 2**31, -1, 0])
+def test_a_form_version_past_any_column_is_rejected_naming_it(app, clinic, client, target,
+                                                               version):
+    """form.start with a version no column holds: `rejected` (field version), nothing made."""
+    from kiosk.forms.models import PatientForm
+
+    from ..forms.builders import consent_template
+
+    template = consent_template(clinic)
+    db.session.commit()
+    forms_before = db.session.scalar(select(db.func.count()).select_from(PatientForm))
+    result, before, after = _send_one(client, target, "form.start", {
+        "form": str(uuid.uuid4()), "patient": target.patient, "template": template.uid,
+        "version": version})
+    assert result["status"] == "rejected", result
+    assert result["error"]["field"] == "version", result
+    assert after == before
+    assert db.session.scalar(select(db.func.count()).select_from(PatientForm)) == forms_before
+    valid_note_applies(client, target)
+
+
+def test_completing_a_task_of_an_order_from_year_one_is_answered(app, clinic, client, target):
+    """An order stored before the bounds (start 0001-01-01): its task completes, no 500."""
+    from kiosk.treatments.models import Order, Task
+
+    order = db.session.scalars(select(Order)).first()
+    old_start = datetime(1, 1, 1, tzinfo=UTC)
+    order.start_at = old_start
+    task = Task(uid=task_uid_for(order.uid, old_start), order=order, patient=order.patient,
+                due_at=old_start, status="open")
+    db.session.add(task)
+    db.session.commit()
+    result, before, after = _send_one(client, target, "task.complete", {"task": task.uid})
+    assert result["status"] == "applied", result
+    assert after["completions"] == before["completions"] + 1
+    valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("due_at", ["9999-12-31T23:00:00Z", "0001-01-01T00:00:00Z",
+                                    "2026-12-31T23:59:60Z", "+10000-01-01T00:00:00Z"])
+def test_a_task_due_at_the_ends_of_the_calendar_is_rejected_naming_due_at(
+        app, client, target, due_at):
+    """A completion naming a due time far outside its order: `rejected` (due_at), no task."""
+    from kiosk.treatments.models import Order
+
+    order = db.session.scalars(select(Order)).first()
+    parsed = None
+    with contextlib.suppress(ValueError):
+        parsed = datetime.fromisoformat(due_at.replace("Z", "+00:00"))
+    task = task_uid_for(order.uid, parsed) if parsed else str(uuid.uuid4())
+    result, before, after = _send_one(client, target, "task.complete", {
+        "task": task, "order": order.uid, "due_at": due_at})
+    assert result["status"] == "rejected", result
+    assert result["error"]["field"] == "due_at", result
+    assert after == before
+
+
+def test_anaesthesia_times_at_the_ends_of_the_calendar_are_answered(app, clinic, client,
+                                                                     target):
+    """anaesthesia.record with `at` in year 1 or 9999: answered, never a 500."""
+    sheet = str(uuid.uuid4())
+    result, _, _ = _send_one(client, target, "anaesthesia.start",
+                             {"sheet": sheet, "patient": target.patient})
+    assert result["status"] == "applied", result
+    for at in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00"):
+        result, before, after = _send_one(client, target, "anaesthesia.record", {
+            "sheet": sheet, "entry": str(uuid.uuid4()), "kind": "note",
+            "data": {"text": "x"}, "at": at})
+        assert result["status"] in ("applied", "rejected"), result
+        if result["status"] == "rejected":
+            assert result["error"]["field"] == "at" and after == before, result
+    valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "+10000-01-01", "2026-02-30"])
+def test_a_sheet_day_at_the_ends_of_the_calendar_is_a_400(app, clinic, client, login, target,
+                                                           day):
+    """/patients/<uid>/sheet?day= far off: a clear 400, not a 500."""
+    login(clinic.user(3))
+    response = client.get(f"/patients/{target.patient}/sheet?day={day}")
+    assert response.status_code == 400, response.status_code
