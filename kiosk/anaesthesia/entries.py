@@ -54,12 +54,12 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
     """The entry's data as stored, and the out-of-range values confirmed; DomainError if
     something is missing or wrong (`confirm_needed` names the first unconfirmed value)."""
     if not isinstance(data, dict):
-        raise DomainError("bad_args", "An entry's data must be an object.")
+        raise DomainError("bad_args", "An entry's data must be an object.", field="data")
     confirmed = set(confirmed or ())
     if kind == "vitals":
         clean, sure = _measures(VITALS, data, confirmed)
         if not clean:
-            raise DomainError("required", "Enter at least one of the vitals.")
+            raise DomainError("required", "Enter at least one of the vitals.", field="data")
         return clean, sure
     if kind == "pre":
         clean, sure = _measures(PRE, data, confirmed, keep=("mm",))
@@ -67,7 +67,8 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
         if mm:
             clean["mm"] = mm
         if not clean:
-            raise DomainError("required", "Enter at least one pre-anaesthetic value.")
+            raise DomainError("required", "Enter at least one pre-anaesthetic value.",
+                              field="data")
         return clean, sure
     if kind == "header":
         return _header(data), []
@@ -132,7 +133,8 @@ def _header(data: dict) -> dict:
             raise DomainError("bad_type", "Emergency (E) must be yes or no.", field="emergency")
         clean["emergency"] = data["emergency"]
     if not clean:
-        raise DomainError("required", "Enter the procedure, ASA status, team or equipment.")
+        raise DomainError("required", "Enter the procedure, ASA status, team or equipment.",
+                          field="data")
     return clean
 
 

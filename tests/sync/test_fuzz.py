@@ -50,6 +50,7 @@ class Target:
     patient: str
     tasks: list[str]
     user: str
+    vet: str = ""  # a level-5 user, whose orders get as far as their arguments' checks
 
 
 @pytest.fixture
@@ -63,7 +64,8 @@ def target(app, clinic):
     db.session.commit()
     tasks = [task_uid_for(order.uid, start + timedelta(hours=h)) for h in range(7)]
     return Target(device=device.public_id, device_row=device.id, token=token,
-                  patient=patient.uid, tasks=tasks, user=clinic.user(3).public_id)
+                  patient=patient.uid, tasks=tasks, user=clinic.user(3).public_id,
+                  vet=clinic.user(5).public_id)
 
 
 # ---- Strategies -------------------------------------------------------------------------
@@ -102,16 +104,27 @@ timestamps = st.one_of(
                      "9999-12-31T23:59:59Z", "9999-12-31T23:59:59-14:00",
                      "0001-01-01T00:00:00+14:00", "1970-01-01T00:00:00Z",
                      "2000-01-01T00:00:00Z", "2026-11-22T10:15:03ZZ", "+002026-11-22T10:15:03Z",
-                     "2026-11-22T10:15:03.123456789Z", "2026-11-22 10:15:03+00:00"]),
+                     "2026-11-22T10:15:03.123456789Z", "2026-11-22 10:15:03+00:00",
+                     # the ends of the calendar, offsets past them, leap seconds, huge years
+                     "9999-12-31T23:00:00Z", "9999-12-31T23:59:59+23:59",
+                     "0001-01-01T00:00:00-23:59", "0001-01-01", "9999-12-31",
+                     "2026-12-31T23:59:60Z", "2016-12-31T23:59:60+00:00",
+                     "+10000-01-01T00:00:00Z", "99999-01-01T00:00:00Z",
+                     "-0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "2200-01-01T00:00:00Z"]),
     junk)
+huge_ints = st.sampled_from([10**30, -10**30, 2**63, 2**63 - 1, -2**63, 2**64, 2**31,
+                             2**31 - 1, -1, 0])
 seqs = st.one_of(st.builds(Next, st.integers(1, 3)), st.builds(Next, st.just(1)),
                  st.sampled_from([0, -1, 1.0, 1.5, "1", True, False, None, 2**31, 2**63, 2**64,
                                   -2**63, 10**30, [], {}]))
 NAMES = ["task.complete", "task.skip", "note.add", "patient.create", "order.create",
-         "order.stop", "patient.discharge"]
+         "order.stop", "patient.discharge", "form.start", "form.fill", "form.finalise",
+         "anaesthesia.start", "anaesthesia.record", "anaesthesia.finalise"]
 ARG_KEYS = ["task", "value", "note", "order", "due_at", "reason", "patient", "text", "name",
             "species", "kind", "every_hours", "times", "start", "end", "prn", "billable",
-            "weight_kg", "alerts", "ward", "sex", "colour", "pims_id", "dose", "date_of_birth"]
+            "weight_kg", "alerts", "ward", "sex", "colour", "pims_id", "dose", "date_of_birth",
+            "version", "at", "sheet", "form", "template", "entry", "values", "data", "price",
+            "volume_ml", "rate_ml_h", "asa", "confirmed", "fill"]
 
 
 @st.composite
@@ -123,16 +136,18 @@ def ops(draw, target: Target):
             "note": st.uuids().map(str), "order": st.uuids().map(str),
             "text": st.just("fuzzed note"), "reason": st.just("asleep"),
             "value": st.just("38.2"), "name": st.just("Fuzz"), "species": st.just("canine"),
-            "kind": st.just("task"), "start": st.just(iso(now_utc() - timedelta(hours=1)))}
+            "kind": st.just("task"), "start": st.just(iso(now_utc() - timedelta(hours=1))),
+            "version": st.just(1), "at": st.just("valid"), "every_hours": st.just(4)}
     for key in draw(st.lists(st.sampled_from(ARG_KEYS), max_size=6, unique=True)):
-        options = [junk, timestamps] + ([good[key], good[key]] if key in good else [])
+        options = [junk, timestamps, huge_ints] + ([good[key], good[key]] if key in good
+                                                   else [])
         args[key] = draw(st.one_of(*options))
     op = {"id": draw(st.one_of(st.uuids().map(str), st.uuids().map(str), junk)),
           "seq": draw(seqs),
           "name": name,
           "args": draw(st.one_of(st.just(args), st.just(args), junk)),
           "at": draw(timestamps),
-          "user": draw(st.one_of(st.just(target.user), st.just(target.user),
+          "user": draw(st.one_of(st.just(target.user), st.just(target.vet),
                                  st.sampled_from(["u_0", "u_1", "u_99999999999999999", "u_-1",
                                                   "u_", "d_1", "u_1e3", "u_١"]), junk))}
     if draw(st.integers(0, 9)) == 0:  # a field missing altogether
@@ -237,6 +252,8 @@ def check_answer(status: int, answer, raw: bytes) -> None:
             assert result["status"] in ("applied", "conflict", "rejected", "duplicate")
             if result["status"] == "rejected":
                 assert result["error"]["code"] and result["error"]["message"]
+                if result["error"]["code"] == "out_of_range":  # a range names what is out
+                    assert result["error"].get("field"), result
     else:
         assert isinstance(answer.get("error"), str) and answer.get("message")
         if status == 409:
@@ -482,3 +499,71 @@ def test_a_sheet_day_at_the_ends_of_the_calendar_is_a_400(app, clinic, client, l
     login(clinic.user(3))
     response = client.get(f"/patients/{target.patient}/sheet?day={day}")
     assert response.status_code == 400, response.status_code
+
+
+EXTREMES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:00:00Z",
+            "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-12-31T23:59:60Z",
+            "+10000-01-01T00:00:00Z", "0001-01-01", "9999-12-31", 10**30, -10**30, 2**63,
+            2**63 - 1, 2**31, -1, 0, 1e308]
+
+
+@pytest.fixture
+def full_target(app, clinic, target):
+    """The target, plus a form template and a started anaesthesia sheet to aim ops at."""
+    from kiosk.anaesthesia.services import anaesthesia_start
+    from kiosk.patients.models import Patient
+    from kiosk.treatments.models import Order
+
+    from ..forms.builders import consent_template
+
+    patient = db.session.scalars(select(Patient)).one()
+    sheet = anaesthesia_start(patient=patient, user=clinic.user(5))
+    template = consent_template(clinic)
+    db.session.commit()
+    return {"target": target, "template": template.uid, "sheet": sheet.uid,
+            "order": db.session.scalars(select(Order)).first().uid}
+
+
+def _base_args(name: str, full: dict, now: str) -> dict:
+    """Arguments that apply as they are; the test spoils one of them."""
+    target = full["target"]
+    new = str(uuid.uuid4())
+    return {
+        "order.create": {"order": new, "patient": target.patient, "name": "Fluids",
+                         "kind": "task", "start": now, "every_hours": 4, "dose": "1"},
+        "task.complete": {"task": target.tasks[-1], "order": full["order"], "due_at": now,
+                          "value": "1"},
+        "task.skip": {"task": target.tasks[-2], "reason": "asleep"},
+        "note.add": {"note": new, "patient": target.patient, "text": "fine"},
+        "patient.create": {"patient": new, "name": "Rex", "species": "canine",
+                           "date_of_birth": "2020-01-01", "weight_kg": "12"},
+        "order.stop": {"order": full["order"], "reason": "done"},
+        "form.start": {"form": new, "patient": target.patient, "template": full["template"],
+                       "version": 1},
+        "anaesthesia.record": {"sheet": full["sheet"], "entry": new, "kind": "note",
+                               "data": {"text": "x"}, "at": now},
+    }[name]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_every_ops_dates_and_integers_at_the_extremes_are_answered(client, full_target,
+                                                                    data):
+    """Each op with one argument set to a date at the ends of the calendar or an integer
+    past any column: never a 500; a refusal names the field and changes nothing."""
+    target = full_target["target"]
+    name = data.draw(st.sampled_from(["order.create", "task.complete", "task.skip", "note.add",
+                                      "patient.create", "order.stop", "form.start",
+                                      "anaesthesia.record"]), label="op")
+    args = _base_args(name, full_target, iso(now_utc()))
+    key = data.draw(st.sampled_from(sorted({*args, "start", "end", "due_at", "at", "version",
+                                            "every_hours", "dose", "price", "volume_ml",
+                                            "date_of_birth", "weight_kg"})), label="field")
+    args[key] = data.draw(st.sampled_from(EXTREMES), label="value")
+    result, before, after = _send_one(client, target, name, args, user=target.vet)
+    if result["status"] == "rejected":
+        assert after == before, (result, before, after)
+        if result["error"]["code"] in ("out_of_range", "bad_args", "bad_time", "bad_date",
+                                       "not_a_number"):
+            assert result["error"].get("field") == key or key not in args, result
+    valid_note_applies(client, target)
