@@ -567,3 +567,25 @@ def test_every_ops_dates_and_integers_at_the_extremes_are_answered(client, full_
                                        "not_a_number"):
             assert result["error"].get("field") == key or key not in args, result
     valid_note_applies(client, target)
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"ward": 10**30}, "ward"),
+    ({"ward": 2**63}, "ward"),
+    ({"ward": "9" * 5000}, "ward"),
+    ({"ward": -1}, "ward"),
+    ({"date_of_birth": "0001-01-01"}, "date_of_birth"),
+    ({"date_of_birth": "9999-12-31"}, "date_of_birth"),
+    ({"date_of_birth": "+10000-01-01"}, "date_of_birth"),
+    ({"weight_kg": 10**30}, "weight_kg"),
+])
+def test_a_patient_with_absurd_numbers_or_dates_is_rejected_naming_the_field(
+        clinic, client, target, fields, field):
+    """patient.create with a ward id past any column or a birth in year 1: `rejected`."""
+    result, before, after = _send_one(client, target, "patient.create", {
+        "patient": str(uuid.uuid4()), "name": "Rex", "species": "canine", **fields},
+        user=target.vet)
+    assert result["status"] == "rejected", result
+    assert result["error"]["field"] == field, result
+    assert after == before
+    valid_note_applies(client, target)
