@@ -150,3 +150,37 @@ def test_a_completion_at_a_time_the_order_has_no_task_is_refused(clinic, client)
     op = tablet.op("task.complete", {"task": task_uid(order.uid, due), "order": order.uid,
                                      "due_at": format_iso_z(due)}, clinic.user(2))
     assert tablet.post([op]).get_json()["results"][0]["status"] == "applied"
+
+
+@pytest.mark.parametrize("tz", ["Pacific/Auckland", "America/Los_Angeles"])
+@pytest.mark.parametrize("at", ["0001-01-01T00:00", "9999-12-31T23:59", "1899-01-01T00:00"])
+def test_a_time_given_at_the_ends_of_the_calendar_is_a_form_error(app, client, login, tz, at):
+    """The task dialog's "time given" in year 1 or 9999 on a clinic east or west of UTC:
+    the form says what is wrong (field at), nothing is recorded, never a 500."""
+    clinic = factories.clinic_make(timezone=tz)
+    patient = factories.patient_make(clinic)
+    order = factories.order_make(clinic, patient, every_hours=4)
+    task = db.session.scalars(select(Task).where(Task.order_id == order.id)).first()
+    login(clinic.user(3))
+    before = counts()
+    response = client.post(f"/tasks/{task.uid}/complete", data={"at": at})
+    assert response.status_code == 422, response.status_code
+    assert "between 1900 and 2199" in response.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_an_anaesthesia_time_at_the_ends_of_the_calendar_is_a_form_error(app, client, login):
+    from kiosk.anaesthesia.models import AnaesthesiaEntry
+
+    clinic = factories.clinic_make(timezone="Pacific/Auckland")
+    patient = factories.patient_make(clinic)
+    login(clinic.user(3))
+    response = client.post(f"/patients/{patient.uid}/anaesthesia", data={"procedure": "Spay"})
+    sheet_uid = response.headers["Location"].rsplit("/", 1)[-1]
+    before = db.session.scalar(select(func.count()).select_from(AnaesthesiaEntry))
+    for at in ("0001-01-01T00:00", "9999-12-31T23:59"):
+        response = client.post(f"/anaesthesia/{sheet_uid}/record",
+                               data={"kind": "note", "text": "x", "at": at})
+        assert response.status_code == 422, response.status_code
+        assert "between 1900 and 2199" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(AnaesthesiaEntry)) == before
