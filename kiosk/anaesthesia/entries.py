@@ -59,7 +59,7 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
     if kind == "vitals":
         clean, sure = _measures(VITALS, data, confirmed)
         if not clean:
-            raise DomainError("required", "Enter at least one of the vitals.", field="data")
+            raise DomainError("required", "Enter at least one of the vitals.")
         return clean, sure
     if kind == "pre":
         clean, sure = _measures(PRE, data, confirmed, keep=("mm",))
@@ -67,8 +67,7 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
         if mm:
             clean["mm"] = mm
         if not clean:
-            raise DomainError("required", "Enter at least one pre-anaesthetic value.",
-                              field="data")
+            raise DomainError("required", "Enter at least one pre-anaesthetic value.")
         return clean, sure
     if kind == "header":
         return _header(data), []
@@ -133,8 +132,7 @@ def _header(data: dict) -> dict:
             raise DomainError("bad_type", "Emergency (E) must be yes or no.", field="emergency")
         clean["emergency"] = data["emergency"]
     if not clean:
-        raise DomainError("required", "Enter the procedure, ASA status, team or equipment.",
-                          field="data")
+        raise DomainError("required", "Enter the procedure, ASA status, team or equipment.")
     return clean
 
 
