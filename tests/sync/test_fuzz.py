@@ -511,6 +511,7 @@ EXTREMES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:00:00
 def full_target(app, clinic, target):
     """The target, plus a form template and a started anaesthesia sheet to aim ops at."""
     from kiosk.anaesthesia.services import anaesthesia_start
+    from kiosk.forms.services import form_start
     from kiosk.patients.models import Patient
     from kiosk.treatments.models import Order
 
@@ -519,8 +520,9 @@ def full_target(app, clinic, target):
     patient = db.session.scalars(select(Patient)).one()
     sheet = anaesthesia_start(patient=patient, user=clinic.user(5))
     template = consent_template(clinic)
+    form = form_start(patient=patient, template=template, user=clinic.user(5))
     db.session.commit()
-    return {"target": target, "template": template.uid, "sheet": sheet.uid,
+    return {"target": target, "template": template.uid, "sheet": sheet.uid, "form": form.uid,
             "order": db.session.scalars(select(Order)).first().uid}
 
 
@@ -542,6 +544,13 @@ def _base_args(name: str, full: dict, now: str) -> dict:
                        "version": 1},
         "anaesthesia.record": {"sheet": full["sheet"], "entry": new, "kind": "note",
                                "data": {"text": "x"}, "at": now},
+        "anaesthesia.start": {"sheet": new, "patient": target.patient, "asa": "II",
+                              "procedure": "Spay"},
+        "form.fill": {"form": full["form"], "values": {"weight": "12",
+                                                       "procedure_date": "2026-11-22"}},
+        "form.finalise": {"form": full["form"]},
+        "anaesthesia.finalise": {"sheet": full["sheet"]},
+        "patient.discharge": {"patient": target.patient, "override_reason": "fine"},
     }[name]
 
 
@@ -554,12 +563,19 @@ def test_every_ops_dates_and_integers_at_the_extremes_are_answered(client, full_
     target = full_target["target"]
     name = data.draw(st.sampled_from(["order.create", "task.complete", "task.skip", "note.add",
                                       "patient.create", "order.stop", "form.start",
-                                      "anaesthesia.record"]), label="op")
+                                      "anaesthesia.record", "anaesthesia.start", "form.fill",
+                                      "form.finalise", "anaesthesia.finalise",
+                                      "patient.discharge"]), label="op")
     args = _base_args(name, full_target, iso(now_utc()))
     key = data.draw(st.sampled_from(sorted({*args, "start", "end", "due_at", "at", "version",
                                             "every_hours", "dose", "price", "volume_ml",
                                             "date_of_birth", "weight_kg"})), label="field")
-    args[key] = data.draw(st.sampled_from(EXTREMES), label="value")
+    value = data.draw(st.sampled_from(EXTREMES), label="value")
+    if name == "form.fill" and data.draw(st.booleans(), label="inside values"):
+        key = data.draw(st.sampled_from(["weight", "procedure_date"]), label="value key")
+        args["values"] = {key: value}  # a form's own number and date fields
+    else:
+        args[key] = value
     result, before, after = _send_one(client, target, name, args, user=target.vet)
     if result["status"] == "rejected":
         assert after == before, (result, before, after)
