@@ -95,8 +95,9 @@ def choice(value, field: str, label: str, options) -> str:
     return value
 
 
-def times_list(value, field: str = "times") -> list[str]:
-    """Set times as a sorted list of unique 'HH:MM' strings (from a list or '08:00, 20:00')."""
+def times_list(value, field: str = "times", max_items: int = 24) -> list[str]:
+    """Set times as a sorted list of unique 'HH:MM' strings (from a list or '08:00, 20:00'),
+    at most `max_items` (24: set times never make more tasks than an hourly order)."""
     if value is None or value == "":
         return []
     items = value.split(",") if isinstance(value, str) else value
@@ -111,6 +112,8 @@ def times_list(value, field: str = "times") -> list[str]:
             raise DomainError("bad_time", f"“{text}” is not a time of day (HH:MM, 00:00–23:59).",
                               field=field)
         out.add(text)
+    if len(out) > max_items:
+        raise DomainError("too_many", f"At most {max_items} set times a day.", field=field)
     return sorted(out)
 
 

@@ -184,3 +184,18 @@ def test_an_anaesthesia_time_at_the_ends_of_the_calendar_is_a_form_error(app, cl
         assert response.status_code == 422, response.status_code
         assert "between 1900 and 2199" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(AnaesthesiaEntry)) == before
+
+
+def test_more_set_times_than_hours_in_a_day_is_refused(clinic):
+    """Set times are at most 24 a day, so set times never make more tasks than hourly."""
+    patient = factories.patient_make(clinic)
+    before = counts()
+    times = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)]
+    with pytest.raises(DomainError) as refused:
+        _create(clinic, patient, every_hours=None, times=times,
+                start=format_iso_z(NOW - timedelta(days=7)))
+    db.session.rollback()
+    assert refused.value.field == "times" and refused.value.code == "too_many"
+    assert counts() == before
+    order = _create(clinic, patient, every_hours=None, times=times[::2])  # 24: fine
+    assert order.tasks_made == 48
