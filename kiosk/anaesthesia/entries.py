@@ -54,7 +54,7 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
     """The entry's data as stored, and the out-of-range values confirmed; DomainError if
     something is missing or wrong (`confirm_needed` names the first unconfirmed value)."""
     if not isinstance(data, dict):
-        raise DomainError("bad_args", "An entry's data must be an object.")
+        raise DomainError("bad_args", "An entry's data must be an object.", field="data")
     confirmed = set(confirmed or ())
     if kind == "vitals":
         clean, sure = _measures(VITALS, data, confirmed)

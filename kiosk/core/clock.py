@@ -52,12 +52,13 @@ def format_iso_z(value: datetime) -> str:
 
 
 def parse_local_datetime(text: str, tz: ZoneInfo, field: str) -> datetime:
-    """A datetime-local form value (clinic wall clock) as aware UTC, or a DomainError."""
+    """A datetime-local form value (clinic wall clock) as aware UTC, or a DomainError
+    (core.validate.timestamp: the same calendar bounds as every op's times)."""
+    from .validate import timestamp
+
     try:
-        naive = datetime.fromisoformat(text.strip())
+        datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError) as exc:
         raise DomainError("bad_time", "Enter a date and time, e.g. 2026-11-22 14:30.",
                           field=field) from exc
-    if naive.tzinfo is not None:
-        return as_utc(naive)
-    return naive.replace(tzinfo=tz).astimezone(UTC)
+    return timestamp(text.strip(), field, "The time", tz=tz)

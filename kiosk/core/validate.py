@@ -1,9 +1,19 @@
 """Small parsers shared by services: each returns a clean value or raises DomainError."""
 
 import re
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from .errors import DomainError
+
+# The calendar the clinic lives in. Anything outside is a typo or a tablet's dead clock, and
+# keeping a margin from year 1 and year 9999 means adding days or hours to a checked time
+# can never overflow (a 500 on /api/sync makes a tablet resend the op for ever).
+TIME_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+DAY_MIN, DAY_MAX = TIME_MIN.date(), date(2199, 12, 31)
+# The largest whole number an INTEGER column holds on both SQLite and PostgreSQL.
+INT_MAX = 2**31 - 1
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -56,12 +66,17 @@ def decimal_optional(value, field: str, label: str, minimum: Decimal | None = De
     return number
 
 
-def int_optional(value, field: str, label: str, minimum: int, maximum: int) -> int | None:
-    """A whole number between the bounds, or None when empty."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+def int_optional(value, field: str, label: str, minimum: int, maximum: int, *,
+                 text: bool = True) -> int | None:
+    """A whole number between the bounds, or None when empty (from text too, unless
+    `text` is False: an op's JSON sends numbers as numbers)."""
+    if value is None or (text and isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not (isinstance(value, int) or text and isinstance(value, str)):
         raise DomainError("not_a_number", f"{label} must be a whole number.", field=field)
+    if isinstance(value, str) and len(value.strip()) > 20:  # int() of huge text is slow
+        raise DomainError("out_of_range", f"{label} must be between {minimum} and {maximum}.",
+                          field=field)
     try:
         number = int(str(value).strip())
     except ValueError as exc:
@@ -80,8 +95,9 @@ def choice(value, field: str, label: str, options) -> str:
     return value
 
 
-def times_list(value, field: str = "times") -> list[str]:
-    """Set times as a sorted list of unique 'HH:MM' strings (from a list or '08:00, 20:00')."""
+def times_list(value, field: str = "times", max_items: int = 24) -> list[str]:
+    """Set times as a sorted list of unique 'HH:MM' strings (from a list or '08:00, 20:00'),
+    at most `max_items` (24: set times never make more tasks than an hourly order)."""
     if value is None or value == "":
         return []
     items = value.split(",") if isinstance(value, str) else value
@@ -96,4 +112,59 @@ def times_list(value, field: str = "times") -> list[str]:
             raise DomainError("bad_time", f"“{text}” is not a time of day (HH:MM, 00:00–23:59).",
                               field=field)
         out.add(text)
+    if len(out) > max_items:
+        raise DomainError("too_many", f"At most {max_items} set times a day.", field=field)
     return sorted(out)
+
+
+def timestamp(value, field: str, label: str, *, tz: tzinfo | None = None,
+              required: bool = False) -> datetime | None:
+    """An ISO-8601 date and time as aware UTC, between TIME_MIN and TIME_MAX.
+
+    A value without an offset is read on `tz` (the clinic's wall clock, for forms); without
+    `tz` it is refused (an op's times say their zone). None or "" is None unless `required`.
+    """
+    if value is None or value == "":
+        if required:
+            raise DomainError("required", f"{label} is required.", field=field)
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif not isinstance(value, str) or len(value) > 40:
+        raise DomainError("bad_time", f"{label} must be a date and time like "
+                          "2026-11-22T10:15:03Z.", field=field)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise DomainError("bad_time", f"{label}: “{value.strip()[:40]}” is not a date and "
+                              "time (e.g. 2026-11-22T10:15:03Z).", field=field) from None
+    if parsed.tzinfo is None:
+        if tz is None:
+            raise DomainError("bad_time", f"{label} needs a time zone (Z).", field=field)
+        parsed = parsed.replace(tzinfo=tz)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        parsed = None
+    if parsed is None or not TIME_MIN <= parsed < TIME_MAX:
+        raise DomainError("out_of_range", f"{label} must be between {TIME_MIN.year} and "
+                          f"{TIME_MAX.year - 1}.", field=field)
+    return parsed
+
+
+def day(value, field: str, label: str) -> date | None:
+    """A calendar date (YYYY-MM-DD) between DAY_MIN and DAY_MAX, or None when empty."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 10:
+        raise DomainError("bad_date", f"{label} must be a date (YYYY-MM-DD).", field=field)
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("bad_date", f"{label} must be a date (YYYY-MM-DD).",
+                          field=field) from None
+    if not DAY_MIN <= parsed <= DAY_MAX:
+        raise DomainError("out_of_range", f"{label} must be between {DAY_MIN.year} and "
+                          f"{DAY_MAX.year}.", field=field)
+    return parsed

@@ -4,11 +4,14 @@ import json
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from .worker import documents_work, worker_loop
 
 
-@click.group("documents")
+# An AppGroup (not a bare click group) so its commands run inside the application context:
+# a bare group's commands get none, and the worker cannot reach the database.
+@click.group("documents", cls=AppGroup)
 def documents_command():
     """Archived documents: render queued PDFs and send them on."""
 

@@ -1,6 +1,7 @@
 """Form pages: the builder for managers (/admin/forms), and filling per patient. Tablets
 send the same actions as ops (form.start, form.fill, form.finalise) through their outbox."""
 
+import math
 import re
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
@@ -52,7 +53,9 @@ def _rows_from_request() -> list[dict]:
     """The builder's rows in the order of their position (blank rows left out)."""
     rows = []
     posted = request.form.get("rows") or "0"
-    count = min(int(posted), MAX_ROWS) if posted.isdigit() else 0
+    # A hidden field, so only ever tampered with when absurd: ² is a digit int() refuses,
+    # and int() of thousands of digits raises.
+    count = min(int(posted), MAX_ROWS) if posted.isdecimal() and len(posted) <= 6 else 0
     for n in range(count):
         row = {name: (request.form.get(f"{name}-{n}") or "").strip()
                for name in ("key", "label", "type", "options", "position")}
@@ -66,6 +69,8 @@ def _rows_from_request() -> list[dict]:
         try:
             position = float(row["position"] or n)
         except ValueError:
+            position = n
+        if not math.isfinite(position):  # NaN would leave the order of the rows to chance
             position = n
         rows.append({"key": key, "label": label, "type": row["type"] or "text",
                      "required": bool(request.form.get(f"required-{n}")),

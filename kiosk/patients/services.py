@@ -12,7 +12,15 @@ from ..core.clock import utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
-from ..core.validate import choice, decimal_optional, text_optional, text_required
+from ..core.validate import (
+    DAY_MIN,
+    INT_MAX,
+    choice,
+    day,
+    decimal_optional,
+    text_optional,
+    text_required,
+)
 from ..extensions import db
 from .models import ALERTS, PANEL_COLOURS, SEXES, Patient
 
@@ -69,11 +77,11 @@ def _date_of_birth(value) -> date | None:
     if isinstance(value, date):
         parsed = value
     else:
-        try:
-            parsed = date.fromisoformat(str(value).strip())
-        except ValueError as exc:
-            raise DomainError("bad_date", "Date of birth must be a date (YYYY-MM-DD).",
-                              field="date_of_birth") from exc
+        parsed = day(value.strip() if isinstance(value, str) else value, "date_of_birth",
+                     "Date of birth")
+    if parsed < DAY_MIN:
+        raise DomainError("out_of_range", f"Date of birth must be after {DAY_MIN.year}.",
+                          field="date_of_birth")
     if parsed > utcnow().date():
         raise DomainError("bad_date", "Date of birth cannot be in the future.",
                           field="date_of_birth")
@@ -101,12 +109,17 @@ def ward_resolve(value) -> Ward | None:
     if isinstance(value, Ward):
         return value
     ward = None
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        ward = db.session.get(Ward, int(value))
+    if isinstance(value, bool) or isinstance(value, int) and not 0 < value <= INT_MAX:
+        raise DomainError("unknown_ward", "There is no ward with that number.", field="ward")
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()
+                                  and len(value.strip()) <= 10):
+        number = int(value)
+        ward = db.session.get(Ward, number) if number <= INT_MAX else None
     if ward is None and isinstance(value, str):
         ward = db.session.scalar(select(Ward).where(Ward.name == value.strip()))
     if ward is None:
-        raise DomainError("unknown_ward", f"There is no ward “{value}”.", field="ward")
+        raise DomainError("unknown_ward", f"There is no ward “{str(value)[:60]}”.",
+                          field="ward")
     return ward
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from ..anaesthesia.models import AnaesthesiaSheet
 from ..anaesthesia.selectors import anaesthesia_sheet_by_uid
 from ..anaesthesia.services import anaesthesia_finalise, anaesthesia_record, anaesthesia_start
-from ..core.clock import as_utc
 from ..core.errors import DomainError, NotFound
+from ..core.validate import INT_MAX, int_optional, timestamp
 from ..extensions import db
 from ..forms.models import PatientForm
 from ..forms.selectors import form_template_by_uid, patient_form_by_uid
@@ -19,8 +19,14 @@ from ..forms.services import form_fill, form_finalise, form_start
 from ..patients.models import Patient
 from ..patients.services import patient_create, patient_discharge
 from ..treatments.models import Order, Task
-from ..treatments.schedule import task_uid
-from ..treatments.services import note_add, order_create, order_stop, task_complete, task_skip
+from ..treatments.services import (
+    note_add,
+    order_create,
+    order_stop,
+    task_complete,
+    task_on_demand,
+    task_skip,
+)
 from .rows import FINDERS, BatchRows
 
 # Refusals that describe a state another device got to first: recorded as a conflict
@@ -88,21 +94,16 @@ def arg_text(args: dict, key: str) -> str | None:
 
 
 def arg_time(args: dict, key: str, *, required: bool = False) -> datetime | None:
-    """An ISO-8601 timestamp argument (with Z or an offset) as aware UTC."""
-    value = args.get(key)
-    if value is None and not required:
-        return None
+    """An ISO-8601 timestamp argument (with Z or an offset) as aware UTC, within the
+    calendar core.validate.timestamp allows; DomainError naming the argument otherwise
+    (`bad_args` when it is not a timestamp, as ever; `out_of_range` when it is one too far
+    off)."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (AttributeError, TypeError, ValueError, OverflowError):
-        raise DomainError("bad_args", f"“{key}” must be a timestamp like "
-                          "2026-11-22T10:15:03Z.", field=key) from None
-    if parsed.tzinfo is None:
-        raise DomainError("bad_args", f"“{key}” needs a time zone (Z).", field=key)
-    try:
-        return as_utc(parsed)
-    except OverflowError:
-        raise DomainError("bad_args", f"“{key}” is out of range.", field=key) from None
+        return timestamp(args.get(key), key, f"“{key}”", required=required)
+    except DomainError as exc:
+        if exc.code in ("bad_time", "required"):
+            raise DomainError("bad_args", exc.message, field=key) from None
+        raise
 
 
 def _scalar(args: dict, key: str):
@@ -176,13 +177,8 @@ def _task_for(args: dict, ctx: OpContext) -> Task:
         order_uid, due_at = arg_uid(args, "order", required=False), arg_time(args, "due_at")
         if order_uid is None or due_at is None:
             raise
-    order = ctx.find(Order, order_uid)
-    if task_uid(order.uid, due_at) != uid:
-        raise DomainError("bad_args", "“task” is not the uid of that order's task due then.",
-                          field="task")
-    task = Task(uid=uid, order=order, patient=order.patient, due_at=due_at)
-    db.session.add(task)
-    return task
+    return task_on_demand(order=ctx.find(Order, order_uid), due_at=due_at, uid=uid,
+                          now=ctx.now)
 
 
 def _task_complete(args: dict, ctx: OpContext) -> dict:
@@ -302,9 +298,7 @@ def _form_start(args: dict, ctx: OpContext) -> dict:
     uid = arg_uid(args, "form")
     patient = ctx.find(Patient, arg_uid(args, "patient"))
     template = form_template_by_uid(arg_uid(args, "template"))
-    version = args.get("version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise DomainError("bad_args", "“version” must be a whole number.", field="version")
+    version = int_optional(args.get("version"), "version", "“version”", 1, INT_MAX, text=False)
     form = form_start(patient=patient, template=template, user=ctx.user, uid=uid,
                       version=version, device=ctx.device, at=ctx.at)
     ctx.patient = patient.uid

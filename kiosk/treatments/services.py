@@ -22,6 +22,7 @@ from ..core.validate import (
     text_optional,
     text_required,
     times_list,
+    timestamp,
 )
 from ..extensions import db
 from ..patients.models import Patient
@@ -38,7 +39,14 @@ from .models import (
     Task,
     TaskCompletion,
 )
-from .schedule import HORIZON, due_times, task_uid
+from .schedule import (
+    HORIZON,
+    SHOWN_AHEAD,
+    due_times,
+    is_due_time,
+    order_window_check,
+    task_uid,
+)
 
 ERR_NOT_ADMITTED = "{name} is not admitted; orders can only be added to admitted patients."
 ERR_END_BEFORE_START = "The end must be after the start."
@@ -51,6 +59,10 @@ ERR_BEFORE_ORDER = "The time given is before this order started."
 ERR_VALUE_REQUIRED = "Enter the value measured."
 ERR_NOT_PRN = "Only as-needed (PRN) orders are given on demand; complete its scheduled tasks."
 FUTURE_TOLERANCE = timedelta(minutes=5)
+ERR_NOT_DUE = "This order has no task due at that time."
+ERR_DUE_AHEAD = "That task is due more than 14 days ahead."
+DOSE_MAX = Decimal("10000000")
+ML_MAX = Decimal("1000000")
 
 # Conflicts recorded on a completion: clinical facts are never refused, only flagged.
 CONFLICT_ALREADY_DONE = "already_done"
@@ -63,12 +75,15 @@ def order_fields_clean(data: dict, *, now: datetime) -> dict:
     out = {
         "name": text_required(data.get("name"), "name", "Name", 120),
         "kind": choice(data.get("kind"), "kind", "Kind", ORDER_KINDS),
-        "dose": decimal_optional(data.get("dose"), "dose", "Dose"),
+        # The maxima are what the columns hold (PostgreSQL refuses more, SQLite would not).
+        "dose": decimal_optional(data.get("dose"), "dose", "Dose", maximum=DOSE_MAX),
         "units": text_optional(data.get("units"), "units", "Units", 20),
         "concentration": text_optional(data.get("concentration"), "concentration",
                                        "Concentration", 40),
-        "volume_ml": decimal_optional(data.get("volume_ml"), "volume_ml", "Volume (mL)"),
-        "rate_ml_h": decimal_optional(data.get("rate_ml_h"), "rate_ml_h", "Rate (mL/h)"),
+        "volume_ml": decimal_optional(data.get("volume_ml"), "volume_ml", "Volume (mL)",
+                                      maximum=ML_MAX),
+        "rate_ml_h": decimal_optional(data.get("rate_ml_h"), "rate_ml_h", "Rate (mL/h)",
+                                      maximum=ML_MAX),
         "additives": text_optional(data.get("additives"), "additives", "Additives", 200),
         "instructions": text_optional(data.get("instructions"), "instructions",
                                       "Instructions", 300),
@@ -89,10 +104,12 @@ def order_fields_clean(data: dict, *, now: datetime) -> dict:
                                "Value", VALUE_TYPES)
     if sum(bool(x) for x in (out["every_hours"], out["times"], out["prn"])) > 1:
         raise DomainError("two_schedules", ERR_TWO_SCHEDULES, field="every_hours")
-    out["start_at"] = _when(data.get("start"), "start") or now
-    out["end_at"] = _when(data.get("end"), "end")
+    tz = settings_zone()
+    out["start_at"] = timestamp(data.get("start"), "start", "Start", tz=tz) or now
+    out["end_at"] = timestamp(data.get("end"), "end", "End", tz=tz)
     if out["end_at"] is not None and out["end_at"] <= out["start_at"]:
         raise DomainError("end_before_start", ERR_END_BEFORE_START, field="end")
+    order_window_check(out["start_at"], out["end_at"], now=now)
     return out
 
 
@@ -102,23 +119,6 @@ def _flag(value, field: str) -> bool:
     if value in (True, "1", "true", "on", "yes"):
         return True
     raise DomainError("bad_type", "Must be true or false.", field=field)
-
-
-def _when(value, field: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return as_utc(value)
-    if not isinstance(value, str):
-        raise DomainError("bad_time", "Must be a timestamp.", field=field)
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise DomainError("bad_time", f"“{value[:40]}” is not a date and time.",
-                          field=field) from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=settings_zone())
-    return as_utc(parsed)
 
 
 def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, device=None,
@@ -159,6 +159,37 @@ def tasks_generate(*, order: Order, until: datetime) -> int:
     if dues or order.generated_until is None or until > order.generated_until:
         order.generated_until = max(until, order.generated_until or until)
     return len(dues)
+
+
+def task_on_demand(*, order: Order, due_at: datetime, uid: str,
+                   now: datetime | None = None) -> Task:
+    """The order's task due at `due_at`, made now if the server has not generated it yet (a
+    tablet computes due times and task uids itself, SYNC.md). Refused, naming `due_at`,
+    unless it is one of the order's due times, at most SHOWN_AHEAD from now."""
+    now = now or utcnow()
+    due_at = timestamp(due_at, "due_at", "Due time")
+    if not is_due_time(start=order.start_at, end=order.end_at, every_hours=order.every_hours,
+                       times=order.times or [], prn=order.prn, due=due_at, tz=settings_zone()):
+        raise DomainError("not_due", ERR_NOT_DUE, field="due_at")
+    if due_at > now + SHOWN_AHEAD:
+        raise DomainError("out_of_range", ERR_DUE_AHEAD, field="due_at")
+    if task_uid(order.uid, due_at) != uid:
+        raise DomainError("bad_args", "“task” is not the uid of that order's task due then.",
+                          field="task")
+    task = Task(uid=uid, order=order, patient=order.patient, due_at=due_at, status=TASK_OPEN)
+    db.session.add(task)
+    return task
+
+
+def tasks_generate_shown(*, patient: Patient, until: datetime,
+                         now: datetime | None = None) -> int:
+    """Make the patient's tasks due before `until` (the end of the day a sheet shows), so a
+    day ahead of upkeep's two days shows its tasks; never further than SHOWN_AHEAD."""
+    until = min(until, (now or utcnow()) + SHOWN_AHEAD)
+    orders = db.session.scalars(select(Order).where(
+        Order.patient_id == patient.id, Order.status == "active", Order.prn.is_(False),
+        (Order.generated_until.is_(None)) | (Order.generated_until < until)))
+    return sum(tasks_generate(order=o, until=until) for o in orders)
 
 
 def tasks_extend_all(*, now: datetime | None = None) -> int:
@@ -203,7 +234,7 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
     order = task.order
     if at > now + FUTURE_TOLERANCE:
         raise DomainError("bad_time", ERR_FUTURE, field="at")
-    if at < order.start_at - timedelta(hours=1):
+    if at + timedelta(hours=1) < order.start_at:  # (start − 1 h overflows for year-1 orders)
         raise DomainError("outside_order", ERR_BEFORE_ORDER, field="at")
     value = _task_value(order, value)
     note = text_optional(note, "note", "Note", 500)

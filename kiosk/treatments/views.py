@@ -3,13 +3,16 @@
 from datetime import date
 
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from ..core.auth import LEVEL_ORDERS, current_user, level_required, login_required
-from ..core.clock import parse_local_datetime
+from ..core.clock import local_day_bounds, parse_local_datetime
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.htmx import is_htmx, render
 from ..core.templating import clinic_zone
+from ..core.validate import day
+from ..extensions import db
 from ..patients.selectors import patient_by_uid
 from .models import ORDER_KINDS, ROUTES
 from .selectors import order_by_uid, sheet_for, task_by_uid
@@ -20,6 +23,7 @@ from .services import (
     order_stop,
     task_complete,
     task_skip,
+    tasks_generate_shown,
 )
 
 bp = Blueprint("treatments", __name__)
@@ -30,13 +34,21 @@ ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "
 
 
 def _day_arg() -> date | None:
-    text = request.args.get("day")
-    if not text:
-        return None
+    """?day= as a date the calendar can hold (a DomainError, answered 400, otherwise)."""
+    return day(request.args.get("day"), "day", "The day")
+
+
+def _tasks_of_day_made(patient, shown: date | None) -> None:
+    """Tasks are generated lazily: a day shown beyond what upkeep made (two days ahead) gets
+    its tasks now, with the uids a tablet computes. The view owns this small commit."""
+    if shown is None:
+        return
+    _, end = local_day_bounds(shown, clinic_zone())
     try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise DomainError("bad_date", "The day must be a date (YYYY-MM-DD).") from exc
+        tasks_generate_shown(patient=patient, until=end)
+        db.session.commit()
+    except IntegrityError:  # another request made the same tasks first: they are there
+        db.session.rollback()
 
 
 def _sheet_response(uid: str, *, message: str | None = None, day: date | None = None):
@@ -55,7 +67,9 @@ def _sheet_response(uid: str, *, message: str | None = None, day: date | None = 
 @login_required
 def sheet(uid: str):
     """The patient's treatment sheet for a day (today by default)."""
-    sheet = sheet_for(patient_by_uid(uid), day=_day_arg())
+    shown, patient = _day_arg(), patient_by_uid(uid)
+    _tasks_of_day_made(patient, shown)
+    sheet = sheet_for(patient, day=shown)
     return render("treatments/sheet.html", "treatments/_grid.html", sheet=sheet, message=None)
 
 

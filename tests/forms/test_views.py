@@ -196,3 +196,15 @@ def test_the_pdf_link_answers_a_pdf(clinic, client, login):
     response = client.get(f"/forms/{form_uid}/form.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.data.startswith(b"%PDF")
+
+
+def test_a_row_count_or_position_past_any_number_is_not_a_crash(clinic, client, login):
+    """The builder's hidden row count and positions, tampered with: huge, NaN, superscript
+    digits. The page answers (the rows it can read), never a 500."""
+    login(clinic.user(6))
+    for count_text, position in (("9" * 5000, "1e999"), ("²", "nan"), ("10" * 30, "-1e400")):
+        data = {"name": "Consent", **rows(*CONSENT_ROWS[1:3])}
+        data["rows"], data["position-0"] = count_text, position
+        response = client.post("/admin/forms/new", data=data)
+        assert response.status_code in (302, 422), response.status_code
+    assert count(FormTemplate) <= 3
