@@ -172,16 +172,10 @@ def configure_templates(app: Flask) -> None:
 
     from .core import templating
     from .core.auth import session_keep_alive
+    from .core.headers import headers_install
 
     templating.install(app)
-
-    @app.after_request
-    def _security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    headers_install(app)
     app.after_request(session_keep_alive)
 
     @app.before_request
