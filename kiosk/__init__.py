@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .core.files import folder_private, sqlite_file_private
 from .extensions import csrf, db, migrate, socketio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     configure_settings(app, config_name or os.environ.get("KIOSK_ENV", "default"), overrides)
     configure_logging(app)
+    configure_files(app)
     configure_database(app)
     configure_extensions(app)
     configure_blueprints(app)
@@ -58,7 +60,7 @@ def configure_settings(app: Flask, config_name: str, overrides: dict | None) -> 
             app.config[key] = os.environ[env_name]
     if overrides:
         app.config.update(overrides)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    folder_private(Path(app.instance_path))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kiosk.db'}"
     if not app.config.get("SECRET_KEY"):
@@ -82,6 +84,12 @@ def configure_logging(app: Flask) -> None:
     # WeasyPrint narrates every step of every PDF at INFO.
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure_files(app: Flask) -> None:
+    """The SQLite file is created mode 600 (its -wal and -shm follow) in the instance
+    folder, mode 700, before the first connection: patient data is the server user's only."""
+    sqlite_file_private(app.config["SQLALCHEMY_DATABASE_URI"])
 
 
 def configure_database(app: Flask) -> None:
