@@ -126,9 +126,11 @@ def test_a_revoke_asks_first_and_a_no_changes_nothing(wall, live_server):
     wall.locator("select[name=board]").select_option(index=1)
     wall.get_by_role("button", name="Add display").click()
     link = wall.locator("input.display-link")
+    link.wait_for()
+    settle(wall)
     link.click()  # one tap selects the whole link, ready to copy
-    assert wall.evaluate("() => { const i = document.querySelector('input.display-link');"
-                         " return i.selectionStart === 0 && i.selectionEnd === i.value.length; }")
+    wall.wait_for_function("() => { const i = document.querySelector('input.display-link');"
+                           " return i.selectionStart === 0 && i.selectionEnd === i.value.length; }")
     wall.goto(f"{live_server}/admin/displays")
     row = wall.locator("#displays tbody tr").filter(
         has=wall.get_by_role("cell", name="Kennel wall", exact=True))
@@ -139,6 +141,7 @@ def test_a_revoke_asks_first_and_a_no_changes_nothing(wall, live_server):
         dialog.accept() if accept else dialog.dismiss()
 
     wall.once("dialog", lambda dialog: answer(dialog, False))
+    settle(wall)
     row.get_by_role("button", name="Revoke").click()
     wall.wait_for_timeout(500)
     assert asked == ["Revoke Kennel wall? It is disconnected at once."]
