@@ -112,12 +112,34 @@ def csp_clean(request):
         pytest.fail(f"The Content-Security-Policy refused something:\n{found}")
 
 
+# Playwright polls a wait_for_function *expression* ("window.x && …") with eval inside the
+# page, which the policy refuses (no 'unsafe-eval'); a function ("() => …") it calls as is.
+_FUNCTION = re.compile(r"\s*(async\s+)?(function\b|\(|[A-Za-z_$][\w$]*\s*=>)")
+
+
+def _functions_only(cls) -> None:
+    """Make `cls.wait_for_function` turn a bare expression into an arrow function."""
+    original = cls.wait_for_function
+    if getattr(original, "csp_safe", False):
+        return
+
+    def wait_for_function(self, expression, *args, **kwargs):
+        if isinstance(expression, str) and not _FUNCTION.match(expression):
+            expression = f"() => ({expression})"
+        return original(self, expression, *args, **kwargs)
+
+    wait_for_function.csp_safe = True
+    cls.wait_for_function = wait_for_function
+
+
 @pytest.fixture(scope="session")
 def browser(browser_ready):
     """Debian's Chromium through Playwright, for the whole session; every context it makes
     reports Content-Security-Policy refusals (csp_watch)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Frame, Page, sync_playwright
 
+    _functions_only(Page)
+    _functions_only(Frame)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         original = chromium.new_context
