@@ -19,6 +19,8 @@ MAX_CONTENT_LENGTH = 4 * 1024 * 1024
 KIOSK_IMPORT_MAX_BYTES = 1024 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
+# Strict-Transport-Security on every response; on in production (HTTPS), off without it.
+KIOSK_HSTS = False
 SESSION_COOKIE_SAMESITE = "Lax"
 # Wall displays never time out; shared tablets lock by idle time, not by cookie age.
 PERMANENT_SESSION_LIFETIME = 60 * 60 * 24 * 30

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .core.files import folder_private, sqlite_file_private
 from .extensions import csrf, db, migrate, socketio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     configure_settings(app, config_name or os.environ.get("KIOSK_ENV", "default"), overrides)
     configure_logging(app)
+    configure_files(app)
     configure_database(app)
     configure_extensions(app)
     configure_blueprints(app)
@@ -60,7 +62,7 @@ def configure_settings(app: Flask, config_name: str, overrides: dict | None) -> 
             app.config[key] = os.environ[env_name]
     if overrides:
         app.config.update(overrides)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    folder_private(Path(app.instance_path))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kiosk.db'}"
     if not app.config.get("SECRET_KEY"):
@@ -94,6 +96,12 @@ BACKGROUND_THREADS = 4
 # PostgreSQL's connections are a shared, costly resource (100 by default for the whole
 # server): one process never keeps more than this many, whatever its thread count.
 POSTGRESQL_POOL_MAX = 20
+
+
+def configure_files(app: Flask) -> None:
+    """The SQLite file is created mode 600 (its -wal and -shm follow) in the instance
+    folder, mode 700, before the first connection: patient data is the server user's only."""
+    sqlite_file_private(app.config["SQLALCHEMY_DATABASE_URI"])
 
 
 def configure_database(app: Flask) -> None:
@@ -207,16 +215,10 @@ def configure_templates(app: Flask) -> None:
 
     from .core import templating
     from .core.auth import session_keep_alive
+    from .core.headers import headers_install
 
     templating.install(app)
-
-    @app.after_request
-    def _security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    headers_install(app)
     app.after_request(session_keep_alive)
 
     @app.before_request

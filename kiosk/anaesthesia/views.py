@@ -7,6 +7,7 @@ from ..clinic.selectors import settings_zone
 from ..core.auth import LEVEL_ANAESTHESIA, current_user, level_required, login_required
 from ..core.clock import parse_local_datetime
 from ..core.forms import commit_or_error, form_data
+from ..core.pdf import pdf_response
 from ..documents.selectors import documents_for_source
 from ..patients.selectors import patient_by_uid
 from ..treatments.models import ROUTES
@@ -73,10 +74,7 @@ def pdf(uid: str):
     from .printing import anaesthesia_pdf
 
     view = sheet_view(sheet_target(anaesthesia_sheet_by_uid(uid)))
-    response = make_response(anaesthesia_pdf(view))
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="anaesthesia-{uid}.pdf"'
-    return response
+    return pdf_response(anaesthesia_pdf(view), f"anaesthesia-{uid}.pdf")
 
 
 @bp.post("/anaesthesia/<uid>/record")

@@ -12,6 +12,12 @@ class Swatch:
     text: str
     border: str
 
+    @property
+    def css_class(self) -> str:
+        """The stylesheet's class for this colour (device-red …): pages allow no style
+        attributes (Content-Security-Policy), so a swatch is coloured by its class."""
+        return "device-" + self.name.lower()
+
 
 # Text colours are chosen for a WCAG contrast of at least 4.5 against the fill, so a
 # number stays readable on a printed label; white needs a dark outline or it vanishes

@@ -31,6 +31,7 @@ from ..core.clock import to_local, utcnow
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.htmx import render
+from ..core.pdf import pdf_response
 from ..core.templating import clinic_settings, clinic_zone
 from ..extensions import csrf, db
 from ..patients.models import Patient
@@ -238,27 +239,22 @@ def unassign_patient(device_id: int):
     return _assignment_answer(error)
 
 
-def _pdf(data: bytes, name: str):
-    return data, 200, {"Content-Type": "application/pdf", "Cache-Control": "no-store",
-                       "Content-Disposition": f'inline; filename="{name}"'}
-
-
 @bp.get("/devices/assignments.pdf")
 @login_required
 def assignments_pdf():
     """The assignment list to print and pin at the charging station."""
     printed = to_local(utcnow(), clinic_zone()).strftime("%a %d %b %Y %H:%M")
-    return _pdf(printing.assignments_pdf(clinic_name=clinic_settings().name,
-                                         printed_at=printed, cards=assignment_cards()),
-                "device-assignments.pdf")
+    pdf = printing.assignments_pdf(clinic_name=clinic_settings().name, printed_at=printed,
+                                   cards=assignment_cards())
+    return pdf_response(pdf, "device-assignments.pdf")
 
 
 @bp.get("/devices/labels.pdf")
 @level_required(LEVEL_MANAGER, "print device labels")
 def labels_pdf():
     """A sheet of colour labels to stick on the tablets and displays."""
-    return _pdf(printing.labels_pdf(clinic_name=clinic_settings().name, devices=device_cards()),
-                "device-labels.pdf")
+    pdf = printing.labels_pdf(clinic_name=clinic_settings().name, devices=device_cards())
+    return pdf_response(pdf, "device-labels.pdf")
 
 
 # ---- The sync dashboard ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from flask import current_app
 
 from ..clinic.selectors import settings_get
 from ..clinic.services import EMAIL
+from ..core.files import folder_private
 from .models import Document
 
 _connectors: dict[str, Callable[[Document, bytes], None]] = {}
@@ -59,7 +60,7 @@ def deliver_folder(document: Document, pdf: bytes, folder: str) -> str:
     if target_dir.resolve().parent != root.resolve():
         raise DeliveryError("The patient's folder would leave the documents folder.")
     try:
-        target_dir.mkdir(exist_ok=True)
+        folder_private(target_dir)  # patient records: the server's user only
         target = target_dir / _file_name(document)
         fd, temp = tempfile.mkstemp(dir=target_dir, prefix=".part-", suffix=".pdf")
         with os.fdopen(fd, "wb") as fh:

@@ -1,13 +1,14 @@
 """Document pages: a patient's archived PDFs, one PDF, retrying a failed one, and where the
 clinic's documents go (a manager's settings)."""
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from ..clinic.selectors import settings_get
 from ..clinic.services import settings_update
 from ..core.auth import LEVEL_MANAGER, current_user, level_required, login_required
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
+from ..core.pdf import pdf_response
 from ..patients.selectors import patient_by_uid
 from .models import DOC_READY
 from .selectors import document_by_uid, documents_of
@@ -34,11 +35,7 @@ def pdf(uid: str):
     if document.status != DOC_READY:
         raise DomainError("not_ready", "This document's PDF is not made yet: "
                           f"{document.last_error or 'it is queued'}.", status=404)
-    response = make_response(document.pdf)
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="{document.kind}-{uid}.pdf"'
-    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
+    return pdf_response(document.pdf, f"{document.kind}-{uid}.pdf")
 
 
 @bp.post("/documents/<uid>/retry")

@@ -14,6 +14,7 @@ from ..core.auth import (
     login_required,
 )
 from ..core.forms import commit_or_error
+from ..core.pdf import pdf_response
 from ..patients.selectors import patient_by_uid
 from .models import FIELD_TYPES
 from .selectors import (
@@ -251,8 +252,5 @@ def pdf(uid: str):
     from .printing import form_pdf
 
     form = patient_form_by_uid(uid)
-    response = make_response(form_pdf(form))
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="form-{uid}.pdf"'
-    return response
+    return pdf_response(form_pdf(form), f"form-{uid}.pdf")
 

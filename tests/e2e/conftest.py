@@ -2,6 +2,9 @@
 
 Without /usr/bin/chromium (or Playwright) the browser tests are skipped with the reason
 printed; on CI (the CI variable set) a missing browser fails them instead.
+
+Every browser context reports what the pages' Content-Security-Policy refused, and any
+browser test during which something was refused fails: all of them guard the policy.
 """
 
 import os
@@ -75,13 +78,78 @@ def live_server(browser_ready, tmp_path_factory):
         yield server.base_url
 
 
+# What the Content-Security-Policy refused during the current test, in words.
+CSP_VIOLATIONS: list[str] = []
+# Runs first in every page (and frame): Chromium fires this event for each refusal.
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.effectiveDirective + " refused " +
+    (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber + " " +
+    (e.sample || ""));
+}, true);
+"""
+
+
+def csp_watch(context) -> None:
+    """Record every Content-Security-Policy refusal of `context`'s pages in CSP_VIOLATIONS."""
+    def on_console(message) -> None:
+        text = message.text
+        if "CSP violation:" in text or "Content Security Policy" in text:
+            CSP_VIOLATIONS.append(f"{message.page.url if message.page else '?'}: {text}")
+
+    context.add_init_script(CSP_REPORTER)
+    context.on("console", on_console)
+
+
+@pytest.fixture(autouse=True)
+def csp_clean(request):
+    """Fail any browser test during which a page broke the Content-Security-Policy."""
+    CSP_VIOLATIONS.clear()
+    yield
+    if "e2e" in request.keywords and CSP_VIOLATIONS:
+        found = "\n".join(dict.fromkeys(CSP_VIOLATIONS))
+        CSP_VIOLATIONS.clear()
+        pytest.fail(f"The Content-Security-Policy refused something:\n{found}")
+
+
+# Playwright polls a wait_for_function *expression* ("window.x && …") with eval inside the
+# page, which the policy refuses (no 'unsafe-eval'); a function ("() => …") it calls as is.
+_FUNCTION = re.compile(r"\s*(async\s+)?(function\b|\(|[A-Za-z_$][\w$]*\s*=>)")
+
+
+def _functions_only(cls) -> None:
+    """Make `cls.wait_for_function` turn a bare expression into an arrow function."""
+    original = cls.wait_for_function
+    if getattr(original, "csp_safe", False):
+        return
+
+    def wait_for_function(self, expression, *args, **kwargs):
+        if isinstance(expression, str) and not _FUNCTION.match(expression):
+            expression = f"() => ({expression})"
+        return original(self, expression, *args, **kwargs)
+
+    wait_for_function.csp_safe = True
+    cls.wait_for_function = wait_for_function
+
+
 @pytest.fixture(scope="session")
 def browser(browser_ready):
-    """Debian's Chromium through Playwright, for the whole session."""
-    from playwright.sync_api import sync_playwright
+    """Debian's Chromium through Playwright, for the whole session; every context it makes
+    reports Content-Security-Policy refusals (csp_watch)."""
+    from playwright.sync_api import Frame, Page, sync_playwright
 
+    _functions_only(Page)
+    _functions_only(Frame)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        original = chromium.new_context
+
+        def new_context(*args, **kwargs):
+            context = original(*args, **kwargs)
+            csp_watch(context)
+            return context
+
+        chromium.new_context = new_context
         yield chromium
         chromium.close()
 
