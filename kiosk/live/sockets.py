@@ -51,10 +51,10 @@ _clients_lock = threading.Lock()
 def principal_from(auth) -> Principal | None:
     """The principal of a connecting client, from its session or its token, or None."""
     from ..core.auth import current_display, current_user
-    from ..devices.services import device_by_token
+    from ..sync.auth import device_by_credential
 
     token = auth.get("token") if isinstance(auth, dict) else None
-    device = device_by_token(token) if token else None
+    device = device_by_credential(token, ("tablet", "display"))
     tablet_id = device.id if device is not None and device.kind == "tablet" else None
     user = current_user()
     if user is not None:
