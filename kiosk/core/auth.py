@@ -111,9 +111,31 @@ def login_required(view):
     return wrapped
 
 
+ERR_MANAGER_PAGES_NEED_SIGN_IN = (
+    "Sign in with your password to {action}: a PIN only unlocks a shared tablet, and never "
+    "opens the manager's pages.")
+
+
+def signed_in_with_password() -> bool:
+    """Whether this browser's person signed in with a password (not a tablet's PIN)."""
+    return current_user() is not None and session.get("auth") == "password"
+
+
+def password_check(action: str) -> None:
+    """Raise Forbidden unless the person signed in with a password.
+
+    The manager's pages (staff, devices, settings, the clinic's set-up) change who may do
+    what; a PIN has a million values and is typed on shared tablets, so it never opens
+    them (docs/security.md).
+    """
+    if not signed_in_with_password():
+        raise Forbidden(ERR_MANAGER_PAGES_NEED_SIGN_IN.format(action=action))
+
+
 def level_required(level: int, action: str, *, tablet: bool = False):
     """Require a signed-in user of at least `level`; 403 with the reason otherwise.
 
+    Pages of `LEVEL_MANAGER` also need a password sign-in (`password_check`).
     `tablet`: a paired tablet may open the page too (a form whose change goes through its
     outbox, where the server checks the level of the person named in the op).
     """
@@ -126,6 +148,8 @@ def level_required(level: int, action: str, *, tablet: bool = False):
                 if current_user() is None:  # a tablet, on a page for people only
                     return _to_sign_in()
                 permission_check(current_user(), level, action)
+                if level >= LEVEL_MANAGER:
+                    password_check(action)
             return view(*args, **kwargs)
 
         return wrapped

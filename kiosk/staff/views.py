@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from ..core.auth import current_user
+from ..core.auth import current_tablet, current_user
 from ..core.errors import DomainError
 from ..extensions import db
 from .selectors import users_with_pin
@@ -34,10 +34,21 @@ def _sign_in(user, method: str) -> None:
         session["tablet_id"] = tablet_id
 
 
+ERR_PIN_NOT_A_TABLET = DomainError(
+    "not_a_tablet", "A PIN signs in only on a paired tablet; sign in with your username "
+    "and password here.", field="pin")
+
+
+def _pin_users():
+    """Who may unlock with a PIN, for the sign-in page: only a paired tablet is shown the
+    list (names and ids are nobody else's business, and a PIN works nowhere else)."""
+    return users_with_pin() if current_tablet() is not None else []
+
+
 @bp.get("/login")
 def login():
-    """The sign-in page: password form and PIN form side by side."""
-    return render_template("staff/login.html", users=users_with_pin(),
+    """The sign-in page: the password form, and on a paired tablet the PIN form too."""
+    return render_template("staff/login.html", users=_pin_users(),
                            next=request.args.get("next", ""), error=None, mode="password")
 
 
@@ -48,7 +59,7 @@ def login_post():
         user = user_authenticate_password(username=request.form.get("username"),
                                           password=request.form.get("password"))
     except DomainError as exc:
-        return render_template("staff/login.html", users=users_with_pin(), error=exc,
+        return render_template("staff/login.html", users=_pin_users(), error=exc,
                                next=request.form.get("next", ""), mode="password"), 401
     _sign_in(user, "password")
     return redirect(_safe_next(request.form.get("next")))
@@ -56,7 +67,12 @@ def login_post():
 
 @bp.post("/login/pin")
 def login_pin():
-    """Sign in on a shared tablet with a name and PIN."""
+    """Sign in on a shared tablet with a name and PIN (nowhere else: nothing is checked
+    or counted off a paired tablet)."""
+    if current_tablet() is None:
+        db.session.rollback()
+        return render_template("staff/login.html", users=[], error=ERR_PIN_NOT_A_TABLET,
+                               next=request.form.get("next", ""), mode="password"), 403
     raw_id = request.form.get("user_id", "")
     try:
         user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
@@ -64,7 +80,7 @@ def login_pin():
                                      place=f"ip:{request.remote_addr}")
     except DomainError as exc:
         db.session.commit()  # the count of wrong PINs
-        return render_template("staff/login.html", users=users_with_pin(), error=exc,
+        return render_template("staff/login.html", users=_pin_users(), error=exc,
                                next=request.form.get("next", ""), mode="pin"), 401
     _sign_in(user, "pin")
     return redirect(_safe_next(request.form.get("next")))
