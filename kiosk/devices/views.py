@@ -26,6 +26,7 @@ from ..core.auth import (
     current_user,
     level_required,
     login_required,
+    session_device_set,
 )
 from ..core.clock import to_local, utcnow
 from ..core.errors import DomainError
@@ -85,8 +86,7 @@ def display_claim():
         db.session.rollback()
         return jsonify({"error": "bad_display_token", "message": ERR_DISPLAY_LINK}), 401
     session.clear()
-    session.permanent = True
-    session["display_id"] = device.id
+    session_device_set(device)
     return jsonify({"board_url": url_for("boards.show", board_id=device.board_id)})
 
 

@@ -5,11 +5,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from ..core.auth import current_tablet, current_user
+from ..core.auth import SESSION_KEY, current_tablet, current_user, session_tablet_keep
 from ..core.errors import DomainError
 from ..extensions import db
 from .selectors import users_with_pin
 from .services import user_authenticate_password, user_authenticate_pin
+from .sessions import staff_session_end, staff_session_start
 
 bp = Blueprint("staff", __name__)
 
@@ -23,15 +24,21 @@ def _safe_next(target: str | None) -> str:
 
 
 def _sign_in(user, method: str) -> None:
-    tablet_id = session.get("tablet_id")
+    """Start a sign-in kept on the server (so it can be ended) and commit it; the cookie
+    names it. A paired tablet stays paired, and takes this person as the one who unlocked
+    it; a sign-in this browser held before ends."""
+    keep = session_tablet_keep()
+    staff_session_end(session.get(SESSION_KEY))
+    key = staff_session_start(user=user, auth=method,
+                              device=current_tablet() if method == "pin" else None)
+    db.session.commit()
     session.clear()
     session.permanent = True
+    session.update(keep)
     session["user_id"] = user.id
+    session[SESSION_KEY] = key
     session["auth"] = method
-    # A paired tablet stays paired, and takes this person as the one who unlocked it.
     session["signed_in_at"] = int(time.time() * 1000)
-    if tablet_id:
-        session["tablet_id"] = tablet_id
 
 
 ERR_PIN_NOT_A_TABLET = DomainError(
@@ -88,12 +95,13 @@ def login_pin():
 
 @bp.post("/logout")
 def logout():
-    """Sign out of this browser (a paired tablet stays paired: its session goes on)."""
-    tablet_id = session.get("tablet_id")
+    """Sign out of this browser: its sign-in ends on the server, so a copy of the cookie
+    stops working too (a paired tablet stays paired: its tablet session goes on)."""
+    keep = session_tablet_keep()
+    staff_session_end(session.get(SESSION_KEY))
+    db.session.commit()
     session.clear()
-    if tablet_id:
-        session["tablet_id"] = tablet_id
-    db.session.rollback()
+    session.update(keep)
     return redirect(url_for("staff.login"))
 
 

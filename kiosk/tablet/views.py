@@ -19,7 +19,7 @@ from flask import (
 from ..anaesthesia.entries import ASA_CLASSES, EVENTS, PRE, VITALS, rules_for_pages
 from ..anaesthesia.selectors import sheet_uids_of_patients
 from ..clinic.selectors import settings_get, wards_list
-from ..core.auth import current_tablet, login_required
+from ..core.auth import current_tablet, login_required, session_device_set
 from ..core.errors import DomainError
 from ..devices.selectors import carried_patients
 from ..devices.services import device_pair
@@ -89,14 +89,11 @@ def pair():
 
 def _session_for(device) -> None:
     """This browser is now the device: a tablet session (pages to read) or a display's."""
-    session.permanent = True
     if device.kind == "display":
         session.clear()
-        session.permanent = True
-        session["display_id"] = device.id
     else:
         session.pop("display_id", None)
-        session["tablet_id"] = device.id
+    session_device_set(device)
 
 
 @bp.post("/tablet/claim")
