@@ -160,6 +160,7 @@ def device_pair(*, code, holding=None, holding_pending: int = 0) -> tuple[Device
     token = secrets.token_urlsafe(32)
     if device.token_hash is not None:  # paired before: its earlier sessions end
         device.session_generation = (device.session_generation or 0) + 1
+        event_record(db.session, "session.ended", device=device.id)
     device.token_hash = token_hash(token)
     device.pairing_used_at = now
     device.paired_at = now

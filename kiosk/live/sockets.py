@@ -196,8 +196,7 @@ def install() -> None:
     from ..core.events import event_subscribe
 
     event_subscribe("device.revoked", _on_revoked)
-    event_subscribe("device.changed", _on_revoked)  # a re-pairing ends its old sessions
-    event_subscribe("session.ended", _on_revoked)
+    event_subscribe("session.ended", _on_revoked)  # signed out, new password, re-paired
     socketio.on_event("connect", on_connect)
     socketio.on_event("join", on_join)
     socketio.on_event("leave", on_leave)

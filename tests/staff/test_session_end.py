@@ -209,3 +209,21 @@ def test_signing_out_closes_that_sessions_live_connections(app, clinic, client,
     disconnect_revoked(app)
     assert not sio.is_connected() and stays.is_connected()
     stays.disconnect()
+
+
+def test_re_pairing_a_tablet_closes_the_connections_of_its_old_token(app, clinic, client,
+                                                                     tablet, socketio_client):
+    device, token = tablet
+    sio = socketio_client(auth={"token": token})
+    assert sio.is_connected()
+    code = device_pairing_start(actor=clinic.user(6), device=device)
+    db.session.commit()
+    fresh = app.test_client()
+    answer = fresh.post("/pair", json={"code": code}).get_json()
+    assert not sio.is_connected()  # closed at once, in this process
+    from kiosk.extensions import socketio
+
+    again = socketio.test_client(app, auth={"token": answer["token"]})
+    assert again.is_connected()
+    assert disconnect_revoked(app) == 0 and again.is_connected()
+    again.disconnect()
