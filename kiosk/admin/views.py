@@ -138,9 +138,9 @@ def staff_update(user_id: int):
     user = user_by_id(user_id)
     data = form_data("name", "level")
     data["active"] = "active" in request.form
-    _, error = commit_or_error(lambda: user_update(
+    _, error = commit_or_error(lambda: _deactivation_ends_sessions(user_update(
         user=user, actor=current_user(), name=data.get("name"), level=data.get("level"),
-        active=data["active"]))
+        active=data["active"])))
     if error:
         data["username"] = user.username
         return _staff_edit_page(user, data, error, 422)
@@ -153,6 +153,14 @@ def _ending_sessions(user: User, result):
     one is out), except the one making the change, in the same transaction."""
     user_sessions_end(user, keep=session.get(SESSION_KEY))
     return result
+
+
+def _deactivation_ends_sessions(user: User) -> User:
+    """A deactivated person's sign-ins end for good: making them active again later does
+    not bring back a cookie someone copied meanwhile."""
+    if not user.active:
+        user_sessions_end(user)
+    return user
 
 
 @bp.post("/staff/<int:user_id>/pin")

@@ -227,3 +227,17 @@ def test_re_pairing_a_tablet_closes_the_connections_of_its_old_token(app, clinic
     assert again.is_connected()
     assert disconnect_revoked(app) == 0 and again.is_connected()
     again.disconnect()
+
+
+def test_a_deactivated_persons_cookie_stays_dead_when_they_come_back(app, clinic, client):
+    password_sign_in(client, 4)
+    copied = copy_of(app, client)
+    manager = app.test_client()
+    password_sign_in(manager, 6)
+    user = clinic.user(4)
+    form = {"name": user.name, "level": "4"}
+    assert manager.post(f"/admin/staff/{user.id}", data=form).status_code == 302
+    assert not signed_in(copied)
+    assert manager.post(f"/admin/staff/{user.id}", data={**form, "active": "on"}
+                        ).status_code == 302
+    assert not signed_in(copied) and not signed_in(client)
