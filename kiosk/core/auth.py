@@ -58,7 +58,14 @@ def current_user():
             tablet = current_tablet()
             user = user if tablet is not None and tablet.id == live.device_id else None
         g.user = user if user is not None and user.active else None
+        g.sign_in = live if g.user is not None else None
     return g.user
+
+
+def current_sign_in():
+    """The live sign-in (`StaffSession`) of this request's user, or None."""
+    current_user()
+    return g.sign_in
 
 
 def session_generation_key(kind: str) -> str:
@@ -157,8 +164,10 @@ ERR_MANAGER_PAGES_NEED_SIGN_IN = (
 
 
 def signed_in_with_password() -> bool:
-    """Whether this browser's person signed in with a password (not a tablet's PIN)."""
-    return current_user() is not None and session.get("auth") == "password"
+    """Whether this browser's person signed in with a password (not a tablet's PIN), as
+    the server recorded the sign-in."""
+    sign_in = current_sign_in()
+    return sign_in is not None and sign_in.auth == "password"
 
 
 def password_check(action: str) -> None:

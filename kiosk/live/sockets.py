@@ -10,7 +10,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from flask import current_app, request, session
+from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from sqlalchemy import select
 
@@ -54,8 +54,7 @@ _clients_lock = threading.Lock()
 
 def principal_from(auth) -> Principal | None:
     """The principal of a connecting client, from its session or its token, or None."""
-    from ..core.auth import SESSION_KEY, current_display, current_user
-    from ..staff.sessions import staff_session_live
+    from ..core.auth import current_display, current_sign_in, current_user
     from ..sync.auth import device_by_credential
 
     token = auth.get("token") if isinstance(auth, dict) else None
@@ -63,9 +62,8 @@ def principal_from(auth) -> Principal | None:
     tablet_id = device.id if device is not None and device.kind == "tablet" else None
     user = current_user()
     if user is not None:
-        live = staff_session_live(session.get(SESSION_KEY), user.id)
         return Principal("user", user.id, tablet_id=tablet_id,
-                         session_id=live.id if live is not None else None)
+                         session_id=current_sign_in().id)
     display = current_display()
     if display is not None:
         return Principal("display", display.id, display.board_id,
