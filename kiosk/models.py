@@ -7,7 +7,7 @@ from .devices.models import Device, DevicePatient
 from .documents.models import Document, DocumentDelivery
 from .forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
 from .patients.models import Patient
-from .staff.models import PinFailure, User
+from .staff.models import PinFailure, StaffSession, User
 from .sync.models import DeviceEvent, SyncOp
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
@@ -15,5 +15,5 @@ from .whiteboards.models import Board, BoardMember
 __all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "Board", "BoardMember",
            "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
            "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
-           "Patient", "PatientForm", "PinFailure", "SyncOp", "Task", "TaskCompletion", "User",
-           "Ward"]
+           "Patient", "PatientForm", "PinFailure", "StaffSession", "SyncOp", "Task",
+           "TaskCompletion", "User", "Ward"]

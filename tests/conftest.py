@@ -84,8 +84,15 @@ def login(client):
     """Sign `user` in on the test client: login(user)."""
 
     def sign_in(user):
+        from kiosk.core.auth import SESSION_KEY
+        from kiosk.extensions import db
+        from kiosk.staff.sessions import staff_session_start
+
+        key = staff_session_start(user=user, auth="password")  # kept on the server
+        db.session.commit()
         with client.session_transaction() as session:
             session["user_id"] = user.id
+            session[SESSION_KEY] = key
             session["auth"] = "password"
         return user
 

@@ -2,7 +2,7 @@
 
 from zoneinfo import available_timezones
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from ..clinic.models import Ward
 from ..clinic.selectors import admitted_counts_by_ward, settings_get, ward_by_id, wards_list
@@ -14,7 +14,7 @@ from ..clinic.services import (
     ward_update,
 )
 from ..core.audit import audit_recent
-from ..core.auth import LEVEL_MANAGER, current_user, level_required
+from ..core.auth import LEVEL_MANAGER, SESSION_KEY, current_user, level_required
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..devices.selectors import device_by_id, displays_list
@@ -23,6 +23,7 @@ from ..patients.selectors import patient_by_uid, patients_list
 from ..staff.models import User
 from ..staff.selectors import user_by_id, users_list
 from ..staff.services import user_create, user_set_password, user_set_pin, user_update
+from ..staff.sessions import user_sessions_end
 from ..whiteboards.models import BOARD_KINDS
 from ..whiteboards.selectors import board_by_id, board_patients, boards_list
 from ..whiteboards.services import (
@@ -137,14 +138,29 @@ def staff_update(user_id: int):
     user = user_by_id(user_id)
     data = form_data("name", "level")
     data["active"] = "active" in request.form
-    _, error = commit_or_error(lambda: user_update(
+    _, error = commit_or_error(lambda: _deactivation_ends_sessions(user_update(
         user=user, actor=current_user(), name=data.get("name"), level=data.get("level"),
-        active=data["active"]))
+        active=data["active"])))
     if error:
         data["username"] = user.username
         return _staff_edit_page(user, data, error, 422)
     flash(f"{user.name} saved.")
     return redirect(url_for("admin.staff"))
+
+
+def _ending_sessions(user: User, result):
+    """After a new PIN or password: end every sign-in of that person (whoever knew the old
+    one is out), except the one making the change, in the same transaction."""
+    user_sessions_end(user, keep=session.get(SESSION_KEY))
+    return result
+
+
+def _deactivation_ends_sessions(user: User) -> User:
+    """A deactivated person's sign-ins end for good: making them active again later does
+    not bring back a cookie someone copied meanwhile."""
+    if not user.active:
+        user_sessions_end(user)
+    return user
 
 
 @bp.post("/staff/<int:user_id>/pin")
@@ -153,8 +169,8 @@ def staff_pin(user_id: int):
     """Reset a staff member's PIN."""
     user = user_by_id(user_id)
     pin = request.form.get("pin", "")
-    _, error = commit_or_error(
-        lambda: user_set_pin(user=user, actor=current_user(), pin=pin))
+    _, error = commit_or_error(lambda: _ending_sessions(
+        user, user_set_pin(user=user, actor=current_user(), pin=pin)))
     if error:
         return _staff_edit_page(user, error=error, status=422)
     flash(f"New PIN set for {user.name}.")
@@ -167,9 +183,9 @@ def staff_password(user_id: int):
     """Set a staff member's username and password."""
     user = user_by_id(user_id)
     data = form_data("username", "password")
-    _, error = commit_or_error(
-        lambda: user_set_password(user=user, actor=current_user(),
-                                  username=data.get("username"), password=data.get("password")))
+    _, error = commit_or_error(lambda: _ending_sessions(user, user_set_password(
+        user=user, actor=current_user(), username=data.get("username"),
+        password=data.get("password"))))
     if error:
         shown = {"name": user.name, "level": user.level, "active": user.active,
                  "username": data.get("username")}

@@ -36,29 +36,76 @@ def session_keep_alive(response):
     return response
 
 
+SESSION_KEY = "sid"  # the cookie's name for its sign-in (staff.sessions)
+
+
 def current_user():
-    """The signed-in, active user for this request, or None."""
+    """The signed-in, active user for this request, or None.
+
+    The one check of a person's session: the cookie names a sign-in that must still be
+    live on the server (not signed out, not ended by a new password or PIN, at most 30
+    days old), and a PIN sign-in lives only on the paired tablet it was made on.
+    """
     if "user" not in g:
         from ..extensions import db
         from ..staff.models import User
+        from ..staff.sessions import staff_session_live
 
         user_id = session.get("user_id")
-        user = db.session.get(User, user_id) if user_id else None
+        live = staff_session_live(session.get(SESSION_KEY), user_id) if user_id else None
+        user = db.session.get(User, user_id) if live is not None else None
+        if live is not None and live.auth == "pin":
+            tablet = current_tablet()
+            user = user if tablet is not None and tablet.id == live.device_id else None
         g.user = user if user is not None and user.active else None
+        g.sign_in = live if g.user is not None else None
     return g.user
 
 
+def current_sign_in():
+    """The live sign-in (`StaffSession`) of this request's user, or None."""
+    current_user()
+    return g.sign_in
+
+
+def session_generation_key(kind: str) -> str:
+    """Where a device's session keeps the generation it was made in (tablet_gen, ...)."""
+    return f"{kind}_gen"
+
+
 def _session_device(kind: str):
-    """The active device of `kind` this browser's session names (display_id, tablet_id)."""
+    """The active device of `kind` this browser's session names (display_id, tablet_id).
+
+    The session holds the device's generation from when it was made (pairing, claim);
+    re-pairing or revoking the device moves the generation on, which ends every session
+    made before, copied cookies included.
+    """
     if kind not in g:
         from ..devices.models import Device
         from ..extensions import db
 
         device_id = session.get(f"{kind}_id")
         device = db.session.get(Device, device_id) if device_id else None
-        setattr(g, kind, device if device is not None and device.is_active
-                and device.kind == kind else None)
+        live = device is not None and device.is_active and device.kind == kind and \
+            session.get(session_generation_key(kind), 0) == device.session_generation
+        setattr(g, kind, device if live else None)
     return getattr(g, kind)
+
+
+def session_device_set(device) -> None:
+    """Make this browser's session the device's (a tablet or a display), stamped with the
+    device's current generation. Every place that makes a device session calls this."""
+    session.permanent = True
+    session[f"{device.kind}_id"] = device.id
+    session[session_generation_key(device.kind)] = device.session_generation or 0
+    g.pop(device.kind, None)
+
+
+def session_tablet_keep() -> dict:
+    """The tablet session's keys of this browser, to carry over a sign-in or sign-out
+    (a paired tablet stays paired whoever signs in or out on it)."""
+    return {key: session[key] for key in ("tablet_id", session_generation_key("tablet"))
+            if key in session}
 
 
 def current_display():
@@ -111,9 +158,33 @@ def login_required(view):
     return wrapped
 
 
+ERR_MANAGER_PAGES_NEED_SIGN_IN = (
+    "Sign in with your password to {action}: a PIN only unlocks a shared tablet, and never "
+    "opens the manager's pages.")
+
+
+def signed_in_with_password() -> bool:
+    """Whether this browser's person signed in with a password (not a tablet's PIN), as
+    the server recorded the sign-in."""
+    sign_in = current_sign_in()
+    return sign_in is not None and sign_in.auth == "password"
+
+
+def password_check(action: str) -> None:
+    """Raise Forbidden unless the person signed in with a password.
+
+    The manager's pages (staff, devices, settings, the clinic's set-up) change who may do
+    what; a PIN has a million values and is typed on shared tablets, so it never opens
+    them (docs/security.md).
+    """
+    if not signed_in_with_password():
+        raise Forbidden(ERR_MANAGER_PAGES_NEED_SIGN_IN.format(action=action))
+
+
 def level_required(level: int, action: str, *, tablet: bool = False):
     """Require a signed-in user of at least `level`; 403 with the reason otherwise.
 
+    Pages of `LEVEL_MANAGER` also need a password sign-in (`password_check`).
     `tablet`: a paired tablet may open the page too (a form whose change goes through its
     outbox, where the server checks the level of the person named in the op).
     """
@@ -126,6 +197,8 @@ def level_required(level: int, action: str, *, tablet: bool = False):
                 if current_user() is None:  # a tablet, on a page for people only
                     return _to_sign_in()
                 permission_check(current_user(), level, action)
+                if level >= LEVEL_MANAGER:
+                    password_check(action)
             return view(*args, **kwargs)
 
         return wrapped

@@ -32,6 +32,9 @@ class Device(TimestampMixin, db.Model):
     pairing_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pairing_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Moved on by re-pairing and revoking: a tablet or display session made before (its
+    # cookie holds the number it was made with) stops working (core.auth).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Sync state (SYNC.md): the last op processed, and what the last request reported.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)

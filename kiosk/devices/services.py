@@ -158,6 +158,9 @@ def device_pair(*, code, holding=None, holding_pending: int = 0) -> tuple[Device
         raise DomainError("holds_changes", ERR_HOLDS_CHANGES.format(
             count=holding_pending, holding=str(holding)[:12], label=device.label), field="code")
     token = secrets.token_urlsafe(32)
+    if device.token_hash is not None:  # paired before: its earlier sessions end
+        device.session_generation = (device.session_generation or 0) + 1
+        event_record(db.session, "session.ended", device=device.id)
     device.token_hash = token_hash(token)
     device.pairing_used_at = now
     device.paired_at = now
@@ -268,6 +271,8 @@ def device_revoke(*, actor, device: Device, operator: bool = False) -> Device:
         raise DomainError("already_revoked", ERR_ALREADY_REVOKED)
     device.revoked_at = utcnow()
     device.pairing_code_hash = None  # a code handed out before cannot bring it back
+    # Its sessions end for good: pairing it again does not bring back a copied cookie.
+    device.session_generation = (device.session_generation or 0) + 1
     audit_record(action="device.revoke", entity="device", entity_uid=device.public_id,
                  user=actor)
     event_record(db.session, "device.revoked", device=device.id)

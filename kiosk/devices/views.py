@@ -26,6 +26,7 @@ from ..core.auth import (
     current_user,
     level_required,
     login_required,
+    session_device_set,
 )
 from ..core.clock import to_local, utcnow
 from ..core.errors import DomainError
@@ -36,6 +37,7 @@ from ..core.templating import clinic_settings, clinic_zone
 from ..extensions import csrf, db
 from ..patients.models import Patient
 from ..patients.selectors import patients_list
+from ..sync.auth import device_by_credential
 from ..sync.services import sync_op_dismiss
 from ..whiteboards.selectors import boards_list
 from . import printing
@@ -55,7 +57,6 @@ from .services import (
     code_display,
     device_add,
     device_assign_ward,
-    device_by_token,
     device_pairing_start,
     device_patient_assign,
     device_patient_unassign,
@@ -81,13 +82,12 @@ def display_claim():
     """Exchange a display token for a display session; answer where its board is."""
     body = request.get_json(silent=True)
     token = body.get("token") if isinstance(body, dict) else None
-    device = device_by_token(token)
-    if device is None or device.kind != "display" or device.board_id is None:
+    device = device_by_credential(token, "display")
+    if device is None or device.board_id is None:
         db.session.rollback()
         return jsonify({"error": "bad_display_token", "message": ERR_DISPLAY_LINK}), 401
     session.clear()
-    session.permanent = True
-    session["display_id"] = device.id
+    session_device_set(device)
     return jsonify({"board_url": url_for("boards.show", board_id=device.board_id)})
 
 

@@ -32,6 +32,10 @@ class Principal:
     id: int
     board_id: int | None = None
     tablet_id: int | None = None  # the tablet this connection comes from, if any
+    # What ends the connection besides revocation: a user's sign-in (its row id), or the
+    # device's session generation (re-pairing moves it on).
+    session_id: int | None = None
+    generation: int | None = None
 
     def may_join(self, room: str) -> bool:
         """Displays hear only their board; users and tablets hear any board or sheet;
@@ -50,23 +54,27 @@ _clients_lock = threading.Lock()
 
 def principal_from(auth) -> Principal | None:
     """The principal of a connecting client, from its session or its token, or None."""
-    from ..core.auth import current_display, current_user
-    from ..devices.services import device_by_token
+    from ..core.auth import current_display, current_sign_in, current_user
+    from ..sync.auth import device_by_credential
 
     token = auth.get("token") if isinstance(auth, dict) else None
-    device = device_by_token(token) if token else None
+    device = device_by_credential(token, ("tablet", "display"))
     tablet_id = device.id if device is not None and device.kind == "tablet" else None
     user = current_user()
     if user is not None:
-        return Principal("user", user.id, tablet_id=tablet_id)
+        return Principal("user", user.id, tablet_id=tablet_id,
+                         session_id=current_sign_in().id)
     display = current_display()
     if display is not None:
-        return Principal("display", display.id, display.board_id)
+        return Principal("display", display.id, display.board_id,
+                         generation=display.session_generation)
     if device is None:
         return None
     if device.kind == "display":
-        return Principal("display", device.id, device.board_id)
-    return Principal("device", device.id, tablet_id=device.id)
+        return Principal("display", device.id, device.board_id,
+                         generation=device.session_generation)
+    return Principal("device", device.id, tablet_id=device.id,
+                     generation=device.session_generation)
 
 
 def on_connect(auth=None):
@@ -122,32 +130,48 @@ def on_error(exc):
     log.warning("live event from %s failed: %s", getattr(request, "sid", "?"), exc)
 
 
-def disconnect_revoked(app) -> int:
-    """Close this process's connections whose device or user was revoked or deactivated."""
+def _dead(clients: dict[str, Principal]) -> set[str]:
+    """The connections whose device was revoked or re-paired, whose user was deactivated,
+    or whose sign-in ended (signed out, a new password or PIN, too old)."""
     from ..devices.models import Device
     from ..staff.models import User
+    from ..staff.sessions import staff_sessions_dead
 
-    with _clients_lock:
-        clients = dict(_clients)
     devices = {p.id for p in clients.values() if p.kind in ("device", "display")}
     users = {p.id for p in clients.values() if p.kind == "user"}
-    with app.app_context():
-        dead_devices = set(db.session.scalars(select(Device.id).where(
-            Device.id.in_(devices), Device.revoked_at.is_not(None)))) if devices else set()
-        dead_users = set(db.session.scalars(select(User.id).where(
-            User.id.in_(users), User.active.is_(False)))) if users else set()
-        db.session.remove()
-    closed = 0
+    generations = dict(db.session.execute(select(Device.id, Device.session_generation).where(
+        Device.id.in_(devices), Device.revoked_at.is_(None))).all()) if devices else {}
+    dead_users = set(db.session.scalars(select(User.id).where(
+        User.id.in_(users), User.active.is_(False)))) if users else set()
+    dead_sessions = staff_sessions_dead(p.session_id for p in clients.values()
+                                        if p.session_id is not None)
+    dead = set()
     for sid, p in clients.items():
-        if (p.kind == "user" and p.id in dead_users) or \
-                (p.kind != "user" and p.id in dead_devices):
-            socketio.server.disconnect(sid, namespace="/")
-            with _clients_lock:
-                _clients.pop(sid, None)
-            closed += 1
-    if closed:
-        log.info("closed %d live connections of revoked devices or inactive users", closed)
-    return closed
+        if p.kind == "user":
+            gone = p.id in dead_users or p.session_id in dead_sessions
+        else:
+            gone = generations.get(p.id) != p.generation
+        if gone:
+            dead.add(sid)
+    return dead
+
+
+def disconnect_revoked(app) -> int:
+    """Close this process's connections whose device was revoked or re-paired, whose user
+    was deactivated, or whose sign-in ended."""
+    with _clients_lock:
+        clients = dict(_clients)
+    with app.app_context():
+        dead = _dead(clients)
+        db.session.remove()
+    for sid in dead:
+        socketio.server.disconnect(sid, namespace="/")
+        with _clients_lock:
+            _clients.pop(sid, None)
+    if dead:
+        log.info("closed %d live connections of ended sessions, revoked devices or inactive "
+                 "users", len(dead))
+    return len(dead)
 
 
 def _sweep_loop(app) -> None:
@@ -170,6 +194,7 @@ def install() -> None:
     from ..core.events import event_subscribe
 
     event_subscribe("device.revoked", _on_revoked)
+    event_subscribe("session.ended", _on_revoked)  # signed out, new password, re-paired
     socketio.on_event("connect", on_connect)
     socketio.on_event("join", on_join)
     socketio.on_event("leave", on_leave)

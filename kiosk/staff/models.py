@@ -51,3 +51,24 @@ class PinFailure(db.Model):
     place: Mapped[str] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffSession(db.Model):
+    """One sign-in of a person in one browser, kept on the server so it can be ended.
+
+    The browser's cookie names it by a random key (stored here only as its SHA-256).
+    Signing out ends this one; a new password or PIN ends all of that person's; a PIN
+    sign-in belongs to the tablet it was made on (`device_id`) and ends with its session.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    auth: Mapped[str] = mapped_column(String(10))  # "password" or "pin"
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id",
+                                                             ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

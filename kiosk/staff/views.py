@@ -5,11 +5,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from ..core.auth import current_user
+from ..core.auth import SESSION_KEY, current_tablet, current_user, session_tablet_keep
 from ..core.errors import DomainError
 from ..extensions import db
 from .selectors import users_with_pin
 from .services import user_authenticate_password, user_authenticate_pin
+from .sessions import staff_session_end, staff_session_start
 
 bp = Blueprint("staff", __name__)
 
@@ -23,21 +24,38 @@ def _safe_next(target: str | None) -> str:
 
 
 def _sign_in(user, method: str) -> None:
-    tablet_id = session.get("tablet_id")
+    """Start a sign-in kept on the server (so it can be ended) and commit it; the cookie
+    names it. A paired tablet stays paired, and takes this person as the one who unlocked
+    it; a sign-in this browser held before ends."""
+    keep = session_tablet_keep()
+    staff_session_end(session.get(SESSION_KEY))
+    key = staff_session_start(user=user, auth=method,
+                              device=current_tablet() if method == "pin" else None)
+    db.session.commit()
     session.clear()
     session.permanent = True
+    session.update(keep)
     session["user_id"] = user.id
+    session[SESSION_KEY] = key
     session["auth"] = method
-    # A paired tablet stays paired, and takes this person as the one who unlocked it.
     session["signed_in_at"] = int(time.time() * 1000)
-    if tablet_id:
-        session["tablet_id"] = tablet_id
+
+
+ERR_PIN_NOT_A_TABLET = DomainError(
+    "not_a_tablet", "A PIN signs in only on a paired tablet; sign in with your username "
+    "and password here.", field="pin")
+
+
+def _pin_users():
+    """Who may unlock with a PIN, for the sign-in page: only a paired tablet is shown the
+    list (names and ids are nobody else's business, and a PIN works nowhere else)."""
+    return users_with_pin() if current_tablet() is not None else []
 
 
 @bp.get("/login")
 def login():
-    """The sign-in page: password form and PIN form side by side."""
-    return render_template("staff/login.html", users=users_with_pin(),
+    """The sign-in page: the password form, and on a paired tablet the PIN form too."""
+    return render_template("staff/login.html", users=_pin_users(),
                            next=request.args.get("next", ""), error=None, mode="password")
 
 
@@ -48,7 +66,7 @@ def login_post():
         user = user_authenticate_password(username=request.form.get("username"),
                                           password=request.form.get("password"))
     except DomainError as exc:
-        return render_template("staff/login.html", users=users_with_pin(), error=exc,
+        return render_template("staff/login.html", users=_pin_users(), error=exc,
                                next=request.form.get("next", ""), mode="password"), 401
     _sign_in(user, "password")
     return redirect(_safe_next(request.form.get("next")))
@@ -56,7 +74,12 @@ def login_post():
 
 @bp.post("/login/pin")
 def login_pin():
-    """Sign in on a shared tablet with a name and PIN."""
+    """Sign in on a shared tablet with a name and PIN (nowhere else: nothing is checked
+    or counted off a paired tablet)."""
+    if current_tablet() is None:
+        db.session.rollback()
+        return render_template("staff/login.html", users=[], error=ERR_PIN_NOT_A_TABLET,
+                               next=request.form.get("next", ""), mode="password"), 403
     raw_id = request.form.get("user_id", "")
     try:
         user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
@@ -64,7 +87,7 @@ def login_pin():
                                      place=f"ip:{request.remote_addr}")
     except DomainError as exc:
         db.session.commit()  # the count of wrong PINs
-        return render_template("staff/login.html", users=users_with_pin(), error=exc,
+        return render_template("staff/login.html", users=_pin_users(), error=exc,
                                next=request.form.get("next", ""), mode="pin"), 401
     _sign_in(user, "pin")
     return redirect(_safe_next(request.form.get("next")))
@@ -72,12 +95,13 @@ def login_pin():
 
 @bp.post("/logout")
 def logout():
-    """Sign out of this browser (a paired tablet stays paired: its session goes on)."""
-    tablet_id = session.get("tablet_id")
+    """Sign out of this browser: its sign-in ends on the server, so a copy of the cookie
+    stops working too (a paired tablet stays paired: its tablet session goes on)."""
+    keep = session_tablet_keep()
+    staff_session_end(session.get(SESSION_KEY))
+    db.session.commit()
     session.clear()
-    if tablet_id:
-        session["tablet_id"] = tablet_id
-    db.session.rollback()
+    session.update(keep)
     return redirect(url_for("staff.login"))
 
 

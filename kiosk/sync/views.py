@@ -49,9 +49,9 @@ def sync():
     """Take a device's ops in seq order; answer per op (SYNC.md)."""
     if (request.content_length or 0) > MAX_BYTES:
         return _error(413, "too_large", "At most 2 MiB per request; send fewer ops at a time.")
-    device = device_from_request()
+    device = device_from_request("tablet")
     if device is None:
-        return _error(401, "unauthorized", "A valid, unrevoked device token is required; "
+        return _error(401, "unauthorized", "A valid, unrevoked tablet token is required; "
                       "ask a manager.")
     # The token was checked on a pooled connection: give it back before queuing for the
     # turn to write, or the requests ahead in the queue wait for it (docs/deployment.md).
@@ -126,7 +126,7 @@ def _caller_or_401():
 def patients():
     """Patients (admitted by default; ?status=discharged or all)."""
     if _caller_or_401() is None:
-        return _error(401, "unauthorized", "Sign in, or send a device token.")
+        return _error(401, "unauthorized", "Sign in, or send a tablet token.")
     status = request.args.get("status", "admitted")
     if status not in ("admitted", "discharged", "all"):
         return _error(400, "bad_request", "status must be admitted, discharged or all.")
@@ -137,7 +137,7 @@ def patients():
 def patient_tasks(uid: str):
     """A patient's tasks, by due time."""
     if _caller_or_401() is None:
-        return _error(401, "unauthorized", "Sign in, or send a device token.")
+        return _error(401, "unauthorized", "Sign in, or send a tablet token.")
     tasks = tasks_json(uid)
     if tasks is None:
         return _error(404, "not_found", "There is no patient with that id.")
@@ -149,7 +149,7 @@ def device(device_id: str):
     """A device's sync state: a device may read itself; signed-in staff any device."""
     kind, who = _caller_or_401() or (None, None)
     if kind is None:
-        return _error(401, "unauthorized", "Sign in, or send a device token.")
+        return _error(401, "unauthorized", "Sign in, or send a tablet token.")
     if kind == "device" and who.public_id != device_id:
         return _error(403, "forbidden", "A device may read only itself.")
     info = device_info(device_id)

@@ -19,7 +19,7 @@ from flask import (
 from ..anaesthesia.entries import ASA_CLASSES, EVENTS, PRE, VITALS, rules_for_pages
 from ..anaesthesia.selectors import sheet_uids_of_patients
 from ..clinic.selectors import settings_get, wards_list
-from ..core.auth import current_tablet, login_required
+from ..core.auth import current_tablet, login_required, session_device_set
 from ..core.errors import DomainError
 from ..devices.selectors import carried_patients
 from ..devices.services import device_pair
@@ -89,22 +89,19 @@ def pair():
 
 def _session_for(device) -> None:
     """This browser is now the device: a tablet session (pages to read) or a display's."""
-    session.permanent = True
     if device.kind == "display":
         session.clear()
-        session.permanent = True
-        session["display_id"] = device.id
     else:
         session.pop("display_id", None)
-        session["tablet_id"] = device.id
+    session_device_set(device)
 
 
 @bp.post("/tablet/claim")
 @csrf.exempt  # the bearer token is the credential
 def claim():
     """A tablet whose cookie was lost (or set up by link) takes its tablet session back."""
-    device = device_from_request()
-    if device is None or device.kind != "tablet":
+    device = device_from_request("tablet")
+    if device is None:
         db.session.rollback()
         return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
     _session_for(device)
@@ -114,8 +111,8 @@ def claim():
 @bp.get("/api/devices/<device_id>/staff")
 def staff(device_id: str):
     """What a tablet's lock screen needs to check PINs offline: staff, levels, verifiers."""
-    device = device_from_request()
-    if device is None or device.kind != "tablet" or device.public_id != device_id:
+    device = device_from_request("tablet")
+    if device is None or device.public_id != device_id:
         return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
     people = [{"id": u.public_id, "name": u.name, "level": u.level, "verifier": u.pin_verifier}
               for u in users_with_pin() if u.pin_verifier]
@@ -139,7 +136,7 @@ def service_worker():
 
 def _keeping_device():
     """The tablet asking for its list: by its token, else by its tablet session."""
-    return device_from_request() or current_tablet()
+    return device_from_request("tablet") or current_tablet()
 
 
 @bp.get("/tablet/offline-pages")
@@ -148,7 +145,7 @@ def offline_pages():
     anaesthesia) and boards of what it carries (every admitted patient and every board
     while it carries nothing)."""
     device = _keeping_device()
-    if device is None or device.kind != "tablet":
+    if device is None:
         return _json_error(401, "unauthorized", "Only a paired tablet keeps pages offline.")
     urls = [url_for("static", filename=name) for name in STATIC_FILES]
     urls += [url_for("patients.index"), url_for("boards.index"),

@@ -162,8 +162,9 @@ def test_the_staff_list_gives_verifiers_to_that_tablet_only(client, clinic, logi
     assert client.get(f"/api/devices/{device.public_id}/staff").status_code == 401
 
 
-def test_five_wrong_pins_on_the_sign_in_page_lock_that_user_out(client, clinic):
+def test_five_wrong_pins_on_the_sign_in_page_lock_that_user_out(client, clinic, paired):
     user = clinic.user(2)
+    client.post("/tablet/claim", headers=bearer(paired[1]))  # a PIN signs in on tablets only
     for _ in range(5):
         response = client.post("/login/pin", data={"user_id": user.id, "pin": "1234"})
         assert response.status_code == 401

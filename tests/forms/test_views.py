@@ -88,8 +88,14 @@ def test_the_builder_is_for_managers_and_needs_its_csrf_token(clinic, client, lo
         db.create_all()
         manager = factories.clinic_make().user(6)
         guarded = app.test_client()
+        from kiosk.core.auth import SESSION_KEY
+        from kiosk.staff.sessions import staff_session_start
+
+        key = staff_session_start(user=manager, auth="password")
+        db.session.commit()
         with guarded.session_transaction() as session:
             session["user_id"], session["auth"] = manager.id, "password"
+            session[SESSION_KEY] = key
         data = {"name": "Consent", **rows(("A", "a", "text", False, []))}
         assert guarded.post("/admin/forms/new", data=data).status_code == 400
         page = guarded.get("/admin/forms/new").text

@@ -3,6 +3,7 @@
 import pytest
 
 from kiosk.core.errors import DomainError
+from kiosk.devices.services import device_provision
 from kiosk.extensions import db
 from kiosk.staff.models import User
 from kiosk.staff.services import user_authenticate_pin, user_create
@@ -24,8 +25,17 @@ def test_wrong_password_is_refused(clinic, client):
     assert client.get("/patients/").status_code == 302
 
 
+def as_tablet(client) -> None:
+    """Make the test client a paired tablet (a PIN signs in nowhere else)."""
+    _device, token = device_provision(name="Ward", colour="blue", number=1)
+    db.session.commit()
+    assert client.post("/tablet/claim", headers={"Authorization": f"Bearer {token}"}
+                       ).status_code == 200
+
+
 def test_pin_sign_in(clinic, client):
     user = clinic.user(3)
+    as_tablet(client)
     bad = client.post("/login/pin", data={"user_id": str(user.id), "pin": "9999"})
     assert bad.status_code == 401 and "Wrong name or PIN." in bad.get_data(as_text=True)
     good = client.post("/login/pin", data={"user_id": str(user.id), "pin": "3333"})
@@ -52,6 +62,7 @@ def test_inactive_users_cannot_sign_in_and_lose_their_session(clinic, client, lo
     user.active = False
     db.session.commit()
     assert client.get("/patients/").status_code == 302
+    as_tablet(client)
     assert client.post("/login/pin", data={"user_id": str(user.id), "pin": "2222"}
                        ).status_code == 401
 
