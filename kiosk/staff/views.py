@@ -5,13 +5,16 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from ..core.auth import current_user
+from ..core.auth import current_tablet, current_user
 from ..core.errors import DomainError
 from ..extensions import db
 from .selectors import users_with_pin
 from .services import user_authenticate_password, user_authenticate_pin
+from .throttle import install as throttle_install
+from .throttle import limit_sign_in
 
 bp = Blueprint("staff", __name__)
+bp.record_once(lambda state: throttle_install(state.app))
 
 
 def _safe_next(target: str | None) -> str:
@@ -42,30 +45,35 @@ def login():
 
 
 @bp.post("/login")
+@limit_sign_in
 def login_post():
     """Sign in with a username and password."""
     try:
         user = user_authenticate_password(username=request.form.get("username"),
                                           password=request.form.get("password"))
     except DomainError as exc:
+        db.session.commit()  # the count of wrong passwords
         return render_template("staff/login.html", users=users_with_pin(), error=exc,
                                next=request.form.get("next", ""), mode="password"), 401
+    db.session.commit()  # the count of wrong tries starts over
     _sign_in(user, "password")
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/login/pin")
+@limit_sign_in
 def login_pin():
     """Sign in on a shared tablet with a name and PIN."""
     raw_id = request.form.get("user_id", "")
     try:
         user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
                                      pin=request.form.get("pin", ""),
-                                     place=f"ip:{request.remote_addr}")
+                                     device=current_tablet())
     except DomainError as exc:
         db.session.commit()  # the count of wrong PINs
         return render_template("staff/login.html", users=users_with_pin(), error=exc,
                                next=request.form.get("next", ""), mode="pin"), 401
+    db.session.commit()  # the count of wrong tries starts over
     _sign_in(user, "pin")
     return redirect(_safe_next(request.form.get("next")))
 
