@@ -202,3 +202,35 @@ def test_the_command_line_adds_a_user_on_named_wards(runner, clinic, two_wards):
                                "--ward", "Nowhere"])
     assert bad.exit_code != 0 and "There is no ward 'Nowhere'" in bad.output
     assert count_users() == before
+
+
+def test_the_upgrade_puts_everyone_on_every_ward(tmp_path):
+    """Nothing changes for a clinic that upgrades: each user works on each ward."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from kiosk import create_app
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI":
+                                 f"sqlite:///{tmp_path / 'upgraded.db'}"})
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        upgrade(directory=directory, revision="8d41f0c2a7b6")
+        now = "2026-11-30 08:00:00"
+        with db.engine.begin() as conn:
+            for n, name in enumerate(("Ana", "Ben"), start=1):
+                conn.execute(text(
+                    "INSERT INTO users (id, name, level, active, uid, created_at, updated_at) "
+                    "VALUES (:id, :name, 3, 1, :uid, :now, :now)"),
+                    {"id": n, "name": name, "uid": f"uid-{n}", "now": now})
+            for n, name in enumerate(("ICU", "Surgery"), start=1):
+                conn.execute(text("INSERT INTO wards (id, name, created_at, updated_at) "
+                                  "VALUES (:id, :name, :now, :now)"),
+                             {"id": n, "name": name, "now": now})
+        upgrade(directory=directory, revision="a7c3e91f5b24")
+        with db.engine.connect() as conn:
+            pairs = set(conn.execute(text("SELECT user_id, ward_id FROM users_wards")))
+            failures = set(conn.execute(text("SELECT sign_in_failures FROM users")))
+        assert pairs == {(1, 1), (1, 2), (2, 1), (2, 2)}
+        assert failures == {(0,)}
+        db.engine.dispose()
