@@ -32,7 +32,7 @@ class User(UidMixin, TimestampMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The wards this person works on: only those wards' tablets get their PIN verifier.
-    wards = relationship("Ward", secondary="users_wards", lazy="selectin", order_by="Ward.name")
+    wards = relationship("Ward", secondary="users_wards", order_by="Ward.name")
 
     @property
     def public_id(self) -> str:
