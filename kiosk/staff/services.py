@@ -239,6 +239,7 @@ def _place_failed(place: str, now, device=None) -> None:
     db.session.execute(update(PinFailure).where(PinFailure.id == row.id)
                        .values(failures=PinFailure.failures + 1))
     db.session.refresh(row, ["failures"])
+    # The user's schedule, shifted: the 10th wrong PIN here waits a minute, the 11th two …
     delay = lockout_delay(row.failures - (PLACE_TRIES - PIN_TRIES))
     if delay is not None:
         row.locked_until = now + delay

@@ -9,7 +9,7 @@ from flask_limiter.util import get_remote_address
 
 from ..core.errorpages import error_response
 
-ERR_TOO_MANY = "Too many sign-in attempts from this device: wait a minute and try again."
+ERR_TOO_MANY = "Too many attempts from this device: wait a minute and try again."
 
 
 
@@ -42,6 +42,10 @@ def install(app) -> None:
     """
     app.config.setdefault("RATELIMIT_STORAGE_URI",
                           app.config.get("KIOSK_REDIS_URL") or "memory://")
+    # Redis gone must not turn a sign-in into a 500: count in memory meanwhile (each
+    # user's own lockout, in the database, holds either way).
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
 
     @app.errorhandler(429)

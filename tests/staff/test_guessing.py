@@ -282,7 +282,7 @@ def test_sign_in_posts_are_limited_per_address(limited_app):
                            environ_base=at("10.9.0.1")).status_code == 401
     refused = client.post("/login", data={"username": "user1", "password": "password-1"},
                           environ_base=at("10.9.0.1"))
-    assert refused.status_code == 429 and "Too many sign-in attempts" in refused.get_data(
+    assert refused.status_code == 429 and "Too many attempts" in refused.get_data(
         as_text=True)
     # The PIN form counts too; another address is not held up.
     assert client.post("/login/pin", data={"user_id": "1", "pin": "1111"},
@@ -303,3 +303,22 @@ def test_pairing_posts_are_limited_per_address_with_a_json_answer(limited_app):
                           headers={"Accept": "application/json"}, environ_base=at("10.9.0.3"))
     assert refused.status_code == 429
     assert refused.get_json()["error"] == "rate_limited"
+
+
+def test_a_redis_that_is_gone_never_turns_sign_in_into_a_500(server_database, tmp_path):
+    from kiosk import create_app
+    from tests import factories
+
+    application = create_app("testing", {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gone.db'}",
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0", "KIOSK_SIGN_IN_LIMIT": "2 per minute"})
+    with application.app_context():
+        db.create_all()
+        factories.clinic_make()
+        client = application.test_client()
+        assert client.post("/login", data={"username": "user1", "password": "wrong-one"}
+                           ).status_code == 401
+        assert client.post("/login", data={"username": "user1", "password": "password-1"}
+                           ).status_code == 302
+        db.session.remove()
+        db.engine.dispose()
