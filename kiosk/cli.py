@@ -170,21 +170,61 @@ def users_group():
 @users_group.command("add")
 @click.option("--name", required=True)
 @click.option("--level", required=True, type=int)
-@click.option("--pin", default=None, help="4–6 digits, for shared tablets.")
+@click.option("--pin", default=None,
+              help="4–6 digits (6 for level 5 and 6), for shared tablets.")
 @click.option("--username", default=None, help="For password sign-in on desktops.")
 @click.option("--password", default=None, help="At least 8 characters (or KIOSK_PASSWORD).",
               envvar="KIOSK_PASSWORD")
-def users_add(name, level, pin, username, password):
+@click.option("--ward", "wards", multiple=True,
+              help="A ward they work on, by name or code (repeat it); every ward if none.")
+def users_add(name, level, pin, username, password, wards):
     """Add a staff user; the last line printed is JSON with its id."""
     from .staff.services import user_create
 
     try:
-        user = user_create(name=name, level=level, pin=pin, username=username, password=password)
+        ward_ids = _ward_ids(wards) if wards else None
+        user = user_create(name=name, level=level, pin=pin, username=username, password=password,
+                           wards=ward_ids)
         db.session.commit()
     except DomainError as exc:
         _fail(exc)
     click.echo(json.dumps({"id": user.public_id, "uid": user.uid, "name": user.name,
-                           "level": user.level}))
+                           "level": user.level, "wards": [w.name for w in user.wards]}))
+
+
+def _ward_ids(names) -> list[int]:
+    """The ids of the wards named (by name or code, any case), or DomainError."""
+    from .clinic.models import Ward
+
+    found = []
+    for name in names:
+        key = name.strip().lower()
+        ward = next((w for w in db.session.scalars(select(Ward))
+                     if key in (w.name.lower(), (w.code or "").lower())), None)
+        if ward is None:
+            raise DomainError("bad_ward", f"There is no ward {name!r}.", field="wards")
+        found.append(ward.id)
+    return found
+
+
+@users_group.command("unlock")
+@click.argument("user_id")
+def users_unlock(user_id):
+    """Let a user locked out by wrong passwords or PINs sign in again at once (audited)."""
+    from .staff.models import User
+    from .staff.services import user_unlock
+
+    number = user_id[2:] if user_id.startswith("u_") else ""
+    user = db.session.get(User, int(number)) if number.isdigit() else None
+    if user is None:
+        raise click.ClickException(f"There is no user {user_id}.")
+    # The command line stands in for a manager: the audit entry names no person.
+    try:
+        user_unlock(user=user, actor=None)
+        db.session.commit()
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"{user.name} can sign in again.")
 
 
 @main.group("devices")

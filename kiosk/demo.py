@@ -18,8 +18,8 @@ from .whiteboards.models import Board
 
 DEMO_USERS = [
     # name, level, username, password, pin
-    ("Dana Manager", 6, "manager", "manager-demo", "6666"),
-    ("Dr Sam Okafor", 5, "vet", "vet-demo-1", "5555"),
+    ("Dana Manager", 6, "manager", "manager-demo", "666666"),
+    ("Dr Sam Okafor", 5, "vet", "vet-demo-1", "555555"),
     ("Priya Tech", 3, "tech", "tech-demo-1", "3333"),
     ("Leo Assistant", 2, None, None, "2222"),
 ]
@@ -115,11 +115,13 @@ def demo_build(*, seed: int = 7) -> None:
                               timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
                               allow_direct_patient_creation=True)
     db.session.add(settings)
+    wards = {name: Ward(name=name, code=name[:3].upper()) for name in WARD_ORDERS}
+    db.session.add_all(wards.values())
+    db.session.flush()
+    # Everyone works on every ward (made first, so that the users get them all).
     users = [user_create(name=n, level=lv, username=u, password=p, pin=pin)
              for n, lv, u, p, pin in DEMO_USERS]
     vet, tech = users[1], users[2]
-    wards = {name: Ward(name=name, code=name[:3].upper()) for name in WARD_ORDERS}
-    db.session.add_all(wards.values())
     for position, ward in enumerate(wards.values()):
         db.session.add(Board(name=f"{ward.name} board", kind="ward", ward=ward, position=position))
     # Filled by itself: open sheets and forms, PDFs not made, discharges not synced.

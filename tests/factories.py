@@ -27,7 +27,8 @@ class Clinic:
 
 
 def clinic_make(*, timezone: str = "UTC", direct_creation: bool = True) -> Clinic:
-    """Settings, one ward and its board, and users of levels 1–6 (PIN = level × 1111)."""
+    """Settings, one ward and its board, and users of levels 1–6 on that ward (PIN: the
+    level's digit 4 times, 6 times for levels 5 and 6: "3333", "555555")."""
     settings = ClinicSettings(name="Test Hospital", timezone=timezone,
                               allow_direct_patient_creation=direct_creation)
     ward = Ward(name="ICU", code="ICU")
@@ -35,7 +36,8 @@ def clinic_make(*, timezone: str = "UTC", direct_creation: bool = True) -> Clini
     db.session.flush()
     board = Board(name="ICU board", kind="ward", ward_id=ward.id)
     db.session.add(board)
-    users = {level: user_create(name=f"Level {level}", level=level, pin=str(level) * 4,
+    users = {level: user_create(name=f"Level {level}", level=level,
+                                pin=str(level) * (6 if level >= 5 else 4),
                                 username=f"user{level}", password=f"password-{level}")
              for level in range(1, 7)}
     db.session.commit()

@@ -22,7 +22,15 @@ from ..devices.services import device_revoke, display_create
 from ..patients.selectors import patient_by_uid, patients_list
 from ..staff.models import User
 from ..staff.selectors import user_by_id, users_list
-from ..staff.services import user_create, user_set_password, user_set_pin, user_update
+from ..staff.services import (
+    pin_is_weak,
+    user_create,
+    user_is_locked,
+    user_set_password,
+    user_set_pin,
+    user_unlock,
+    user_update,
+)
 from ..staff.sessions import user_sessions_end
 from ..whiteboards.models import BOARD_KINDS
 from ..whiteboards.selectors import board_by_id, board_patients, boards_list
@@ -86,29 +94,35 @@ def settings_save():
 @bp.get("/staff")
 @level_required(LEVEL_MANAGER, "manage staff")
 def staff():
-    """Every staff member: level, whether active, how they sign in."""
-    return render_template("admin/staff.html", users=users_list())
+    """Every staff member: level, wards, whether active or locked out, how they sign in,
+    and whose PIN should be reset (an old, weaker verifier)."""
+    users = users_list()
+    return render_template("admin/staff.html", users=users,
+                           locked={u.id for u in users if user_is_locked(u)},
+                           weak={u.id for u in users if pin_is_weak(u)})
 
 
 def _staff_new_page(data: dict, error: DomainError | None = None, status: int = 200):
-    return render_template("admin/staff_new.html", data=data, error=error, levels=LEVELS), status
+    return render_template("admin/staff_new.html", data=data, error=error, levels=LEVELS,
+                           wards=wards_list()), status
 
 
 @bp.get("/staff/new")
 @level_required(LEVEL_MANAGER, "manage staff")
 def staff_new():
-    """The form to add a staff member."""
-    return _staff_new_page({"level": 1})
+    """The form to add a staff member (on every ward unless told otherwise)."""
+    return _staff_new_page({"level": 1, "wards": [str(w.id) for w in wards_list()]})
 
 
 @bp.post("/staff/new")
 @level_required(LEVEL_MANAGER, "manage staff")
 def staff_create():
     """Add a staff member with a PIN and/or a username and password."""
-    data = form_data("name", "level", "pin", "username", "password")
+    data = form_data("name", "level", "pin", "username", "password", lists=("wards",))
     user, error = commit_or_error(lambda: user_create(
         actor=current_user(), name=data.get("name"), level=data.get("level"),
-        pin=data.get("pin"), username=data.get("username"), password=data.get("password")))
+        pin=data.get("pin"), username=data.get("username"), password=data.get("password"),
+        wards=data["wards"]))
     if error:
         data.pop("password", None)
         return _staff_new_page(data, error, 422)
@@ -119,9 +133,10 @@ def staff_create():
 def _staff_edit_page(user: User, data: dict | None = None, error: DomainError | None = None,
                      status: int = 200):
     data = data or {"name": user.name, "level": user.level, "active": user.active,
-                    "username": user.username}
+                    "username": user.username, "wards": [str(w.id) for w in user.wards]}
     return render_template("admin/staff_edit.html", user=user, data=data, error=error,
-                           levels=LEVELS, me=current_user()), status
+                           levels=LEVELS, me=current_user(), wards=wards_list(),
+                           locked=user_is_locked(user), weak=pin_is_weak(user)), status
 
 
 @bp.get("/staff/<int:user_id>")
@@ -136,11 +151,13 @@ def staff_edit(user_id: int):
 def staff_update(user_id: int):
     """Save name, level and active; the last active manager cannot be removed."""
     user = user_by_id(user_id)
-    data = form_data("name", "level")
+    data = form_data("name", "level", lists=("wards",))
     data["active"] = "active" in request.form
+    # A form without the ward boxes (an older page) leaves the wards as they are.
+    wards = data["wards"] if "wards_shown" in request.form else None
     _, error = commit_or_error(lambda: _deactivation_ends_sessions(user_update(
         user=user, actor=current_user(), name=data.get("name"), level=data.get("level"),
-        active=data["active"])))
+        active=data["active"], wards=wards)))
     if error:
         data["username"] = user.username
         return _staff_edit_page(user, data, error, 422)
@@ -175,6 +192,18 @@ def staff_pin(user_id: int):
         return _staff_edit_page(user, error=error, status=422)
     flash(f"New PIN set for {user.name}.")
     return redirect(url_for("admin.staff_edit", user_id=user.id))
+
+
+@bp.post("/staff/<int:user_id>/unlock")
+@level_required(LEVEL_MANAGER, "unlock staff")
+def staff_unlock(user_id: int):
+    """Let a staff member locked out by wrong passwords or PINs sign in again now."""
+    user = user_by_id(user_id)
+    commit_or_error(lambda: user_unlock(user=user, actor=current_user()))
+    flash(f"{user.name} can sign in again.")
+    back = request.form.get("back") == "edit"
+    return redirect(url_for("admin.staff_edit", user_id=user.id) if back
+                    else url_for("admin.staff"))
 
 
 @bp.post("/staff/<int:user_id>/password")

@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
@@ -21,8 +21,18 @@ class User(UidMixin, TimestampMixin, db.Model):
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     # What shared tablets check the PIN against while offline (PBKDF2; see docs/security.md).
     pin_verifier: Mapped[str | None] = mapped_column(String(160))
+    # How many digits the PIN has (None: set before this was kept); levels 5-6 need 6.
+    pin_length: Mapped[int | None] = mapped_column(Integer)
     level: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Wrong passwords and PINs in a row, from anywhere, and until when sign-in is refused
+    # (staff.services: a growing delay). In the database, so every process and a restart
+    # see the same count.
+    sign_in_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The wards this person works on: only those wards' tablets get their PIN verifier.
+    wards = relationship("Ward", secondary="users_wards", order_by="Ward.name")
 
     @property
     def public_id(self) -> str:
@@ -40,15 +50,24 @@ class User(UidMixin, TimestampMixin, db.Model):
         return f"<User {self.public_id} level {self.level}>"
 
 
+users_wards = Table(
+    "users_wards", db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("ward_id", ForeignKey("wards.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
 class PinFailure(db.Model):
-    """Wrong PINs in a row for one user at one place (a browser's address); five lock it."""
+    """Wrong PINs in a row at one place (a tablet: 'd_3'), whoever they were typed for.
+
+    Beside each user's own count, this stops someone at one tablet from trying a few PINs
+    for each of many people; the same growing delay then holds PIN sign-in at that place.
+    """
 
     __tablename__ = "pin_failures"
-    __table_args__ = (UniqueConstraint("user_id", "place"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    place: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(64), unique=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -1,15 +1,16 @@
 """Reads of staff users."""
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..core.errors import NotFound
 from ..extensions import db
-from .models import User
+from .models import User, users_wards
 
 
 def users_list(*, active_only: bool = False) -> list[User]:
-    """Staff by name."""
-    query = select(User).order_by(User.name)
+    """Staff by name (with their wards, in one more query for all of them)."""
+    query = select(User).options(selectinload(User.wards)).order_by(User.name)
     if active_only:
         query = query.where(User.active.is_(True))
     return list(db.session.scalars(query))
@@ -27,3 +28,34 @@ def user_by_id(user_id: int) -> User:
     if user is None:
         raise NotFound("There is no user with that id.")
     return user
+
+
+def tablet_wards(device) -> set[int] | None:
+    """The wards a tablet works on: its own ward and those of the patients picked for it;
+    None when that says nothing (no ward, and no picked patient on a ward: it carries every
+    patient)."""
+    from ..devices.models import DevicePatient
+    from ..patients.models import Patient
+
+    wards = {device.ward_id} if device.ward_id is not None else set()
+    wards |= set(db.session.scalars(
+        select(Patient.ward_id).join(DevicePatient, DevicePatient.patient_id == Patient.id)
+        .where(DevicePatient.device_id == device.id, Patient.ward_id.is_not(None)).distinct()))
+    return wards or None
+
+
+def users_for_tablet(device) -> list[User]:
+    """The people a tablet's lock screen offers, whose PIN verifiers it may keep: active,
+    with a PIN of the length their level needs, working on one of the tablet's wards."""
+    from .services import LONG_PIN, LONG_PIN_LEVEL
+
+    query = select(User).where(
+        User.active.is_(True), User.pin_hash.is_not(None), User.pin_verifier.is_not(None),
+        # A level 5–6 PIN shorter than 6 digits is refused at sign-in: its verifier (ten
+        # thousand values) only helps whoever extracts it.
+        (User.level < LONG_PIN_LEVEL) | (User.pin_length >= LONG_PIN))
+    wards = tablet_wards(device)
+    if wards is not None:
+        query = query.where(User.id.in_(
+            select(users_wards.c.user_id).where(users_wards.c.ward_id.in_(wards))))
+    return list(db.session.scalars(query.order_by(User.name)))

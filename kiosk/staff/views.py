@@ -11,8 +11,11 @@ from ..extensions import db
 from .selectors import users_with_pin
 from .services import user_authenticate_password, user_authenticate_pin
 from .sessions import staff_session_end, staff_session_start
+from .throttle import install as throttle_install
+from .throttle import limit_sign_in
 
 bp = Blueprint("staff", __name__)
+bp.record_once(lambda state: throttle_install(state.app))
 
 
 def _safe_next(target: str | None) -> str:
@@ -60,19 +63,23 @@ def login():
 
 
 @bp.post("/login")
+@limit_sign_in
 def login_post():
     """Sign in with a username and password."""
     try:
         user = user_authenticate_password(username=request.form.get("username"),
                                           password=request.form.get("password"))
     except DomainError as exc:
+        db.session.commit()  # the count of wrong passwords
         return render_template("staff/login.html", users=_pin_users(), error=exc,
                                next=request.form.get("next", ""), mode="password"), 401
+    db.session.commit()  # the count of wrong tries starts over
     _sign_in(user, "password")
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/login/pin")
+@limit_sign_in
 def login_pin():
     """Sign in on a shared tablet with a name and PIN (nowhere else: nothing is checked
     or counted off a paired tablet)."""
@@ -84,11 +91,12 @@ def login_pin():
     try:
         user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
                                      pin=request.form.get("pin", ""),
-                                     place=f"ip:{request.remote_addr}")
+                                     device=current_tablet())
     except DomainError as exc:
         db.session.commit()  # the count of wrong PINs
         return render_template("staff/login.html", users=_pin_users(), error=exc,
                                next=request.form.get("next", ""), mode="pin"), 401
+    db.session.commit()  # the count of wrong tries starts over
     _sign_in(user, "pin")
     return redirect(_safe_next(request.form.get("next")))
 

@@ -27,8 +27,9 @@ from ..extensions import csrf, db
 from ..forms.selectors import offline_form_paths
 from ..patients.models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from ..patients.selectors import patients_list
-from ..staff.selectors import users_with_pin
-from ..staff.services import PIN_LOCKOUT, PIN_TRIES
+from ..staff.selectors import users_for_tablet
+from ..staff.services import LONG_PIN_LEVEL, PIN_LOCKOUT, PIN_LOCKOUT_MAX, PIN_TRIES
+from ..staff.throttle import limit_pairing
 from ..sync.auth import device_from_request
 from ..treatments.models import ORDER_KINDS, ROUTES
 from ..whiteboards.selectors import boards_list
@@ -62,6 +63,7 @@ def pair_page():
 
 
 @bp.post("/pair")
+@limit_pairing  # per address, beside the code's own 40 bits and 10 minutes
 @csrf.exempt  # the one-time code is the credential; there is no session yet
 def pair():
     """Exchange a pairing code for the device's token; the browser becomes that device."""
@@ -114,11 +116,15 @@ def staff(device_id: str):
     device = device_from_request("tablet")
     if device is None or device.public_id != device_id:
         return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
+    # Only the people who work on this tablet's wards: a verifier anywhere else is one
+    # more to guess at offline for nothing.
     people = [{"id": u.public_id, "name": u.name, "level": u.level, "verifier": u.pin_verifier}
-              for u in users_with_pin() if u.pin_verifier]
+              for u in users_for_tablet(device)]
     response = jsonify({"lock_minutes": settings_get().tablet_lock_minutes,
                         "pin_tries": PIN_TRIES,
                         "lockout_minutes": int(PIN_LOCKOUT.total_seconds() // 60),
+                        "lockout_max_minutes": int(PIN_LOCKOUT_MAX.total_seconds() // 60),
+                        "long_pin_level": LONG_PIN_LEVEL,
                         "staff": people})
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -3,7 +3,8 @@
 // unlocking works offline too; every change the tablet records names that person. The
 // tablet locks after the clinic's idle time, or from the Lock button. Locking only forgets
 // who is signed in: it never touches the outbox. Five wrong PINs lock that person out on
-// this tablet for a while (the server's numbers, kept with the staff list).
+// this tablet for a minute, and each further wrong one doubles the wait up to an hour (the
+// server's numbers, kept with the staff list). Levels 5 and 6 type 6 digits.
 (function () {
   "use strict";
   var outbox = window.kioskOutbox;
@@ -109,6 +110,9 @@
     var who = s && (s.staff || []).filter(function (u) { return u.id === userId; })[0];
     if (!who) { return Promise.resolve("Choose your name first."); }
     if (!PIN_RE.test(pin || "")) { return Promise.resolve("A PIN is 4 to 6 digits."); }
+    if (who.level >= (s.long_pin_level || 5) && pin.length < 6) {
+      return Promise.resolve("Level " + who.level + " unlocks with a 6-digit PIN: ask a manager for a new one.");
+    }
     var until = lockedOutUntil(userId);
     if (until) {
       return Promise.resolve("Too many wrong PINs: " + who.name + " is locked out on this tablet until " +
@@ -122,11 +126,14 @@
         setPerson({id: who.id, name: who.name, level: who.level, since: Date.now()});
         return null;
       }
+      // The same growing wait as the server's (staff.services.lockout_delay): from the
+      // 5th wrong PIN in a row, 1 minute, doubling with each further one, up to an hour.
       var tries = s.pin_tries || 5;
       var f = all[userId] || {count: 0};
       f.count += 1;
       if (f.count >= tries) {
-        f = {count: 0, until: Date.now() + (s.lockout_minutes || 10) * 60000};
+        var first = (s.lockout_minutes || 1) * 60000, most = (s.lockout_max_minutes || 60) * 60000;
+        f.until = Date.now() + Math.min(first * Math.pow(2, Math.min(f.count - tries, 12)), most);
         all[userId] = f;
         save(K.failures, all);
         return "Too many wrong PINs: " + who.name + " is locked out on this tablet until " +

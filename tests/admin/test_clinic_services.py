@@ -35,7 +35,7 @@ def _settings_values() -> dict:
 
 
 def test_settings_update_creates_the_row_when_there_is_none(app):
-    manager = user_create(name="Boss", level=6, pin="1234")
+    manager = user_create(name="Boss", level=6, pin="123456")
     db.session.commit()
     assert count(ClinicSettings) == 0
 

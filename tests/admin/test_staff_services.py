@@ -60,7 +60,7 @@ def test_last_manager_cannot_deactivate_self(clinic):
 
 def test_the_last_manager_is_named_when_someone_else_acts(clinic):
     me = clinic.user(6)
-    former = user_create(name="Former boss", level=6, pin="9999")
+    former = user_create(name="Former boss", level=6, pin="999999")
     former.active = False
     db.session.commit()
     with pytest.raises(DomainError) as exc:
@@ -72,7 +72,7 @@ def test_the_last_manager_is_named_when_someone_else_acts(clinic):
 
 def test_a_manager_may_step_down_when_another_remains(clinic):
     me = clinic.user(6)
-    user_create(name="Second boss", level=6, pin="9999")
+    user_create(name="Second boss", level=6, pin="999999")
     db.session.commit()
     user_update(user=me, actor=me, name=me.name, level=5, active=True)
     db.session.commit()
@@ -81,7 +81,7 @@ def test_a_manager_may_step_down_when_another_remains(clinic):
 
 def test_an_inactive_manager_does_not_count(clinic):
     me = clinic.user(6)
-    other = user_create(name="Gone boss", level=6, pin="9999")
+    other = user_create(name="Gone boss", level=6, pin="999999")
     other.active = False
     db.session.commit()
     with pytest.raises(DomainError):

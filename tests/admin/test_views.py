@@ -105,7 +105,7 @@ def test_settings_save(app, client, clinic, login):
 
 
 def test_settings_save_creates_the_row_on_a_new_clinic(app, client, login):
-    manager = user_create(name="Boss", level=6, pin="1234")
+    manager = user_create(name="Boss", level=6, pin="123456")
     db.session.commit()
     login(manager)
     assert client.get(_url(app, "admin.settings")).status_code == 200

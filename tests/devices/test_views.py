@@ -170,7 +170,7 @@ def test_five_wrong_pins_on_the_sign_in_page_lock_that_user_out(client, clinic, 
         assert response.status_code == 401
     response = client.post("/login/pin", data={"user_id": user.id, "pin": "2222"})
     assert response.status_code == 401
-    assert "Too many wrong PINs" in response.get_data(as_text=True)
+    assert "Too many wrong PINs or passwords" in response.get_data(as_text=True)
     with client.session_transaction() as session:
         assert "user_id" not in session
 

@@ -85,6 +85,9 @@ class KioskServer:
                     "KIOSK_DATABASE_URL": f"sqlite:///{self.directory / 'e2e.db'}",
                     "KIOSK_SECRET_KEY": secrets.token_urlsafe(32),
                     "KIOSK_TIMEZONE": os.environ.get("KIOSK_E2E_TIMEZONE", "UTC"),
+                    # Every browser of a test signs in from 127.0.0.1; the per-address
+                    # limit itself is tested in tests/staff/test_guessing.py.
+                    "KIOSK_SIGN_IN_LIMIT": "600 per minute",
                     "PYTHONUNBUFFERED": "1"}
         self.env.pop("KIOSK_REDIS_URL", None)
         if gunicorn_threads:  # the database pool follows the thread count, as documented

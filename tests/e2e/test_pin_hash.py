@@ -205,3 +205,27 @@ def test_20000_iterations_are_quick(secure):
     assert timing["js"] == timing["native"] == expected("123456", SALT_A, 20000)
     assert timing["path"] == "subtle"
     assert timing["jsMs"] < 5000
+
+
+def test_the_default_rounds_unlock_in_a_tablets_time(secure, insecure):
+    """What one unlock costs at the default rounds (config/default.py), both paths. A
+    mid-range tablet is about 3-5 times slower than a laptop core: the pure-JavaScript path
+    (plain-HTTP pages) should stay near 0.1 s here, 0.3-0.5 s there."""
+    import json
+
+    import config.default
+
+    rounds = config.default.KIOSK_PIN_VERIFIER_ITERATIONS
+    script = """async ([salt, n]) => {
+      const h = window.kioskPinHash;
+      await h._deriveJs("0000", salt, 100);  // warm up the compiler
+      const t = performance.now();
+      const hex = await h.derive("123456", salt, n);
+      return {hex, ms: performance.now() - t, path: h._lastPath};
+    }"""
+    for page in (secure, insecure):
+        timing = page.evaluate(script, [SALT_A, rounds])
+        assert timing["hex"] == expected("123456", SALT_A, rounds)
+        print("\n" + json.dumps({"bench": "pin_verifier_unlock", "iterations": rounds,
+                                 "path": timing["path"], "ms": round(timing["ms"], 1)}))
+        assert timing["ms"] < 3000  # generous: the machine is shared while tests run

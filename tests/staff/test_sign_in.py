@@ -86,4 +86,4 @@ def test_bad_users_are_refused(clinic, kwargs, field):
 
 def test_secrets_are_stored_hashed(clinic):
     user = clinic.user(5)
-    assert "5555" not in user.pin_hash and "password-5" not in user.password_hash
+    assert "555555" not in user.pin_hash and "password-5" not in user.password_hash
