@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
 
 from ..core.audit import audit_record, audit_rows_together
@@ -50,6 +50,8 @@ LEVEL_NAMES = {"applied", "conflict", "rejected"}
 # A rejected op's args are kept for review unless they are this large (a fuzzer's megabytes).
 MAX_KEPT_ARGS = 20_000
 INT_MAX = 2**31 - 1  # what an INTEGER column holds on every database
+ERR_SERVER_FAULT = ("The server could not apply this change (a fault on the server, not the "
+                    "tablet's); it is kept for a manager to review.")
 
 
 class SyncRefused(Exception):
@@ -569,6 +571,17 @@ def _apply_alone(spec, op: dict, ctx: OpContext) -> dict:
         # the savepoint took the op's effects back.
         del events[mark:]
         raise DomainError("bad_args", "A value in this op cannot be stored.") from None
+    except IntegrityError:
+        del events[mark:]  # another request won a race: the view asks for a resend
+        raise
+    except Exception:  # noqa: BLE001 - a fault of ours must not wedge the tablet's outbox
+        # Whatever the op's content made the server trip on, the savepoint took its effects
+        # back: the op is refused and kept for review, and the ops behind it still apply.
+        # Logged with its name and the traceback, never its arguments (they hold notes).
+        del events[mark:]
+        log.exception("op %s failed on the server; refused and kept for review",
+                      str(op.get("name"))[:60])
+        raise DomainError("server_error", ERR_SERVER_FAULT) from None
 
 
 def _id_ok(op_id) -> bool:

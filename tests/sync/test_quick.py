@@ -301,3 +301,34 @@ def world_patient() -> str:
     from .test_properties import patient_uids
 
     return patient_uids()[0]
+
+
+def test_an_op_the_server_trips_on_is_refused_and_the_rest_still_apply(
+        client, world, monkeypatch, caplog):
+    """A fault of the server's own on one op's content (here a note service that raises a
+    plain error on one text) never answers 500, which would make the tablet resend the
+    batch for ever: that op is `rejected` (kept for review), its effects taken back, and
+    the ops before and after it apply. The log names the op, never its text."""
+    import logging
+
+    from kiosk.sync import ops
+
+    real = ops.note_add
+
+    def tripping(**kwargs):
+        note = real(**kwargs)
+        if kwargs["text"].startswith("restless"):
+            raise ValueError("a fault of the server's own")
+        return note
+
+    monkeypatch.setattr(ops, "note_add", tripping)
+    plan = [("note", 0, 2, "ate well"), ("note", 1, 2, "restless"), ("complete", 0, 2, False)]
+    with caplog.at_level(logging.ERROR):
+        answers = play(client, world, [plan], 10)
+    results = answers[0]["results"]
+    assert [r["status"] for r in results] == ["applied", "rejected", "applied"]
+    assert results[1]["error"]["code"] == "server_error"
+    assert [n[-1].split(" (")[0] for n in domain_snapshot()["notes"]] == ["ate well"]
+    assert [r[3] for r in records()] == ["applied", "rejected", "applied"]
+    assert "note.add failed on the server" in caplog.text
+    assert "restless" not in caplog.text
