@@ -8,7 +8,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from ..core.auth import SESSION_KEY, current_tablet, current_user, session_tablet_keep
 from ..core.errors import DomainError
 from ..extensions import db
-from .selectors import users_with_pin
+from .selectors import users_for_tablet
 from .services import user_authenticate_password, user_authenticate_pin
 from .sessions import staff_session_end, staff_session_start
 from .throttle import install as throttle_install
@@ -51,8 +51,10 @@ ERR_PIN_NOT_A_TABLET = DomainError(
 
 def _pin_users():
     """Who may unlock with a PIN, for the sign-in page: only a paired tablet is shown the
-    list (names and ids are nobody else's business, and a PIN works nowhere else)."""
-    return users_with_pin() if current_tablet() is not None else []
+    list (names and ids are nobody else's business, and a PIN works nowhere else), and only
+    of the people its lock screen offers (those who work on its wards)."""
+    tablet = current_tablet()
+    return users_for_tablet(tablet) if tablet is not None else []
 
 
 @bp.get("/login")

@@ -51,12 +51,28 @@ def frozen(monkeypatch):
 
 # ---- One lock per user, whatever the address ----------------------------------------------
 
-def test_80_wrong_pins_over_20_addresses_lock_the_user(client, clinic, frozen):
+def paired_tablet_client(app, number: int):
+    """A browser that is a paired tablet (a PIN signs in nowhere else)."""
+    from kiosk.devices.services import device_provision
+
+    _device, token = device_provision(name=f"Tablet {number}", colour="blue", number=number)
+    db.session.commit()
+    browser = app.test_client()
+    assert browser.post("/tablet/claim", headers={"Authorization": f"Bearer {token}"}
+                        ).status_code == 200
+    return browser
+
+
+def test_80_wrong_pins_over_20_addresses_lock_the_user(app, clinic, frozen):
+    """Spread over 20 tablets at 20 addresses (four each, under any one tablet's hold),
+    80 wrong PINs still lock the person, and the right PIN on a 21st tablet is refused."""
     user = clinic.user(3)
+    tablets = [paired_tablet_client(app, n + 1) for n in range(21)]
     for n in range(80):
-        response = client.post("/login/pin", data={"user_id": user.id, "pin": "9999"},
-                               environ_base=at(f"127.0.0.{n % 20 + 1}"))
+        response = tablets[n % 20].post("/login/pin", data={"user_id": user.id, "pin": "9999"},
+                                        environ_base=at(f"127.0.0.{n % 20 + 1}"))
         assert response.status_code == 401
+    client = tablets[20]
     right = client.post("/login/pin", data={"user_id": user.id, "pin": "3333"},
                         environ_base=at("127.0.0.99"))
     assert right.status_code == 401
