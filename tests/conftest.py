@@ -1,6 +1,7 @@
 """Fixtures: a fresh database per test (SQLite, or PostgreSQL with KIOSK_TEST_DATABASE_URL)."""
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -44,11 +45,12 @@ def server_database():
     yield PG_URL
 
 
-@pytest.fixture
-def app(server_database, tmp_path):
-    """An application on a fresh, empty database."""
-    url = server_database or f"sqlite:///{tmp_path / 'test.db'}"
-    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+@contextmanager
+def app_on_fresh_database(server_database, sqlite_file, overrides=None):
+    """An application (its context pushed) on `server_database`, emptied afterwards, or on
+    a new SQLite file; `overrides` are more settings for it."""
+    url = server_database or f"sqlite:///{sqlite_file}"
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, **(overrides or {})})
     with application.app_context():
         if server_database is None:
             db.create_all()
@@ -59,6 +61,13 @@ def app(server_database, tmp_path):
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(server_database, tmp_path):
+    """An application on a fresh, empty database."""
+    with app_on_fresh_database(server_database, tmp_path / "test.db") as application:
+        yield application
 
 
 @pytest.fixture

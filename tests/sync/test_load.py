@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
 from kiosk import create_app
 from kiosk.core.clock import format_iso_z, utcnow
@@ -21,6 +21,7 @@ from kiosk.extensions import db
 from kiosk.live import pokes
 from kiosk.treatments.models import Note
 from tests import factories
+from tests.conftest import app_on_fresh_database
 
 TABLETS = 8
 POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 3}
@@ -31,19 +32,9 @@ LIMIT_S = 2.5
 @pytest.fixture
 def small_pool_app(server_database, tmp_path):
     """The application on a fresh database with a pool of two connections."""
-    url = server_database or f"sqlite:///{tmp_path / 'load.db'}"
-    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url,
-                                         "SQLALCHEMY_ENGINE_OPTIONS": dict(POOL)})
-    with application.app_context():
-        if server_database is None:
-            db.create_all()
+    with app_on_fresh_database(server_database, tmp_path / "load.db",
+                               {"SQLALCHEMY_ENGINE_OPTIONS": dict(POOL)}) as application:
         yield application
-        db.session.remove()
-        if server_database is not None:
-            names = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
-            with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        db.engine.dispose()
 
 
 def _note_body(device, user, patient) -> dict:
