@@ -347,8 +347,11 @@ def phase(args, processes: int, redis_url: str | None) -> dict:
     lines = [line for log in logs for line in log.splitlines()]
     # The development server logs each WebSocket's closing frames as a bad request.
     bad_close = sum(1 for line in lines if "ERROR werkzeug" in line and "code 400" in line)
-    errors = sum(1 for line in lines if ("ERROR" in line or "Traceback" in line)
-                 and "code 400" not in line)
+    error_lines = [line for line in lines if ("ERROR" in line or "Traceback" in line)
+                   and "code 400" not in line]
+    errors = len(error_lines)
+    for line in error_lines[:3]:  # what they were, not only how many
+        print(f"[{label}] server log: {line[:300]}")
     print(f"[{label}] {args.completions} completions in {took:.1f} s; "
           f"{len(lat)} pokes heard, {result['before_response']} before the HTTP response")
     print(f"[{label}] latency after the response: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
