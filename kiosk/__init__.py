@@ -152,7 +152,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 
 def configure_extensions(app: Flask) -> None:
-    """Bind the database, migrations, CSRF protection, Socket.IO and after-commit events."""
+    """Bind the database, migrations, CSRF protection, Socket.IO, the sign-in rate limit
+    and after-commit events."""
     from .core.events import events_install
 
     db.init_app(app)
@@ -170,6 +171,9 @@ def configure_extensions(app: Flask) -> None:
 
     pokes.install()
     sockets.install()
+    from .staff import throttle
+
+    throttle.install(app)  # the per-address limit on sign-in and pairing
     events_install(Session)
     from . import models  # noqa: F401  (every table is known to metadata and Alembic)
 

@@ -31,7 +31,6 @@ from ..staff.services import (
     user_unlock,
     user_update,
 )
-from ..staff.sessions import user_sessions_end
 from ..whiteboards.models import BOARD_KINDS
 from ..whiteboards.selectors import board_by_id, board_patients, boards_list
 from ..whiteboards.services import (
@@ -155,29 +154,14 @@ def staff_update(user_id: int):
     data["active"] = "active" in request.form
     # A form without the ward boxes (an older page) leaves the wards as they are.
     wards = data["wards"] if "wards_shown" in request.form else None
-    _, error = commit_or_error(lambda: _deactivation_ends_sessions(user_update(
+    _, error = commit_or_error(lambda: user_update(
         user=user, actor=current_user(), name=data.get("name"), level=data.get("level"),
-        active=data["active"], wards=wards)))
+        active=data["active"], wards=wards))
     if error:
         data["username"] = user.username
         return _staff_edit_page(user, data, error, 422)
     flash(f"{user.name} saved.")
     return redirect(url_for("admin.staff"))
-
-
-def _ending_sessions(user: User, result):
-    """After a new PIN or password: end every sign-in of that person (whoever knew the old
-    one is out), except the one making the change, in the same transaction."""
-    user_sessions_end(user, keep=session.get(SESSION_KEY))
-    return result
-
-
-def _deactivation_ends_sessions(user: User) -> User:
-    """A deactivated person's sign-ins end for good: making them active again later does
-    not bring back a cookie someone copied meanwhile."""
-    if not user.active:
-        user_sessions_end(user)
-    return user
 
 
 @bp.post("/staff/<int:user_id>/pin")
@@ -186,8 +170,8 @@ def staff_pin(user_id: int):
     """Reset a staff member's PIN."""
     user = user_by_id(user_id)
     pin = request.form.get("pin", "")
-    _, error = commit_or_error(lambda: _ending_sessions(
-        user, user_set_pin(user=user, actor=current_user(), pin=pin)))
+    _, error = commit_or_error(lambda: user_set_pin(
+        user=user, actor=current_user(), pin=pin, keep_sign_in=session.get(SESSION_KEY)))
     if error:
         return _staff_edit_page(user, error=error, status=422)
     flash(f"New PIN set for {user.name}.")
@@ -212,9 +196,9 @@ def staff_password(user_id: int):
     """Set a staff member's username and password."""
     user = user_by_id(user_id)
     data = form_data("username", "password")
-    _, error = commit_or_error(lambda: _ending_sessions(user, user_set_password(
+    _, error = commit_or_error(lambda: user_set_password(
         user=user, actor=current_user(), username=data.get("username"),
-        password=data.get("password"))))
+        password=data.get("password"), keep_sign_in=session.get(SESSION_KEY)))
     if error:
         shown = {"name": user.name, "level": user.level, "active": user.active,
                  "username": data.get("username")}

@@ -17,6 +17,7 @@ from ..core.errors import DomainError
 from ..core.validate import int_optional, text_optional, text_required
 from ..extensions import db
 from .models import PinFailure, User
+from .sessions import user_sessions_end
 
 PIN_RE = re.compile(r"^\d{4,6}$")
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{2,60}$")
@@ -59,6 +60,11 @@ PIN_LOCKOUT_MAX = timedelta(minutes=60)
 PLACE_TRIES = 10
 
 
+def pin_long_enough(level: int, length: int | None) -> bool:
+    """The PIN-length rule: levels 5 and 6 need 6 digits (`length` None: not known)."""
+    return level < LONG_PIN_LEVEL or (length or 0) >= LONG_PIN
+
+
 def lockout_delay(failures: int) -> timedelta | None:
     """How long sign-in waits after `failures` wrong tries in a row (None: not yet)."""
     if failures < PIN_TRIES:
@@ -80,7 +86,7 @@ def pin_validate(pin, level: int | None = None) -> str:
     """
     if not isinstance(pin, str) or not PIN_RE.match(pin):
         raise DomainError("bad_pin", ERR_PIN, field="pin")
-    if level is not None and level >= LONG_PIN_LEVEL and len(pin) < LONG_PIN:
+    if level is not None and not pin_long_enough(level, len(pin)):
         raise DomainError("short_pin", ERR_PIN_LONG, field="pin")
     return pin
 
@@ -114,7 +120,7 @@ def pin_is_weak(user: User) -> bool:
     rounds = pin_verifier_iterations(user) or 0
     if rounds < int(current_app.config["KIOSK_PIN_VERIFIER_ITERATIONS"]):
         return True
-    return user.level >= LONG_PIN_LEVEL and (user.pin_length or 0) < LONG_PIN
+    return not pin_long_enough(user.level, user.pin_length)
 
 
 def _pin_set(user: User, pin: str, level: int) -> None:
@@ -280,7 +286,7 @@ def user_authenticate_pin(*, user_id, pin, device=None) -> User:
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or not user.active or not user.pin_hash:
         raise DomainError("bad_pin", ERR_BAD_PIN, field="pin")
-    if user.level >= LONG_PIN_LEVEL and len(pin) < LONG_PIN:
+    if not pin_long_enough(user.level, len(pin)):
         # Refused before any check and never counted: the shape is wrong, not the PIN.
         raise DomainError("short_pin", ERR_PIN_RESET, field="pin")
     now = clock.utcnow()
@@ -346,7 +352,9 @@ def _last_manager_check(user: User, actor, level: int, active: bool) -> None:
 def user_update(*, user: User, actor, name, level, active, wards=None) -> User:
     """Change a user's name, level, wards and whether they may sign in; one manager always
     stays. Raising someone to level 5 or 6 needs a 6-digit PIN first (or no PIN).
-    `wards`: the ids of the wards they work on (None leaves them as they are)."""
+    `wards`: the ids of the wards they work on (None leaves them as they are).
+    Deactivating ends the person's sign-ins for good: making them active again later does
+    not bring back a cookie someone copied meanwhile."""
     permission_check(actor, LEVEL_MANAGER, "manage staff")
     name = text_required(name, "name", "Name", 120)
     level = int_optional(level, "level", "Level", 1, 6)
@@ -354,8 +362,7 @@ def user_update(*, user: User, actor, name, level, active, wards=None) -> User:
         raise DomainError("required", "Level is required.", field="level")
     active = bool(active)
     _last_manager_check(user, actor, level, active)
-    if (user.pin_hash and level >= LONG_PIN_LEVEL and level > user.level
-            and (user.pin_length or 0) < LONG_PIN):
+    if user.pin_hash and level > user.level and not pin_long_enough(level, user.pin_length):
         raise DomainError("short_pin", ERR_PIN_LONG_NEEDED.format(name=user.name, level=level),
                           field="level")
     ward_rows = _wards_resolve(wards) if wards is not None else None
@@ -366,28 +373,39 @@ def user_update(*, user: User, actor, name, level, active, wards=None) -> User:
         after["wards"] = [w.name for w in ward_rows]
         user.wards = ward_rows
     user.name, user.level, user.active = name, level, active
+    if not active:
+        user_sessions_end(user)
     db.session.flush()
     audit_record(action="user.update", entity="user", entity_uid=user.uid, user=actor,
                  detail={"before": before, "after": after})
     return user
 
 
-def user_set_pin(*, user: User, actor, pin) -> User:
-    """Give a user a new PIN for shared tablets (4–6 digits; 6 for level 5 and up)."""
+def user_set_pin(*, user: User, actor, pin, keep_sign_in=None) -> User:
+    """Give a user a new PIN for shared tablets (4–6 digits; 6 for level 5 and up).
+
+    Every sign-in of that person ends (whoever knew the old PIN is out), except the one
+    `keep_sign_in` names: the manager's own, when they change their own PIN.
+    """
     permission_check(actor, LEVEL_MANAGER, "manage staff")
     _pin_set(user, pin, user.level)
+    user_sessions_end(user, keep=keep_sign_in)
     audit_record(action="user.set_pin", entity="user", entity_uid=user.uid, user=actor)
     return user
 
 
-def user_set_password(*, user: User, actor, username, password) -> User:
-    """Set a user's username and password for desktops (the username must be free)."""
+def user_set_password(*, user: User, actor, username, password, keep_sign_in=None) -> User:
+    """Set a user's username and password for desktops (the username must be free).
+
+    Every sign-in of that person ends but the one `keep_sign_in` names, as for a new PIN.
+    """
     permission_check(actor, LEVEL_MANAGER, "manage staff")
     username = text_optional(username, "username", "Username", 60)
     if username is None:
         raise DomainError("required", ERR_USERNAME_NEEDED, field="username")
     before = user.username
     _set_login(user, username, password)
+    user_sessions_end(user, keep=keep_sign_in)
     audit_record(action="user.set_password", entity="user", entity_uid=user.uid, user=actor,
                  detail={"username_before": before, "username": user.username})
     return user

@@ -12,7 +12,6 @@ from ..core.errorpages import error_response
 ERR_TOO_MANY = "Too many attempts from this device: wait a minute and try again."
 
 
-
 def _client_key() -> str:
     """The client's address, under the clinic's Redis channel name, so that clinics sharing
     one Redis server keep separate counts (set per application, unlike Flask-Limiter's

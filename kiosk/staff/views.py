@@ -11,11 +11,9 @@ from ..extensions import db
 from .selectors import users_for_tablet
 from .services import user_authenticate_password, user_authenticate_pin
 from .sessions import staff_session_end, staff_session_start
-from .throttle import install as throttle_install
 from .throttle import limit_sign_in
 
 bp = Blueprint("staff", __name__)
-bp.record_once(lambda state: throttle_install(state.app))
 
 
 def _safe_next(target: str | None) -> str:

@@ -11,9 +11,6 @@ from flask import request
 from ..core.auth import current_user
 from ..devices.services import device_by_token
 
-TABLET = ("tablet",)
-DISPLAY = ("display",)
-
 
 def bearer_token() -> str | None:
     """The token of an `Authorization: Bearer …` header, or None."""

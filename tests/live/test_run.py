@@ -5,11 +5,12 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
+
+from kiosk.core.clock import format_iso_z, utcnow
 
 from ..e2e.conftest import serving
 from ..e2e.server import KioskServer
@@ -24,8 +25,8 @@ LIMIT_S = 5.0
 
 
 def now_iso() -> str:
-    """The current time as SYNC.md writes it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as SYNC.md writes it (the server under test runs on the real clock)."""
+    return format_iso_z(utcnow())
 
 
 def provision(server: KioskServer, count: int) -> list[tuple[str, str]]:

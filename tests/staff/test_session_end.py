@@ -241,3 +241,27 @@ def test_a_deactivated_persons_cookie_stays_dead_when_they_come_back(app, clinic
     assert manager.post(f"/admin/staff/{user.id}", data={**form, "active": "on"}
                         ).status_code == 302
     assert not signed_in(copied) and not signed_in(client)
+
+
+def test_the_services_end_sign_ins_whoever_calls_them(app, clinic):
+    """A new PIN or password, or deactivation, ends sign-ins in the service itself, so the
+    command line or any later caller ends them as the admin pages do; `keep_sign_in` spares
+    the one sign-in that made the change."""
+    from kiosk.staff.services import user_set_password, user_set_pin, user_update
+    from kiosk.staff.sessions import staff_session_live, staff_session_start
+
+    user, manager = clinic.user(3), clinic.user(6)
+    first = staff_session_start(user=user, auth="password")
+    second = staff_session_start(user=user, auth="password")
+    db.session.commit()
+    user_set_pin(user=user, actor=manager, pin="3434", keep_sign_in=second)
+    db.session.commit()
+    assert staff_session_live(first, user.id) is None
+    assert staff_session_live(second, user.id) is not None
+    user_set_password(user=user, actor=manager, username="user3", password="another-one")
+    db.session.commit()
+    assert staff_session_live(second, user.id) is None
+    third = staff_session_start(user=user, auth="password")
+    user_update(user=user, actor=manager, name=user.name, level=user.level, active=False)
+    db.session.commit()
+    assert staff_session_live(third, user.id) is None

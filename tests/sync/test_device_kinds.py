@@ -4,12 +4,11 @@ session or fetch the lock screen's staff list. The kind of device is checked in 
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.core.clock import format_iso_z
+from kiosk.core.clock import format_iso_z, utcnow
 from kiosk.devices.services import device_provision, display_create
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
@@ -37,7 +36,7 @@ def bearer(token: str) -> dict:
 
 
 def _sync(client, device, token, ops):
-    body = json.dumps({"device": device.public_id, "sent_at": format_iso_z(datetime.now(UTC)),
+    body = json.dumps({"device": device.public_id, "sent_at": format_iso_z(utcnow()),
                        "outbox": {"pending": len(ops), "oldest_at": None}, "ops": ops})
     return client.post("/api/sync", data=body, content_type="application/json",
                        headers=bearer(token))
@@ -48,7 +47,7 @@ def test_a_display_token_cannot_sync_and_nothing_is_applied(clinic, client, disp
     patient = factories.patient_make(clinic)
     factories.order_make(clinic, patient)
     before = (count(Note), count(Order), count(SyncOp))
-    at = format_iso_z(datetime.now(UTC))
+    at = format_iso_z(utcnow())
     ops = [{"id": str(uuid.uuid4()), "seq": 1, "name": "note.add", "at": at,
             "user": clinic.user(6).public_id,
             "args": {"note": str(uuid.uuid4()), "patient": patient.uid, "text": "x"}},
@@ -102,7 +101,7 @@ def test_a_tablet_token_still_syncs_and_reads(clinic, client):
     patient = factories.patient_make(clinic)
     listed = client.get("/api/patients", headers=bearer(token))
     assert listed.status_code == 200 and listed.get_json()[0]["uid"] == patient.uid
-    at = format_iso_z(datetime.now(UTC))
+    at = format_iso_z(utcnow())
     op = {"id": str(uuid.uuid4()), "seq": 1, "name": "note.add", "at": at,
           "user": clinic.user(1).public_id,
           "args": {"note": str(uuid.uuid4()), "patient": patient.uid, "text": "x"}}
