@@ -196,14 +196,16 @@ def _ward_ids(names) -> list[int]:
     """The ids of the wards named (by name or code, any case), or DomainError."""
     from .clinic.models import Ward
 
+    by_key = {}
+    for ward in db.session.scalars(select(Ward)):  # a clinic has a handful: read them once
+        by_key.setdefault(ward.name.lower(), ward.id)
+        if ward.code:
+            by_key.setdefault(ward.code.lower(), ward.id)
     found = []
     for name in names:
-        key = name.strip().lower()
-        ward = next((w for w in db.session.scalars(select(Ward))
-                     if key in (w.name.lower(), (w.code or "").lower())), None)
-        if ward is None:
+        if name.strip().lower() not in by_key:
             raise DomainError("bad_ward", f"There is no ward {name!r}.", field="wards")
-        found.append(ward.id)
+        found.append(by_key[name.strip().lower()])
     return found
 
 

@@ -35,6 +35,7 @@ from ..core.auth import LEVEL_ORDERS, permission_check
 from ..core.clock import as_utc, utcnow
 from ..core.errors import DomainError, NotFound
 from ..core.events import event_record
+from ..core.validate import INT_MAX
 from ..extensions import db
 from ..staff.models import User
 from .models import DeviceEvent, SyncOp
@@ -49,7 +50,6 @@ SKEW_FLAG = timedelta(minutes=5)
 LEVEL_NAMES = {"applied", "conflict", "rejected"}
 # A rejected op's args are kept for review unless they are this large (a fuzzer's megabytes).
 MAX_KEPT_ARGS = 20_000
-INT_MAX = 2**31 - 1  # what an INTEGER column holds on every database
 ERR_SERVER_FAULT = ("The server could not apply this change (a fault on the server, not the "
                     "tablet's); it is kept for a manager to review.")
 
