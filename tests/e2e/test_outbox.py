@@ -90,8 +90,12 @@ def test_a_revoked_tablet_keeps_its_changes_and_tells_the_person(browser, server
         assert "1 change kept on this tablet" in banner.inner_text()
         assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
         assert completions(server, task_uid) == 0
-        # Locking (which also ends the signed-in session) never touches the outbox.
+        # Locking (which also ends the signed-in session) never touches the outbox. The
+        # server closes the ended session's live connection, and the page reloads itself
+        # to show what the server says now: wait for that before reading the page.
+        page.evaluate("() => { window.beforeLock = true; }")
         page.locator("#lock-now").click()
+        page.wait_for_function("() => !window.beforeLock && document.readyState === 'complete'")
         page.locator("#lock-screen h1", has_text="Locked").wait_for()
         assert [op["args"]["task"] for op in outbox(page)] == [task_uid]
         page.reload()  # the server's session has ended; the tablet is still locked
