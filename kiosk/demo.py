@@ -7,7 +7,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from .clinic.models import ClinicSettings, Ward
-from .core.clock import hour_floor, utcnow, zone
+from .core import clock
+from .core.clock import hour_floor, zone
 from .extensions import db
 from .forms.services import form_template_create
 from .patients.services import patient_create
@@ -110,7 +111,7 @@ WARD_ORDERS = {"ICU": ICU_ORDERS, "Surgery": SURGERY_ORDERS, "Boarding": BOARDIN
 def demo_build(*, seed: int = 7) -> None:
     """Create the demo clinic in the current unit of work (the caller commits)."""
     rng = random.Random(seed)
-    now = utcnow()
+    now = clock.utcnow()
     settings = ClinicSettings(name="Riverside Veterinary Hospital",
                               timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
                               allow_direct_patient_creation=True)

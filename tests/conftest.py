@@ -63,6 +63,29 @@ def app_on_fresh_database(server_database, sqlite_file, overrides=None):
         db.engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _clock_per_test():
+    """With KIOSK_CLOCK_START set (CI's midnight run) every test starts at that instant;
+    without it, the wall clock. Either way a test's clock changes end with the test."""
+    from kiosk.core import clock
+
+    clock.start_from_environment()
+    yield
+    clock.set_source(None)
+    clock.start_from_environment()
+
+
+@pytest.fixture
+def frozen_clock():
+    """The clock held still: frozen_clock.set(dt), frozen_clock.advance(minutes=5)."""
+    from datetime import UTC, datetime
+
+    from kiosk.core import clock
+
+    with clock.frozen(datetime(2026, 11, 22, 12, 0, tzinfo=UTC)) as held:
+        yield held
+
+
 @pytest.fixture
 def app(server_database, tmp_path):
     """An application on a fresh, empty database."""

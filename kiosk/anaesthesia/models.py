@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
@@ -25,7 +25,7 @@ class AnaesthesiaSheet(UidMixin, TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     status: Mapped[str] = mapped_column(String(12), default=SHEET_OPEN, index=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -57,7 +57,7 @@ class AnaesthesiaEntry(UidMixin, db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     addendum: Mapped[bool] = mapped_column(Boolean, default=False)
     # Values outside the usual range that the person confirmed (their field names).
     confirmed: Mapped[list] = mapped_column(JSON, default=list)

@@ -4,9 +4,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_ANAESTHESIA, permission_check
-from ..core.clock import as_utc, utcnow
+from ..core.clock import as_utc
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
@@ -34,7 +35,7 @@ def anaesthesia_start(*, patient, user, uid: str | None = None, device=None,
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
     if uid is not None:
         uid_check_free(AnaesthesiaSheet, uid, field="sheet", what="sheet")
-    at = as_utc(at) if at else utcnow()
+    at = as_utc(at) if at else clock.utcnow()
     clean_header = entry_clean("header", header)[0] if header else None
     open_sheet = _sheet_open_at(patient, at)
     sheet = AnaesthesiaSheet(uid=uid or new_uid(), patient=patient, status=SHEET_OPEN,
@@ -63,7 +64,7 @@ def anaesthesia_record(*, sheet: AnaesthesiaSheet, user, kind: str, data, uid: s
     clean, sure = entry_clean(kind, data, confirmed=confirmed)
     if uid is not None:
         uid_check_free(AnaesthesiaEntry, uid, field="entry", what="entry")
-    now = now or utcnow()
+    now = now or clock.utcnow()
     entry = AnaesthesiaEntry(uid=uid or new_uid(), sheet=sheet, kind=kind,
                              at=as_utc(at) if at else now, data=clean, user=user,
                              device_id=device.id if device else None, recorded_at=now,
@@ -92,7 +93,7 @@ def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
         if not header.get(key):
             raise DomainError("required", f"Enter {label} before finalising.", field=key)
     sheet.status = SHEET_FINALISED
-    sheet.finalised_at = as_utc(at) if at else utcnow()
+    sheet.finalised_at = as_utc(at) if at else clock.utcnow()
     sheet.finalised_by = user
     _archive(sheet, header, user=user, device=device)
     audit_record(action="anaesthesia.finalise", entity="anaesthesia", entity_uid=sheet.uid,

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, insert, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .clock import utcnow
+from . import clock
 from .models import UTCDateTime
 
 AUDIT_ROWS = "audit_rows"  # session.info key: rows collected by audit_rows_together
@@ -19,7 +19,7 @@ class AuditEntry(db.Model):
     __tablename__ = "audit_entries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     action: Mapped[str] = mapped_column(String(60))
@@ -37,7 +37,7 @@ def audit_record(*, action: str, entity: str, entity_uid: str | None, user=None,
     row = {"action": action, "entity": entity, "entity_uid": entity_uid,
            "user_id": user.id if user is not None else None,
            "device_id": device.id if device is not None else None,
-           "detail": detail or {}, "at": utcnow()}
+           "detail": detail or {}, "at": clock.utcnow()}
     together = db.session.info.get(AUDIT_ROWS)
     if together is not None:
         together.append(row)

@@ -1,5 +1,8 @@
 """Time is UTC inside; the clinic's time zone only on screens and documents."""
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -8,9 +11,67 @@ from .errors import DomainError
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def _wall() -> datetime:
+    return datetime.now(UTC)
+
+
+# The one source of "now". Every reader goes through utcnow(), which looks the source
+# up at call time, so a test (or KIOSK_CLOCK_START) can move the clock for everyone.
+_source: Callable[[], datetime] = _wall
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
+    return as_utc(_source()).replace(microsecond=0)
+
+
+def set_source(source: Callable[[], datetime] | None) -> None:
+    """Make `source` the clock (None: the wall clock again)."""
+    global _source
+    _source = source or _wall
+
+
+def running_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` now and runs on at the wall clock's pace."""
+    offset = as_utc(start) - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
+@contextmanager
+def frozen(at: datetime) -> Iterator["Frozen"]:
+    """Hold the clock at `at` inside the block; `.advance(...)`/`.set(...)` move it."""
+    held = Frozen(as_utc(at))
+    previous = _source
+    set_source(held)
+    try:
+        yield held
+    finally:
+        set_source(previous)
+
+
+class Frozen:
+    """A clock that stands still until told to move."""
+
+    def __init__(self, at: datetime):
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, at: datetime) -> None:
+        self.now = as_utc(at)
+
+    def advance(self, **delta: float) -> datetime:
+        self.now = self.now + timedelta(**delta)
+        return self.now
+
+
+def start_from_environment() -> None:
+    """KIOSK_CLOCK_START=2026-12-02T23:59:58Z starts the clock there and lets it run:
+    how CI runs the suite (and the browser tests' servers) across midnight on purpose."""
+    text = os.environ.get("KIOSK_CLOCK_START", "").strip()
+    if text:
+        set_source(running_from(datetime.fromisoformat(text.replace("Z", "+00:00"))))
 
 
 def as_utc(value: datetime) -> datetime:
@@ -62,3 +123,6 @@ def parse_local_datetime(text: str, tz: ZoneInfo, field: str) -> datetime:
         raise DomainError("bad_time", "Enter a date and time, e.g. 2026-11-22 14:30.",
                           field=field) from exc
     return timestamp(text.strip(), field, "The time", tz=tz)
+
+
+start_from_environment()

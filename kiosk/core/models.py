@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from ..extensions import db
-from .clock import as_utc, utcnow
+from . import clock
+from .clock import as_utc
 from .errors import DomainError
 
 
@@ -64,5 +65,6 @@ class UidMixin:
 class TimestampMixin:
     """When a row was created and last changed (UTC)."""
 
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow,
+                                                 onupdate=clock.utcnow)

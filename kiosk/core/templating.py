@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from . import clock
 from .auth import can, current_tablet, current_user
 from .clock import to_local
 
@@ -47,10 +48,9 @@ def install(app) -> None:
     from .. import __version__
     from ..devices.palette import swatch
     from ..devices.selectors import carriers_by_patient
-    from .clock import utcnow
 
     app.jinja_env.globals.update(current_user=current_user, current_tablet=current_tablet,
                                  can=can, clinic=clinic_settings, device_swatch=swatch,
-                                 now_utc=utcnow, app_version=__version__,
+                                 now_utc=clock.utcnow, app_version=__version__,
                                  carriers_of=lambda p: carriers_by_patient([p]).get(p.id, []),
                                  timedelta=timedelta)

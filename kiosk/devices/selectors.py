@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from ..clinic.models import Ward
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.errors import NotFound
 from ..extensions import db
 from ..patients.models import Patient
@@ -149,7 +149,7 @@ class DashboardRow:
 
 def dashboard_rows(*, now: datetime | None = None) -> list[DashboardRow]:
     """Every device's sync state: waiting ops, silence, skew, gaps and unreviewed conflicts."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     conflicts = dict(db.session.execute(
         select(SyncOp.device_id, func.count()).where(
             SyncOp.status.in_(("conflict", "rejected")), SyncOp.dismissed_at.is_(None))

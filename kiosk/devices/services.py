@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ..clinic.models import Ward
+from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, permission_check
-from ..core.clock import utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.validate import choice, int_optional, text_required
@@ -75,7 +75,7 @@ def device_provision(*, name, colour, number=None, kind="tablet", actor=None
     device = Device(**_device_fields(name=name, colour=colour, number=number, kind=kind))
     token = secrets.token_urlsafe(32)
     device.token_hash = token_hash(token)
-    device.paired_at = utcnow()
+    device.paired_at = clock.utcnow()
     db.session.add(device)
     db.session.flush()
     audit_record(action="device.provision", entity="device", entity_uid=device.public_id,
@@ -102,7 +102,7 @@ def _pairing_code_new(device: Device) -> str:
     """Give the device a fresh one-time code (any earlier code stops working)."""
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     device.pairing_code_hash = token_hash(code)
-    device.pairing_expires_at = utcnow() + timedelta(minutes=PAIRING_MINUTES)
+    device.pairing_expires_at = clock.utcnow() + timedelta(minutes=PAIRING_MINUTES)
     device.pairing_used_at = None
     return code
 
@@ -149,7 +149,7 @@ def device_pair(*, code, holding=None, holding_pending: int = 0) -> tuple[Device
     device = db.session.scalar(select(Device).where(Device.pairing_code_hash == token_hash(normal)))
     if device is None:
         raise DomainError("wrong_code", ERR_CODE_WRONG, field="code")
-    now = utcnow()
+    now = clock.utcnow()
     if device.pairing_used_at is not None:
         raise DomainError("used_code", ERR_CODE_USED, field="code")
     if device.pairing_expires_at is None or device.pairing_expires_at <= now:
@@ -269,7 +269,7 @@ def device_revoke(*, actor, device: Device, operator: bool = False) -> Device:
         permission_check(actor, LEVEL_MANAGER, "revoke devices")
     if device.revoked_at is not None:
         raise DomainError("already_revoked", ERR_ALREADY_REVOKED)
-    device.revoked_at = utcnow()
+    device.revoked_at = clock.utcnow()
     device.pairing_code_hash = None  # a code handed out before cannot bring it back
     # Its sessions end for good: pairing it again does not bring back a copied cookie.
     device.session_generation = (device.session_generation or 0) + 1

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ..clinic.selectors import wards_list
+from ..core import clock
 from ..core.auth import (
     LEVEL_MANAGER,
     LEVEL_ORDERS,
@@ -28,7 +29,7 @@ from ..core.auth import (
     login_required,
     session_device_set,
 )
-from ..core.clock import to_local, utcnow
+from ..core.clock import to_local
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.htmx import render
@@ -243,7 +244,7 @@ def unassign_patient(device_id: int):
 @login_required
 def assignments_pdf():
     """The assignment list to print and pin at the charging station."""
-    printed = to_local(utcnow(), clinic_zone()).strftime("%a %d %b %Y %H:%M")
+    printed = to_local(clock.utcnow(), clinic_zone()).strftime("%a %d %b %Y %H:%M")
     pdf = printing.assignments_pdf(clinic_name=clinic_settings().name, printed_at=printed,
                                    cards=assignment_cards())
     return pdf_response(pdf, "device-assignments.pdf")
@@ -265,7 +266,7 @@ def dashboard():
     """Has every device synced? Waiting ops, silence, skew, gaps and conflicts per device."""
     rows = dashboard_rows()
     return render("devices/sync.html", "devices/_sync_table.html", rows=rows,
-                  summary=_summary(rows), now=utcnow())
+                  summary=_summary(rows), now=clock.utcnow())
 
 
 def _summary(rows) -> dict:

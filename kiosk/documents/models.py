@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
@@ -43,7 +43,7 @@ class Document(UidMixin, TimestampMixin, db.Model):
     pages: Mapped[int | None] = mapped_column(Integer)
     size: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow, index=True)
     last_error: Mapped[str | None] = mapped_column(String(500))
     finalised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
@@ -70,9 +70,9 @@ class DocumentDelivery(db.Model):
     target: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(10), default=DELIVERY_QUEUED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
 
     document = relationship("Document")

@@ -4,9 +4,9 @@ a ready document goes. Nothing here renders or sends: the worker does (worker.py
 from sqlalchemy import select
 
 from ..clinic.selectors import settings_get
+from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, permission_check
-from ..core.clock import utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid
@@ -36,7 +36,7 @@ def document_queue(*, patient, kind: str, source_uid: str | None, title: str,
         raise DomainError("bad_kind", ERR_KIND, field="kind")
     document = Document(uid=new_uid(), patient=patient, kind=kind, source_uid=source_uid,
                         title=title[:200], html=html, status=DOC_QUEUED, attempts=0,
-                        next_try_at=utcnow(),
+                        next_try_at=clock.utcnow(),
                         finalised_by_id=user.id if user is not None else None,
                         device_id=device.id if device is not None else None)
     db.session.add(document)
@@ -55,7 +55,7 @@ def document_retry(*, document: Document, user) -> Document:
         DocumentDelivery.status == DELIVERY_FAILED)))
     if document.status != DOC_FAILED and not failed_deliveries:
         raise DomainError("not_failed", ERR_NOT_FAILED)
-    now = utcnow()
+    now = clock.utcnow()
     if document.status == DOC_FAILED:
         document.status, document.attempts, document.next_try_at = DOC_QUEUED, 0, now
     for delivery in failed_deliveries:
@@ -80,7 +80,7 @@ def deliveries_plan(document: Document) -> list[DocumentDelivery]:
     made = []
     for channel, target in wanted:
         delivery = DocumentDelivery(document=document, channel=channel, target=target,
-                                    status=DELIVERY_QUEUED, next_try_at=utcnow())
+                                    status=DELIVERY_QUEUED, next_try_at=clock.utcnow())
         db.session.add(delivery)
         made.append(delivery)
     return made

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.errors import DomainError
 from ..core.events import event_record, event_subscribe
 from ..extensions import db
@@ -112,7 +112,7 @@ def _mark_ready(document: Document, pdf: bytes, pages: int) -> bool:
     done = db.session.execute(update(Document).where(
         Document.id == document.id, Document.status == DOC_QUEUED).values(
         status=DOC_READY, pdf=pdf, pages=pages, size=len(pdf), last_error=None,
-        sha256=hashlib.sha256(pdf).hexdigest(), ready_at=utcnow()))
+        sha256=hashlib.sha256(pdf).hexdigest(), ready_at=clock.utcnow()))
     if done.rowcount != 1:
         return False
     db.session.refresh(document)
@@ -183,7 +183,7 @@ def _deliver_one(delivery: DocumentDelivery, now: datetime) -> str:
             delivery.next_try_at = now + BACKOFF[min(delivery.attempts, len(BACKOFF)) - 1]
         db.session.commit()
         return "failed"
-    delivery.status, delivery.sent_at, delivery.last_error = DELIVERY_SENT, utcnow(), None
+    delivery.status, delivery.sent_at, delivery.last_error = DELIVERY_SENT, clock.utcnow(), None
     db.session.commit()
     return "delivered"
 
@@ -191,14 +191,14 @@ def _deliver_one(delivery: DocumentDelivery, now: datetime) -> str:
 def documents_work(*, now: datetime | None = None, limit: int = 50) -> dict:
     """Render every due document and send every due delivery once; say what happened."""
     counts = {"rendered": 0, "failed": 0, "waiting": 0, "delivered": 0}
-    now = now or utcnow()
+    now = now or clock.utcnow()
     due = db.session.execute(select(Document.id, Document.next_try_at).where(
         Document.status == DOC_QUEUED, Document.next_try_at <= now)
         .order_by(Document.next_try_at, Document.id).limit(limit)).all()
     for row_id, seen in due:
         if _claim(Document, row_id, seen, now):
             counts[_render_one(db.session.get(Document, row_id), now)] += 1
-    now = max(now, utcnow())  # documents just made ready have their deliveries due now
+    now = max(now, clock.utcnow())  # documents just made ready have their deliveries due now
     due = db.session.execute(select(DocumentDelivery.id, DocumentDelivery.next_try_at).where(
         DocumentDelivery.status == DELIVERY_QUEUED, DocumentDelivery.next_try_at <= now)
         .order_by(DocumentDelivery.next_try_at, DocumentDelivery.id).limit(limit)).all()

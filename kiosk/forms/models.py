@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
@@ -46,7 +46,7 @@ class FormVersion(UidMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120))
     # [{"key", "label", "type", "required", "options": [str]}] in the order shown.
     fields: Mapped[list] = mapped_column(JSON, default=list)
-    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     published_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
     template = relationship("FormTemplate", back_populates="versions")
@@ -67,7 +67,7 @@ class PatientForm(UidMixin, TimestampMixin, db.Model):
     template_id: Mapped[int] = mapped_column(ForeignKey("form_templates.id"))
     version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"))
     status: Mapped[str] = mapped_column(String(12), default=FORM_DRAFT, index=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -100,7 +100,7 @@ class FormEntry(UidMixin, db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
 
     form = relationship("PatientForm")
     user = relationship("User", lazy="joined")

@@ -3,9 +3,10 @@
 import uuid
 from datetime import datetime
 
+from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_FORMS, LEVEL_MANAGER, permission_check
-from ..core.clock import as_utc, utcnow
+from ..core.clock import as_utc
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
@@ -32,7 +33,7 @@ def form_template_create(*, user, name, fields) -> FormTemplate:
                             created_by_id=user.id)
     db.session.add(template)
     version = FormVersion(uid=new_uid(), template=template, number=1, name=clean_name,
-                          fields=clean, published_by_id=user.id, published_at=utcnow())
+                          fields=clean, published_by_id=user.id, published_at=clock.utcnow())
     db.session.add(version)
     audit_record(action="form.template_create", entity="form_template",
                  entity_uid=template.uid, user=user, detail={"fields": len(clean)})
@@ -51,7 +52,7 @@ def form_template_publish(*, template: FormTemplate, user, fields, name=None) ->
     template.name = clean_name
     version = FormVersion(uid=new_uid(), template=template, number=current.number + 1,
                           name=clean_name, fields=clean, published_by_id=user.id,
-                          published_at=utcnow())
+                          published_at=clock.utcnow())
     db.session.add(version)
     audit_record(action="form.template_publish", entity="form_template",
                  entity_uid=template.uid, user=user,
@@ -87,7 +88,7 @@ def form_start(*, patient, template: FormTemplate, user, uid: str | None = None,
         pinned = form_version_of(template, version)
     form = PatientForm(uid=uid or new_uid(), patient=patient, template=template,
                        version=pinned, status=FORM_DRAFT, started_at=as_utc(at) if at
-                       else utcnow(), started_by_id=user.id,
+                       else clock.utcnow(), started_by_id=user.id,
                        device_id=device.id if device else None)
     db.session.add(form)
     audit_record(action="form.start", entity="form", entity_uid=form.uid, user=user,
@@ -115,7 +116,7 @@ def form_fill(*, form: PatientForm, user, values: dict, fill: str | None = None,
             raise DomainError("unknown_field", ERR_UNKNOWN_FIELD.format(key=str(key)[:40]),
                               field=str(key)[:40])
         clean[key] = (field, value_clean(field, value))
-    now = now or utcnow()
+    now = now or clock.utcnow()
     at = as_utc(at) if at else now
     standing = form_values(form)
     made = []
@@ -154,7 +155,7 @@ def form_finalise(*, form: PatientForm, user, device=None, at: datetime | None =
                 raise DomainError("required", ERR_REQUIRED.format(label=field["label"]),
                                   field=field["key"])
     form.status = FORM_FINALISED
-    form.finalised_at = as_utc(at) if at else utcnow()
+    form.finalised_at = as_utc(at) if at else clock.utcnow()
     form.finalised_by = user
     _archive(form, user=user, device=device)
     audit_record(action="form.finalise", entity="form", entity_uid=form.uid, user=user,

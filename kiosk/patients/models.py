@@ -6,7 +6,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
@@ -45,7 +45,7 @@ class Patient(UidMixin, TimestampMixin, db.Model):
     alerts: Mapped[list] = mapped_column(JSON, default=list)
     alert_note: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="admitted", index=True)
-    admitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    admitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     discharged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # A manager's reason for discharging although the checks found something unfinished.

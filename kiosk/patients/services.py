@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from ..clinic.models import Ward
 from ..clinic.selectors import settings_get
+from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_DISCHARGE, LEVEL_ORDERS, permission_check
-from ..core.clock import utcnow
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
@@ -82,7 +82,7 @@ def _date_of_birth(value) -> date | None:
     if parsed < DAY_MIN:
         raise DomainError("out_of_range", f"Date of birth must be after {DAY_MIN.year}.",
                           field="date_of_birth")
-    if parsed > utcnow().date():
+    if parsed > clock.utcnow().date():
         raise DomainError("bad_date", "Date of birth cannot be in the future.",
                           field="date_of_birth")
     return parsed
@@ -135,7 +135,7 @@ def patient_create(*, user, data: dict, origin: str = "direct", uid: str | None 
     if uid is not None:
         uid_check_free(Patient, uid, field="patient", what="patient")
     _pims_id_free(fields.get("pims_id"), None)
-    patient = Patient(uid=uid or new_uid(), origin=origin, admitted_at=at or utcnow(),
+    patient = Patient(uid=uid or new_uid(), origin=origin, admitted_at=at or clock.utcnow(),
                       status="admitted")
     _apply(patient, fields)
     patient.unallocated = not patient.pims_id
@@ -177,7 +177,7 @@ def patient_discharge(*, patient: Patient, user, device=None, at=None,
     overridden = discharge_check(patient=patient, user=user, device=device,
                                  override_reason=override_reason)
     patient.status = "discharged"
-    patient.discharged_at = at or utcnow()
+    patient.discharged_at = at or clock.utcnow()
     patient.discharged_by_id = user.id
     patient.discharge_override = override_reason.strip() if overridden else None
     audit_record(action="patient.discharge", entity="patient", entity_uid=patient.uid,

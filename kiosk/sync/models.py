@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.models import UTCDateTime
 from ..extensions import db
 
@@ -27,7 +27,7 @@ class SyncOp(db.Model):
     user_ref: Mapped[str | None] = mapped_column(String(40))
     device_at: Mapped[str | None] = mapped_column(String(40))
     corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     status: Mapped[str] = mapped_column(String(12))
     result: Mapped[dict] = mapped_column(JSON, default=dict)
     # The op this one repeated (status duplicate), or None.
@@ -43,6 +43,6 @@ class DeviceEvent(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     kind: Mapped[str] = mapped_column(String(20))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -30,9 +30,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
 
+from ..core import clock
 from ..core.audit import audit_record, audit_rows_together
 from ..core.auth import LEVEL_ORDERS, permission_check
-from ..core.clock import as_utc, utcnow
+from ..core.clock import as_utc
 from ..core.errors import DomainError, NotFound
 from ..core.events import event_record
 from ..core.validate import INT_MAX
@@ -656,7 +657,7 @@ def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:
     if record is None or record.device_id != device.id:
         raise NotFound("There is no such op on this device.")
     if record.dismissed_at is None:
-        record.dismissed_at = utcnow()
+        record.dismissed_at = clock.utcnow()
         audit_record(action="sync.dismiss", entity="device", entity_uid=device.public_id,
                      user=actor, detail={"seq": record.seq, "op": record.op_id})
         event_record(db.session, "device.changed", device=device.id)

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..extensions import csrf, db
 from .auth import api_caller, device_from_request
 from .selectors import device_info, patients_json, tasks_json
@@ -58,7 +58,7 @@ def sync():
     # The device is read again, locked, once the turn comes.
     device_id = device.id
     db.session.rollback()
-    received_at = utcnow()
+    received_at = clock.utcnow()
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BYTES:
         return _error(413, "too_large", "At most 2 MiB per request; send fewer ops at a time.")

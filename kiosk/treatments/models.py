@@ -6,7 +6,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.clock import utcnow
+from ..core import clock
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
 
@@ -128,7 +128,7 @@ class TaskCompletion(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     done_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     value: Mapped[str | None] = mapped_column(String(60))
     note: Mapped[str | None] = mapped_column(String(500))
     duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -148,7 +148,7 @@ class Note(UidMixin, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     text: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
 
     user = relationship("User", lazy="joined")
     patient = relationship("Patient")

@@ -7,7 +7,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from ..clinic.selectors import settings_get, settings_zone
-from ..core.clock import local_day_bounds, to_local, utcnow
+from ..core import clock
+from ..core.clock import local_day_bounds, to_local
 from ..core.errors import NotFound
 from ..extensions import db
 from ..patients.models import Patient
@@ -88,7 +89,7 @@ def sheet_for(patient: Patient, *, day: date | None = None, now: datetime | None
     """The treatment sheet of one clinic-local day (today by default)."""
     settings = settings_get()
     tz = settings_zone(settings)
-    now = now or utcnow()
+    now = now or clock.utcnow()
     day = day or to_local(now, tz).date()
     start, end = local_day_bounds(day, tz)
     hours = []

@@ -9,9 +9,10 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from ..clinic.selectors import settings_zone
+from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_COMPLETE_TASK, LEVEL_ORDERS, permission_check
-from ..core.clock import as_utc, utcnow
+from ..core.clock import as_utc
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
@@ -128,7 +129,7 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
     permission_check(user, LEVEL_ORDERS, "create orders")
     if patient.status != "admitted":
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
-    now = now or utcnow()
+    now = now or clock.utcnow()
     fields = order_fields_clean(data, now=now)
     if uid is not None:
         uid_check_free(Order, uid, field="order", what="order")
@@ -166,7 +167,7 @@ def task_on_demand(*, order: Order, due_at: datetime, uid: str,
     """The order's task due at `due_at`, made now if the server has not generated it yet (a
     tablet computes due times and task uids itself, SYNC.md). Refused, naming `due_at`,
     unless it is one of the order's due times, at most SHOWN_AHEAD from now."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     due_at = timestamp(due_at, "due_at", "Due time")
     if not is_due_time(start=order.start_at, end=order.end_at, every_hours=order.every_hours,
                        times=order.times or [], prn=order.prn, due=due_at, tz=settings_zone()):
@@ -185,7 +186,7 @@ def tasks_generate_shown(*, patient: Patient, until: datetime,
                          now: datetime | None = None) -> int:
     """Make the patient's tasks due before `until` (the end of the day a sheet shows), so a
     day ahead of upkeep's two days shows its tasks; never further than SHOWN_AHEAD."""
-    until = min(until, (now or utcnow()) + SHOWN_AHEAD)
+    until = min(until, (now or clock.utcnow()) + SHOWN_AHEAD)
     orders = db.session.scalars(select(Order).where(
         Order.patient_id == patient.id, Order.status == "active", Order.prn.is_(False),
         (Order.generated_until.is_(None)) | (Order.generated_until < until)))
@@ -194,7 +195,7 @@ def tasks_generate_shown(*, patient: Patient, until: datetime,
 
 def tasks_extend_all(*, now: datetime | None = None) -> int:
     """Roll every active order of admitted patients forward to two days ahead of `now`."""
-    until = (now or utcnow()) + HORIZON
+    until = (now or clock.utcnow()) + HORIZON
     orders = db.session.scalars(
         select(Order).join(Patient).where(Order.status == "active", Patient.status == "admitted",
                                           Order.prn.is_(False)))
@@ -208,7 +209,7 @@ def order_stop(*, order: Order, user, reason=None, device=None, at=None) -> Orde
     if not order.is_active:
         raise DomainError("already_stopped", ERR_ALREADY_STOPPED)
     order.status = "stopped"
-    order.stopped_at = at or utcnow()
+    order.stopped_at = at or clock.utcnow()
     order.stopped_by_id = user.id
     order.stop_reason = text_optional(reason, "reason", "Reason", 200)
     if order.id is None:
@@ -229,7 +230,7 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
     stopped or the patient discharged, is stored with a `conflict` for review.
     """
     permission_check(user, LEVEL_COMPLETE_TASK, "complete tasks")
-    now = now or utcnow()
+    now = now or clock.utcnow()
     at = as_utc(at) if at else now
     order = task.order
     if at > now + FUTURE_TOLERANCE:
@@ -259,7 +260,7 @@ def order_give_prn(*, order: Order, user, device=None, at: datetime | None = Non
     """Record a dose of an as-needed (PRN) order: a task due when given, completed at once."""
     if not order.prn:
         raise DomainError("not_prn", ERR_NOT_PRN)
-    now = now or utcnow()
+    now = now or clock.utcnow()
     at = as_utc(at) if at else now
     uid = task_uid(order.uid, at)
     task = db.session.scalar(select(Task).where(Task.uid == uid))
@@ -304,7 +305,7 @@ def task_skip(*, task: Task, user, reason, device=None, at=None) -> Task:
         raise DomainError("task_cancelled", ERR_TASK_CLOSED)
     task.status = TASK_SKIPPED
     task.skip_reason = reason
-    task.done_at = as_utc(at) if at else utcnow()
+    task.done_at = as_utc(at) if at else clock.utcnow()
     task.done_by_id = user.id
     task.done_device_id = device.id if device else None
     audit_record(action="task.skip", entity="task", entity_uid=task.uid, user=user,
@@ -322,7 +323,7 @@ def note_add(*, patient: Patient, user, text, uid: str | None = None, device=Non
         uid_check_free(Note, uid, field="note", what="note")
     note = Note(uid=uid or new_uid(), patient=patient, user_id=user.id,
                 device_id=device.id if device else None, text=text,
-                at=as_utc(at) if at else utcnow())
+                at=as_utc(at) if at else clock.utcnow())
     db.session.add(note)
     audit_record(action="note.add", entity="note", entity_uid=note.uid, user=user, device=device,
                  detail={"patient": patient.uid})

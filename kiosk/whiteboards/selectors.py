@@ -9,7 +9,8 @@ from markupsafe import Markup
 from sqlalchemy import func, literal, select, union
 
 from ..clinic.selectors import settings_get, settings_zone
-from ..core.clock import hour_floor, local_day_bounds, to_local, utcnow
+from ..core import clock
+from ..core.clock import hour_floor, local_day_bounds, to_local
 from ..core.errors import NotFound
 from ..core.sqlfunc import epoch_seconds
 from ..devices.selectors import carriers_by_patient
@@ -156,7 +157,7 @@ def board_grid(board: Board, *, now: datetime | None = None,
     """The board's grid; pass `patients` to draw only those rows (one row for htmx)."""
     settings = settings_get()
     tz = settings_zone(settings)
-    now = now or utcnow()
+    now = now or clock.utcnow()
     first = hour_floor(now, tz) - timedelta(hours=settings.board_hours_back)
     hours = [first + timedelta(hours=i)
              for i in range(settings.board_hours_back + settings.board_hours_ahead + 1)]
