@@ -48,6 +48,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     configure_database(app)
     configure_extensions(app)
     configure_blueprints(app)
+    configure_features(app)
     configure_templates(app)
     configure_errors(app)
     return app
@@ -199,6 +200,7 @@ def configure_blueprints(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .anaesthesia.views import bp as anaesthesia_bp
     from .devices.views import bp as devices_bp
+    from .discharge.views import bp as discharge_bp
     from .documents.views import bp as documents_bp
     from .forms.views import bp as forms_bp
     from .intake.views import bp as intake_bp
@@ -210,12 +212,28 @@ def configure_blueprints(app: Flask) -> None:
     from .whiteboards.views import bp as boards_bp
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
-               devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp):
+               devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
+               discharge_bp):
         app.register_blueprint(bp)
 
 
+def configure_features(app: Flask) -> None:
+    """What each feature registers with the layers below it (kiosk.core imports no
+    feature): who a session is, upkeep jobs, template globals, what fills the boards."""
+    from .clinic import templating as clinic_templating
+    from .devices import hooks as devices_hooks
+    from .discharge import hooks as discharge_hooks
+    from .staff import hooks as staff_hooks
+    from .treatments import hooks as treatments_hooks
+
+    for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
+                    treatments_hooks.install, discharge_hooks.install):
+        install(app)
+
+
 def configure_templates(app: Flask) -> None:
-    """Filters and globals the templates share; per-request caches start empty."""
+    """Filters and globals the templates share (features add theirs in configure_features);
+    per-request caches start empty."""
     from flask import g
 
     from .core import templating
@@ -223,6 +241,7 @@ def configure_templates(app: Flask) -> None:
     from .core.headers import headers_install
 
     templating.install(app)
+    app.jinja_env.globals["app_version"] = __version__
     headers_install(app)
     app.after_request(session_keep_alive)
 

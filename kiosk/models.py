@@ -3,12 +3,11 @@
 from .anaesthesia.models import AnaesthesiaEntry, AnaesthesiaSheet
 from .clinic.models import ClinicSettings, Ward
 from .core.audit import AuditEntry
-from .devices.models import Device, DevicePatient
+from .devices.models import Device, DeviceEvent, DevicePatient, SyncOp
 from .documents.models import Document, DocumentDelivery
 from .forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
 from .patients.models import Patient
 from .staff.models import PinFailure, StaffSession, User
-from .sync.models import DeviceEvent, SyncOp
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 

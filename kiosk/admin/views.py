@@ -5,21 +5,15 @@ from zoneinfo import available_timezones
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from ..clinic.models import Ward
-from ..clinic.selectors import admitted_counts_by_ward, settings_get, ward_by_id, wards_list
-from ..clinic.services import (
-    SETTING_NUMBERS,
-    settings_update,
-    ward_create,
-    ward_delete,
-    ward_update,
-)
+from ..clinic.selectors import settings_get, ward_by_id, wards_list
+from ..clinic.services import SETTING_NUMBERS, settings_update
 from ..core.audit import audit_recent
 from ..core.auth import LEVEL_MANAGER, SESSION_KEY, current_user, level_required
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..devices.selectors import device_by_id, displays_list
 from ..devices.services import device_revoke, display_create
-from ..patients.selectors import patient_by_uid, patients_list
+from ..patients.selectors import admitted_counts_by_ward, patient_by_uid, patients_list
 from ..staff.models import User
 from ..staff.selectors import user_by_id, users_list
 from ..staff.services import (
@@ -40,6 +34,7 @@ from ..whiteboards.services import (
     board_member_remove,
     board_update,
 )
+from ..whiteboards.wards import ward_create, ward_delete, ward_update
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

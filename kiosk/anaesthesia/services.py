@@ -132,11 +132,13 @@ def _archive_addendum(sheet: AnaesthesiaSheet, entry: AnaesthesiaEntry, *, user,
     held = db.session.info.setdefault(ADDENDA_HELD, {})
     transaction = db.session().get_transaction()
     kept = held.get(sheet.id)
-    # Still this unit of work's, not undone with a savepoint (an op that failed), and its
-    # PDF not made yet (a discharge in the same batch makes it): else a new document.
+    discharged_at = sheet.patient.discharged_at
+    # Still this unit of work's, not undone with a savepoint (an op that failed), its PDF
+    # not made yet, and no discharge since (a discharge in the same batch archives what
+    # came before it, as it stood): else a new document.
     if kept is not None and kept[0] is transaction and kept[1] in db.session \
-            and kept[1].status == DOC_QUEUED:
-        _transaction, document, entries, view = kept
+            and kept[1].status == DOC_QUEUED and kept[4] == discharged_at:
+        _transaction, document, entries, view, _discharged_at = kept
         entries = [e for e in entries if e in db.session]
     else:
         view = sheet_view(sheet)
@@ -148,7 +150,7 @@ def _archive_addendum(sheet: AnaesthesiaSheet, entry: AnaesthesiaEntry, *, user,
     entries.append(entry)
     entry.document = document
     document.html = addenda_html(view, entries)
-    held[sheet.id] = (transaction, document, entries, view)
+    held[sheet.id] = (transaction, document, entries, view, discharged_at)
 
 
 def _sheet_open_at(patient, at: datetime) -> AnaesthesiaSheet | None:

@@ -1,7 +1,7 @@
 """Reads of the clinic's settings and wards."""
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..core.clock import zone
 from ..core.errors import NotFound
@@ -45,13 +45,3 @@ def ward_by_id(ward_id: int) -> Ward:
     if ward is None:
         raise NotFound("There is no ward with that id.")
     return ward
-
-
-def admitted_counts_by_ward() -> dict[int, int]:
-    """How many admitted patients each ward has (wards with none are absent)."""
-    from ..patients.models import Patient
-
-    return dict(db.session.execute(
-        select(Patient.ward_id, func.count(Patient.id))
-        .where(Patient.status == "admitted", Patient.ward_id.is_not(None))
-        .group_by(Patient.ward_id)).all())

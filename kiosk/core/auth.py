@@ -1,6 +1,7 @@
 """Who is signed in, and the decorators that guard every page by level."""
 
 import time
+from collections.abc import Callable
 from functools import wraps
 
 from flask import abort, current_app, g, redirect, request, session, url_for
@@ -38,6 +39,25 @@ def session_keep_alive(response):
 
 SESSION_KEY = "sid"  # the cookie's name for its sign-in (staff.sessions)
 
+# Who a session's ids stand for, told at start-up by the features that own them (core
+# imports no feature): "sign_in" (staff) maps (sign-in key, user id) to (user, live
+# sign-in) or (None, None); "device" (devices) maps a device id to the device or None.
+_loaders: dict[str, Callable] = {}
+
+
+def auth_loader_register(name: str, loader: Callable) -> None:
+    """Register the feature function that loads `name` ("sign_in" or "device")."""
+    if name not in ("sign_in", "device"):
+        raise ValueError(f"unknown auth loader {name!r}")
+    _loaders[name] = loader
+
+
+def _loader(name: str) -> Callable:
+    loader = _loaders.get(name)
+    if loader is None:
+        raise RuntimeError(f"no {name} loader is registered (create_app registers them)")
+    return loader
+
 
 def current_user():
     """The signed-in, active user for this request, or None.
@@ -47,13 +67,9 @@ def current_user():
     days old), and a PIN sign-in lives only on the paired tablet it was made on.
     """
     if "user" not in g:
-        from ..extensions import db
-        from ..staff.models import User
-        from ..staff.sessions import staff_session_live
-
         user_id = session.get("user_id")
-        live = staff_session_live(session.get(SESSION_KEY), user_id) if user_id else None
-        user = db.session.get(User, user_id) if live is not None else None
+        user, live = _loader("sign_in")(session.get(SESSION_KEY), user_id) if user_id \
+            else (None, None)
         if live is not None and live.auth == "pin":
             tablet = current_tablet()
             user = user if tablet is not None and tablet.id == live.device_id else None
@@ -81,11 +97,8 @@ def _session_device(kind: str):
     made before, copied cookies included.
     """
     if kind not in g:
-        from ..devices.models import Device
-        from ..extensions import db
-
         device_id = session.get(f"{kind}_id")
-        device = db.session.get(Device, device_id) if device_id else None
+        device = _loader("device")(device_id) if device_id else None
         live = device is not None and device.is_active and device.kind == kind and \
             session.get(session_generation_key(kind), 0) == device.session_generation
         setattr(g, kind, device if live else None)

@@ -1,7 +1,9 @@
-"""Hourly upkeep: generate tasks ahead and keep the database's query planner informed."""
+"""Hourly upkeep: the jobs features register (treatments: tasks ahead), then fresh
+statistics for the database's query planner."""
 
 import logging
 import time
+from collections.abc import Callable
 
 from sqlalchemy import text
 
@@ -9,6 +11,15 @@ from ..extensions import db
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 3600
+
+# Name → job, registered at start-up by the features that own the work; a job returns a
+# count that the run reports under its name ("tasks_created").
+_jobs: dict[str, Callable[[], int]] = {}
+
+
+def upkeep_job_register(name: str, job: Callable[[], int]) -> None:
+    """Run `job` at every upkeep, its count reported as `name`."""
+    _jobs[name] = job
 
 
 def database_analyze() -> None:
@@ -19,13 +30,13 @@ def database_analyze() -> None:
 
 
 def upkeep_run() -> dict:
-    """Extend every active order to two days ahead and refresh statistics; say what was done."""
-    from ..treatments.services import tasks_extend_all
-
-    created = tasks_extend_all()
-    db.session.commit()
+    """Run every registered job (committing each), refresh statistics; say what was done."""
+    done = {}
+    for name, job in sorted(_jobs.items()):
+        done[name] = job()
+        db.session.commit()
     database_analyze()
-    return {"tasks_created": created}
+    return done
 
 
 def upkeep_loop(app, interval_s: int = INTERVAL_S) -> None:
@@ -34,8 +45,8 @@ def upkeep_loop(app, interval_s: int = INTERVAL_S) -> None:
         with app.app_context():
             try:
                 done = upkeep_run()
-                if done["tasks_created"]:
-                    log.info("upkeep generated %d tasks ahead", done["tasks_created"])
+                if any(done.values()):
+                    log.info("upkeep: %s", done)
             except Exception:  # the loop must outlive a bad hour (database restarting …)
                 db.session.rollback()
                 log.exception("upkeep failed; retrying in %d s", interval_s)

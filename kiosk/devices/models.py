@@ -1,13 +1,24 @@
-"""Devices: tablets and wall displays, with a hashed bearer token."""
+"""Devices: tablets and wall displays, with a hashed bearer token; the record of every op
+a device sent (sync writes it) and each device's sync history."""
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core import clock
 from ..core.models import TimestampMixin, UTCDateTime
 from ..extensions import db
+from ..patients.models import Patient
 
 
 class Device(TimestampMixin, db.Model):
@@ -76,6 +87,17 @@ class Device(TimestampMixin, db.Model):
         colour = self.colour.capitalize()
         return f"{colour} #{self.number}" if self.number else f"{colour} {self.name}"
 
+    def wards_worked(self) -> set[int] | None:
+        """The wards a tablet works on: its own ward and those of the patients picked for
+        it; None when that says nothing (no ward, and no picked patient on a ward: it
+        carries every patient)."""
+        wards = {self.ward_id} if self.ward_id is not None else set()
+        wards |= set(db.session.scalars(
+            select(Patient.ward_id).join(DevicePatient, DevicePatient.patient_id == Patient.id)
+            .where(DevicePatient.device_id == self.id, Patient.ward_id.is_not(None))
+            .distinct()))
+        return wards or None
+
 
 class DevicePatient(db.Model):
     """A patient picked for a tablet by hand (besides the patients of its ward)."""
@@ -89,3 +111,42 @@ class DevicePatient(db.Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
                                             index=True)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+
+
+SYNC_OP_STATUSES = ("applied", "conflict", "rejected", "duplicate")
+
+
+class SyncOp(db.Model):
+    """One op as received: what it said, when (device and corrected), and what came of it."""
+
+    __tablename__ = "sync_ops"
+    __table_args__ = (UniqueConstraint("device_id", "seq"), Index("ix_sync_ops_op_id", "op_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    op_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(60))
+    args: Mapped[dict] = mapped_column(JSON)
+    user_ref: Mapped[str | None] = mapped_column(String(40))
+    device_at: Mapped[str | None] = mapped_column(String(40))
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    status: Mapped[str] = mapped_column(String(12))
+    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The op this one repeated (status duplicate), or None.
+    original_id: Mapped[int | None] = mapped_column(ForeignKey("sync_ops.id"))
+    patient_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeviceEvent(db.Model):
+    """Something in a device's sync history worth a look: a gap, clock skew, a stale op."""
+
+    __tablename__ = "device_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
+    kind: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

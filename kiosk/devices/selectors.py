@@ -10,8 +10,7 @@ from ..core import clock
 from ..core.errors import NotFound
 from ..extensions import db
 from ..patients.models import Patient
-from ..sync.models import DeviceEvent, SyncOp
-from .models import Device, DevicePatient
+from .models import Device, DeviceEvent, DevicePatient, SyncOp
 
 # A device not heard from for this long stands out on the dashboard (tablets send a
 # heartbeat every minute while their page is open).

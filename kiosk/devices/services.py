@@ -1,5 +1,6 @@
 """Writes for devices: pairing and provisioning (tokens and codes stored only as hashes),
-renaming, revoking, and which ward or patients a tablet carries."""
+renaming, revoking, which ward or patients a tablet carries, and reviewing its sync
+problems."""
 
 import hashlib
 import secrets
@@ -10,14 +11,14 @@ from sqlalchemy import select
 from ..clinic.models import Ward
 from ..core import clock
 from ..core.audit import audit_record
-from ..core.auth import LEVEL_MANAGER, permission_check
-from ..core.errors import DomainError
+from ..core.auth import LEVEL_MANAGER, LEVEL_ORDERS, permission_check
+from ..core.errors import DomainError, NotFound
 from ..core.events import event_record
 from ..core.validate import choice, int_optional, text_required
 from ..extensions import db
 from ..patients.models import Patient
 from ..whiteboards.models import Board
-from .models import Device, DevicePatient
+from .models import Device, DevicePatient, SyncOp
 from .palette import COLOURS
 
 ERR_NO_BOARD = "Choose the board this display shows."
@@ -286,3 +287,19 @@ def device_by_token(token) -> Device | None:
         return None
     device = db.session.scalar(select(Device).where(Device.token_hash == token_hash(token)))
     return device if device is not None and device.is_active else None
+
+
+def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:
+    """Mark a device's conflict or refused op as reviewed (it stays in the history)."""
+    permission_check(actor, LEVEL_ORDERS, "dismiss sync problems")
+    record = db.session.get(SyncOp, op_id)
+    if record is None or record.device_id != device.id:
+        raise NotFound("There is no such op on this device.")
+    if record.dismissed_at is None:
+        record.dismissed_at = clock.utcnow()
+        audit_record(action="sync.dismiss", entity="device", entity_uid=device.public_id,
+                     user=actor, detail={"seq": record.seq, "op": record.op_id})
+        event_record(db.session, "device.changed", device=device.id)
+        if record.name == "patient.discharge" and record.patient_uid:
+            event_record(db.session, "patient.changed", patient=record.patient_uid)
+    return record

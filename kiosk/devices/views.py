@@ -19,6 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ..clinic.selectors import wards_list
+from ..clinic.templating import clinic_settings, clinic_zone
 from ..core import clock
 from ..core.auth import (
     LEVEL_MANAGER,
@@ -34,14 +35,12 @@ from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.htmx import render
 from ..core.pdf import pdf_response
-from ..core.templating import clinic_settings, clinic_zone
 from ..extensions import csrf, db
 from ..patients.models import Patient
 from ..patients.selectors import patients_list
-from ..sync.auth import device_by_credential
-from ..sync.services import sync_op_dismiss
 from ..whiteboards.selectors import boards_list
 from . import printing
+from .auth import device_by_credential
 from .models import Device
 from .palette import PALETTE
 from .selectors import (
@@ -63,6 +62,7 @@ from .services import (
     device_patient_unassign,
     device_revoke,
     device_update,
+    sync_op_dismiss,
 )
 
 bp = Blueprint("devices", __name__)

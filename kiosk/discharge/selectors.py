@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ..anaesthesia.models import SHEET_OPEN, AnaesthesiaSheet
-from ..devices.models import Device
+from ..devices.models import Device, SyncOp
 from ..documents.models import DOC_FAILED, DOC_READY, Document
 from ..extensions import db
 from ..patients.models import Patient
-from ..sync.models import SyncOp
 
 
 @dataclass(frozen=True)
@@ -59,14 +58,11 @@ def discharge_blockers(patient: Patient, *, device=None) -> list[Blocker]:
                            f"{sheet.started_at:%Y-%m-%d %H:%M} UTC is not finalised."))
     for title in _open_forms([patient.id]).get(patient.id, []):
         out.append(Blocker("form_open", f"The form “{title}” is not finalised."))
+    # A PDF still queued does not hold the discharge: the worker makes it after the commit.
     for document in db.session.scalars(select(Document).where(
-            Document.patient_id == patient.id, Document.status != DOC_READY)):
-        if document.status == DOC_FAILED:
-            out.append(Blocker("document_failed", f"The PDF of “{document.title}” could not "
-                               f"be made ({document.last_error}); a manager can retry it."))
-        else:
-            out.append(Blocker("document_unready", f"The PDF of “{document.title}” is not "
-                               "archived yet."))
+            Document.patient_id == patient.id, Document.status == DOC_FAILED)):
+        out.append(Blocker("document_failed", f"The PDF of “{document.title}” could not "
+                           f"be made ({document.last_error}); a manager can retry it."))
     return out
 
 

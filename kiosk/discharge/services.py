@@ -1,18 +1,50 @@
-"""The checks a discharge runs first, a manager's override, and the summary it archives."""
+"""A discharge: the checks it runs first, a manager's override, and the documents it
+queues. It renders no PDF: the documents it queues (its summary, the merged PDF) and
+those still queued are rows committed with it, made by the documents worker afterwards,
+outside the sync write lock."""
 
 from flask import render_template
 
 from ..clinic.selectors import settings_get
-from ..core.auth import LEVEL_MANAGER, permission_check
+from ..core import clock
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_DISCHARGE, LEVEL_MANAGER, permission_check
 from ..core.errors import DomainError
+from ..core.events import event_record
 from ..core.validate import text_optional
 from ..documents.selectors import documents_of
 from ..documents.services import document_queue
-from ..documents.worker import documents_render_now
+from ..extensions import db
+from ..patients.models import Patient
 from .selectors import Blocker, discharge_blockers
 
 ERR_BLOCKED = "{name} cannot be discharged yet: {reasons}"
 ERR_OVERRIDE_LEVEL = "override a blocked discharge"
+ERR_DISCHARGED = "{name} has already been discharged."
+
+
+def patient_discharge(*, patient: Patient, user, device=None, at=None,
+                      override_reason: str | None = None) -> Patient:
+    """Discharge after the checks: nothing for this patient waiting on a device, no
+    unfinished sheet or form, no document whose PDF failed; or a manager overrides them
+    with a reason (recorded). The patient leaves every board; its summary is queued for
+    the documents worker, with the patient's PDFs still queued."""
+    permission_check(user, LEVEL_DISCHARGE, "discharge patients")
+    if patient.status == "discharged":
+        raise DomainError("already_discharged", ERR_DISCHARGED.format(name=patient.name))
+    overridden = discharge_check(patient=patient, user=user, device=device,
+                                 override_reason=override_reason)
+    patient.status = "discharged"
+    patient.discharged_at = at or clock.utcnow()
+    patient.discharged_by_id = user.id
+    patient.discharge_override = override_reason.strip() if overridden else None
+    audit_record(action="patient.discharge", entity="patient", entity_uid=patient.uid,
+                 user=user, device=device,
+                 detail={"override": patient.discharge_override,
+                         "overridden": [b.code for b in overridden]})
+    discharge_archive(patient=patient, user=user, device=device, overridden=overridden)
+    event_record(db.session, "patient.changed", patient=patient.uid)
+    return patient
 
 
 def discharge_check(*, patient, user, device=None, override_reason=None) -> list[Blocker]:
@@ -20,12 +52,6 @@ def discharge_check(*, patient, user, device=None, override_reason=None) -> list
     manager overrides them with a reason; the blockers overridden are returned."""
     reason = text_optional(override_reason, "override_reason", "Reason", 500)
     blockers = discharge_blockers(patient, device=device)
-    if blockers and all(b.code == "document_unready" for b in blockers):
-        # Only PDFs still queued stand in the way: make them now rather than wait.
-        problems = documents_render_now(patient)
-        blockers = discharge_blockers(patient, device=device)
-        if blockers and problems:
-            blockers.append(Blocker("pdf_not_made", " ".join(sorted(set(problems)))))
     if not blockers:
         return []
     if not reason:

@@ -43,7 +43,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     """The (room, poke) pairs one commit's events call for, one poke per room and patient.
 
     `connection`: the committing transaction's (see pokes_prepare); else one of its own."""
-    from ..whiteboards.selectors import boards_showing
+    from ..whiteboards.selectors import board_ids, boards_showing
 
     version = version_now()
     patients: dict[str, set[int]] = {}
@@ -57,6 +57,8 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
                 wards.add(evt.data["ward_was"])
         elif evt.name == "board.changed":
             whole_boards.add(evt.data["board"])
+        elif evt.name == "settings.changed":  # hours, grace, rotation: every board redraws
+            whole_boards.update(board_ids(connection=connection))
         elif evt.name == "device.synced":
             synced = True  # every heartbeat: the dashboard only, never the lists being edited
         elif evt.name.startswith("device."):

@@ -55,7 +55,7 @@ _clients_lock = threading.Lock()
 def principal_from(auth) -> Principal | None:
     """The principal of a connecting client, from its session or its token, or None."""
     from ..core.auth import current_display, current_sign_in, current_user
-    from ..sync.auth import device_by_credential
+    from ..devices.auth import device_by_credential
 
     token = auth.get("token") if isinstance(auth, dict) else None
     device = device_by_credential(token, ("tablet", "display"))

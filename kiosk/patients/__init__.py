@@ -1,1 +1,1 @@
-"""Patients: admission from the practice system or directly, and discharge."""
+"""Patients: admission from the practice system or directly, and their details."""

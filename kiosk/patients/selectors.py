@@ -1,6 +1,6 @@
 """Reads of patients shaped for lists and sheets."""
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..core.errors import NotFound
 from ..extensions import db
@@ -24,3 +24,11 @@ def patients_list(*, status: str | None = "admitted", unallocated: bool | None =
     if unallocated is not None:
         query = query.where(Patient.unallocated.is_(unallocated))
     return list(db.session.scalars(query))
+
+
+def admitted_counts_by_ward() -> dict[int, int]:
+    """How many admitted patients each ward has (wards with none are absent)."""
+    return dict(db.session.execute(
+        select(Patient.ward_id, func.count(Patient.id))
+        .where(Patient.status == "admitted", Patient.ward_id.is_not(None))
+        .group_by(Patient.ward_id)).all())

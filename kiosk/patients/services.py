@@ -1,4 +1,5 @@
-"""Writes for patients: admit (direct or from the practice system), update, link, discharge."""
+"""Writes for patients: admit (direct or from the practice system), update, link.
+Discharge is its own feature (kiosk.discharge)."""
 
 from datetime import date
 
@@ -8,7 +9,7 @@ from ..clinic.models import Ward
 from ..clinic.selectors import settings_get
 from ..core import clock
 from ..core.audit import audit_record
-from ..core.auth import LEVEL_DISCHARGE, LEVEL_ORDERS, permission_check
+from ..core.auth import LEVEL_ORDERS, permission_check
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
@@ -27,7 +28,6 @@ from .models import ALERTS, PANEL_COLOURS, SEXES, Patient
 ERR_DIRECT_OFF = ("Creating patients directly is switched off; admit them in the practice "
                   "system, or ask a manager to allow direct creation.")
 ERR_PIMS_TAKEN = "Another patient already has practice-system id {pims_id}."
-ERR_DISCHARGED = "{name} has already been discharged."
 
 # Field → (label, max length) for the plain text fields of a patient.
 TEXT_FIELDS = {
@@ -161,31 +161,6 @@ def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patien
                  device=device, detail={"before": before})
     # A move between wards changes two boards: the one it left must drop its row.
     event_record(db.session, "patient.changed", patient=patient.uid, ward_was=ward_was)
-    return patient
-
-
-def patient_discharge(*, patient: Patient, user, device=None, at=None,
-                      override_reason: str | None = None) -> Patient:
-    """Discharge after the checks: nothing for this patient waiting on a device, no
-    unfinished sheet or form, every document archived; or a manager overrides them with a
-    reason (recorded). The patient leaves every board; a discharge summary is archived."""
-    from ..discharge.services import discharge_archive, discharge_check
-
-    permission_check(user, LEVEL_DISCHARGE, "discharge patients")
-    if patient.status == "discharged":
-        raise DomainError("already_discharged", ERR_DISCHARGED.format(name=patient.name))
-    overridden = discharge_check(patient=patient, user=user, device=device,
-                                 override_reason=override_reason)
-    patient.status = "discharged"
-    patient.discharged_at = at or clock.utcnow()
-    patient.discharged_by_id = user.id
-    patient.discharge_override = override_reason.strip() if overridden else None
-    audit_record(action="patient.discharge", entity="patient", entity_uid=patient.uid,
-                 user=user, device=device,
-                 detail={"override": patient.discharge_override,
-                         "overridden": [b.code for b in overridden]})
-    discharge_archive(patient=patient, user=user, device=device, overridden=overridden)
-    event_record(db.session, "patient.changed", patient=patient.uid)
     return patient
 
 

@@ -1,21 +1,19 @@
-"""Patient pages: the list, direct admission, editing and discharge."""
+"""Patient pages: the list, direct admission and editing (discharge: kiosk.discharge)."""
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import (
-    LEVEL_DISCHARGE,
     LEVEL_ORDERS,
     current_user,
     level_required,
     login_required,
-    permission_check,
 )
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from .models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from .selectors import patient_by_uid, patients_list
-from .services import patient_create, patient_discharge, patient_update
+from .services import patient_create, patient_update
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -83,32 +81,3 @@ def update(uid: str):
     if error:
         return _form(data, patient=patient_by_uid(uid), error=error, status=422)
     return redirect(url_for("treatments.sheet", uid=uid))
-
-
-def _discharge_page(patient, *, error=None, reason="", status=200):
-    from ..discharge.selectors import discharge_blockers
-
-    blockers = discharge_blockers(patient) if patient.status == "admitted" else []
-    return render_template("patients/discharge.html", patient=patient, blockers=blockers,
-                           error=error, reason=reason), status
-
-
-@bp.get("/<uid>/discharge")
-@level_required(LEVEL_DISCHARGE, "discharge patients", tablet=True)
-def discharge_page(uid: str):
-    """What a discharge checks first, and the button (a manager's override when blocked)."""
-    return _discharge_page(patient_by_uid(uid))
-
-
-@bp.post("/<uid>/discharge")
-@login_required
-def discharge(uid: str):
-    """Discharge the patient after the checks: it leaves every board."""
-    patient = patient_by_uid(uid)
-    permission_check(current_user(), LEVEL_DISCHARGE, "discharge patients")
-    reason = request.form.get("override_reason", "")
-    _, error = commit_or_error(lambda: patient_discharge(
-        patient=patient, user=current_user(), override_reason=reason or None))
-    if error:
-        return _discharge_page(patient_by_uid(uid), error=error, reason=reason, status=409)
-    return redirect(url_for("patients.index"))

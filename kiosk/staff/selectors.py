@@ -30,20 +30,6 @@ def user_by_id(user_id: int) -> User:
     return user
 
 
-def tablet_wards(device) -> set[int] | None:
-    """The wards a tablet works on: its own ward and those of the patients picked for it;
-    None when that says nothing (no ward, and no picked patient on a ward: it carries every
-    patient)."""
-    from ..devices.models import DevicePatient
-    from ..patients.models import Patient
-
-    wards = {device.ward_id} if device.ward_id is not None else set()
-    wards |= set(db.session.scalars(
-        select(Patient.ward_id).join(DevicePatient, DevicePatient.patient_id == Patient.id)
-        .where(DevicePatient.device_id == device.id, Patient.ward_id.is_not(None)).distinct()))
-    return wards or None
-
-
 def users_for_tablet(device) -> list[User]:
     """The people a tablet's lock screen offers, whose PIN verifiers it may keep: active,
     with a PIN of the length their level needs, working on one of the tablet's wards."""
@@ -54,7 +40,7 @@ def users_for_tablet(device) -> list[User]:
         # A level 5–6 PIN shorter than 6 digits is refused at sign-in: its verifier (ten
         # thousand values) only helps whoever extracts it.
         (User.level < LONG_PIN_LEVEL) | (User.pin_length >= LONG_PIN))
-    wards = tablet_wards(device)
+    wards = device.wards_worked()  # its ward and its picked patients' (devices)
     if wards is not None:
         query = query.where(User.id.in_(
             select(users_wards.c.user_id).where(users_wards.c.ward_id.in_(wards))))

@@ -12,12 +12,13 @@ from ..anaesthesia.selectors import anaesthesia_sheet_by_uid
 from ..anaesthesia.services import anaesthesia_finalise, anaesthesia_record, anaesthesia_start
 from ..core.errors import DomainError, NotFound
 from ..core.validate import INT_MAX, int_optional, timestamp
+from ..discharge.services import patient_discharge
 from ..extensions import db
 from ..forms.models import PatientForm
 from ..forms.selectors import form_template_by_uid, patient_form_by_uid
 from ..forms.services import form_fill, form_finalise, form_start
 from ..patients.models import Patient
-from ..patients.services import patient_create, patient_discharge
+from ..patients.services import patient_create
 from ..treatments.models import Order, Task
 from ..treatments.services import (
     note_add,

@@ -30,16 +30,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
 
-from ..core import clock
-from ..core.audit import audit_record, audit_rows_together
-from ..core.auth import LEVEL_ORDERS, permission_check
+from ..core.audit import audit_rows_together
 from ..core.clock import as_utc
-from ..core.errors import DomainError, NotFound
+from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.validate import INT_MAX
+from ..devices.models import DeviceEvent, SyncOp
 from ..extensions import db
 from ..staff.models import User
-from .models import DeviceEvent, SyncOp
 from .ops import CONFLICT_CODES, CREATED_BY, REGISTRY, OpContext
 from .rows import BatchRows, batch_rows_end, batch_rows_start
 
@@ -648,19 +646,3 @@ def _store(device, op: dict, batch: Batch, status: str, *, result: dict | None =
     if row["op_id"]:
         batch.known.setdefault(row["op_id"], record)  # a repeat later in this batch
     return _answer(op, status, result)
-
-
-def sync_op_dismiss(*, actor, device, op_id: int) -> SyncOp:
-    """Mark a device's conflict or refused op as reviewed (it stays in the history)."""
-    permission_check(actor, LEVEL_ORDERS, "dismiss sync problems")
-    record = db.session.get(SyncOp, op_id)
-    if record is None or record.device_id != device.id:
-        raise NotFound("There is no such op on this device.")
-    if record.dismissed_at is None:
-        record.dismissed_at = clock.utcnow()
-        audit_record(action="sync.dismiss", entity="device", entity_uid=device.public_id,
-                     user=actor, detail={"seq": record.seq, "op": record.op_id})
-        event_record(db.session, "device.changed", device=device.id)
-        if record.name == "patient.discharge" and record.patient_uid:
-            event_record(db.session, "patient.changed", patient=record.patient_uid)
-    return record

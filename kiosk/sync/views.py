@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core import clock
+from ..devices.auth import api_caller, device_from_request
 from ..extensions import csrf, db
-from .auth import api_caller, device_from_request
 from .selectors import device_info, patients_json, tasks_json
 from .services import (
     MAX_BYTES,

@@ -21,6 +21,7 @@ from ..anaesthesia.selectors import sheet_uids_of_patients
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import current_tablet, login_required, session_device_set
 from ..core.errors import DomainError
+from ..devices.auth import device_from_request
 from ..devices.selectors import carried_patients
 from ..devices.services import device_pair
 from ..extensions import csrf, db
@@ -30,7 +31,6 @@ from ..patients.selectors import patients_list
 from ..staff.selectors import users_for_tablet
 from ..staff.services import LONG_PIN_LEVEL, PIN_LOCKOUT, PIN_LOCKOUT_MAX, PIN_TRIES
 from ..staff.throttle import limit_pairing
-from ..sync.auth import device_from_request
 from ..treatments.models import ORDER_KINDS, ROUTES
 from ..whiteboards.selectors import boards_list
 

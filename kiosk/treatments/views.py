@@ -5,12 +5,12 @@ from datetime import date
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
+from ..clinic.templating import clinic_zone
 from ..core.auth import LEVEL_ORDERS, current_user, level_required, login_required
 from ..core.clock import local_day_bounds, parse_local_datetime
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.htmx import is_htmx, render
-from ..core.templating import clinic_zone
 from ..core.validate import day
 from ..extensions import db
 from ..patients.selectors import patient_by_uid

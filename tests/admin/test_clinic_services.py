@@ -5,21 +5,22 @@ from sqlalchemy import select
 
 from kiosk.clinic.models import ClinicSettings, Ward
 from kiosk.clinic.selectors import settings_get
-from kiosk.clinic.services import (
+from kiosk.clinic.services import settings_update
+from kiosk.core.audit import AuditEntry
+from kiosk.core.errors import DomainError, Forbidden
+from kiosk.discharge.services import patient_discharge
+from kiosk.extensions import db
+from kiosk.live.pokes import pokes_for
+from kiosk.patients.models import Patient
+from kiosk.staff.services import user_create
+from kiosk.whiteboards.models import Board
+from kiosk.whiteboards.wards import (
     ERR_WARD_IN_USE,
     ERR_WARD_TAKEN,
-    settings_update,
     ward_create,
     ward_delete,
     ward_update,
 )
-from kiosk.core.audit import AuditEntry
-from kiosk.core.errors import DomainError, Forbidden
-from kiosk.extensions import db
-from kiosk.patients.models import Patient
-from kiosk.patients.services import patient_discharge
-from kiosk.staff.services import user_create
-from kiosk.whiteboards.models import Board
 
 from ..factories import patient_make
 from .helpers import audit_count, count, fresh
@@ -54,13 +55,15 @@ def test_settings_update_creates_the_row_when_there_is_none(app):
 
 def test_settings_update_changes_the_existing_row_and_pokes_every_board(clinic):
     settings_update(actor=clinic.user(6), data={**GOOD, "allow_direct_patient_creation": False})
-    events = [e for e in db.session.info.get("pending_events", []) if e.name == "board.changed"]
+    events = list(db.session.info.get("pending_events", []))
     db.session.commit()
 
     assert count(ClinicSettings) == 1
     assert fresh(clinic.settings).name == "Riverside Vets"
     assert fresh(clinic.settings).allow_direct_patient_creation is False
-    assert [e.data for e in events] == [{"board": clinic.board.id}]
+    assert [e.name for e in events if e.name.endswith(".changed")] == ["settings.changed"]
+    pokes = [poke for _room, poke in pokes_for(events) if poke["topic"] == "board"]
+    assert pokes == [{"topic": "board", "board": clinic.board.id, "version": pokes[0]["version"]}]
 
 
 def test_settings_invalid_time_zone_is_refused_and_nothing_changes(clinic):

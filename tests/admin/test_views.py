@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from kiosk.clinic.models import ClinicSettings, Ward
 from kiosk.clinic.selectors import settings_get
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
-from kiosk.patients.services import patient_discharge
 from kiosk.staff.models import User
 from kiosk.staff.services import user_create
 from kiosk.whiteboards.models import Board, BoardMember

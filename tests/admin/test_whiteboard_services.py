@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 
 from kiosk.core.errors import DomainError, Forbidden
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
-from kiosk.patients.services import patient_discharge
 from kiosk.whiteboards.models import Board, BoardMember
 from kiosk.whiteboards.selectors import board_patients, boards_list
 from kiosk.whiteboards.services import (

@@ -112,7 +112,7 @@ def test_an_entry_time_from_a_slow_tablet_clock_is_corrected_like_the_op(clinic,
 
 
 def test_entries_on_a_sheet_whose_start_was_a_conflict_are_conflicts_too(clinic, client):
-    from kiosk.patients.services import patient_discharge
+    from kiosk.discharge.services import patient_discharge
 
     patient = factories.patient_make(clinic, "Biscuit")
     patient_discharge(patient=patient, user=clinic.user(6), override_reason="Went home early")

@@ -31,8 +31,8 @@ from kiosk.devices.services import (
     device_revoke,
     device_update,
 )
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
-from kiosk.patients.services import patient_discharge
 from kiosk.staff.services import (
     PIN_TRIES,
     pin_verifier_make,

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from kiosk.clinic.models import Ward
 from kiosk.devices.models import Device, DevicePatient
 from kiosk.devices.services import device_add, device_assign_ward, device_pair
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
-from kiosk.patients.services import patient_discharge
 from kiosk.sync.services import utcnow_ms
 from tests import factories
 

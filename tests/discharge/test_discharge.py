@@ -13,10 +13,10 @@ from kiosk.anaesthesia.services import anaesthesia_start
 from kiosk.core.audit import AuditEntry
 from kiosk.core.errors import DomainError
 from kiosk.discharge.selectors import discharge_blockers, pending_by_patient
+from kiosk.discharge.services import patient_discharge
 from kiosk.documents.models import DOC_READY, Document
 from kiosk.documents.worker import documents_work
 from kiosk.extensions import db
-from kiosk.patients.services import patient_discharge
 from kiosk.whiteboards.models import Board
 from kiosk.whiteboards.selectors import board_grid, board_patients
 from tests import factories
@@ -63,15 +63,16 @@ def test_only_a_manager_may_override_and_the_reason_is_recorded(app, clinic):
     assert "Discharged although checks found" in text and "sheet finished on paper" in text
 
 
-def test_pdfs_still_queued_are_archived_at_discharge_and_merged_when_asked(app, clinic):
+def test_pdfs_still_queued_do_not_hold_the_discharge_and_the_worker_merges_them(app, clinic):
     clinic.settings.documents_merge_at_discharge = True
     db.session.commit()
     patient = factories.patient_make(clinic, "Biscuit")
     long_sheet(patient, clinic.user(3), hours=1, drugs=2)
+    assert discharge_blockers(patient) == []  # its PDF is queued: the worker makes it
     patient_discharge(patient=patient, user=clinic.user(4))
     db.session.commit()
-    anaesthesia = db.session.scalar(select(Document).where(Document.kind == "anaesthesia"))
-    assert anaesthesia.status == DOC_READY  # made there and then, not waited for
+    kinds = dict(db.session.execute(select(Document.kind, Document.status)).all())
+    assert kinds == {"anaesthesia": "queued", "discharge": "queued", "merged": "queued"}
     while any(documents_work().values()):
         pass
     kinds = dict(db.session.execute(select(Document.kind, Document.status)).all())
@@ -79,6 +80,37 @@ def test_pdfs_still_queued_are_archived_at_discharge_and_merged_when_asked(app, 
     merged = db.session.scalar(select(Document).where(Document.kind == "merged"))
     parts = db.session.scalars(select(Document.pages).where(Document.kind != "merged")).all()
     assert merged.pages == sum(parts) == len(PdfReader(io.BytesIO(merged.pdf)).pages)
+
+
+def test_a_discharge_through_sync_renders_nothing_and_the_worker_then_makes_its_pdfs(
+        app, clinic, client, monkeypatch):
+    from kiosk.documents import worker
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    long_sheet(patient, clinic.user(3), hours=1, drugs=1)
+    rendered = []
+    real_render = worker.pdf_render
+
+    def counting_render(document):
+        rendered.append(document.kind)
+        return real_render(document)
+
+    monkeypatch.setattr(worker, "pdf_render", counting_render)
+    tablet = Tablet(client, "Blue")
+    answer = tablet.post([tablet.op("patient.discharge", {"patient": patient.uid},
+                                    clinic.user(4))]).get_json()
+    assert [r["status"] for r in answer["results"]] == ["applied"]
+    assert rendered == []  # nothing rendered while the batch held the write lock
+    db.session.expire_all()
+    assert patient.status == "discharged"
+    # What to render was committed with the discharge, as rows the worker reads.
+    statuses = dict(db.session.execute(select(Document.kind, Document.status)).all())
+    assert statuses == {"anaesthesia": "queued", "discharge": "queued"}
+    assert documents_work()["rendered"] == 2
+    assert sorted(rendered) == ["anaesthesia", "discharge"]
+    summary = db.session.scalar(select(Document).where(Document.kind == "discharge"))
+    assert summary.status == DOC_READY
+    assert "Biscuit" in PdfReader(io.BytesIO(summary.pdf)).pages[0].extract_text()
 
 
 def test_another_tablets_unsent_changes_block_discharge(app, clinic, client):
@@ -121,9 +153,8 @@ def test_a_blocked_discharge_sent_offline_is_a_conflict_and_discharges_nothing(a
 def test_a_blocked_discharge_stays_on_the_pending_board_until_reviewed(app, clinic, client,
                                                                        login, socketio_client):
     from kiosk.anaesthesia.services import anaesthesia_finalise, anaesthesia_record
-    from kiosk.devices.models import Device
-    from kiosk.sync.models import SyncOp
-    from kiosk.sync.services import sync_op_dismiss
+    from kiosk.devices.models import Device, SyncOp
+    from kiosk.devices.services import sync_op_dismiss
 
     patient = factories.patient_make(clinic, "Biscuit")
     sheet = _open_sheet(clinic, patient)
@@ -172,7 +203,7 @@ def test_finalise_then_discharge_in_one_batch_discharges_once(app, clinic, clien
     assert db.session.scalar(select(func.count(AuditEntry.id)).where(
         AuditEntry.action == "patient.discharge")) == 1
     statuses = dict(db.session.execute(select(Document.kind, Document.status)).all())
-    assert statuses == {"anaesthesia": "ready", "discharge": "queued"}
+    assert statuses == {"anaesthesia": "queued", "discharge": "queued"}
 
 
 def test_the_pending_board_fills_itself(app, clinic, client, login):
@@ -254,20 +285,18 @@ def test_a_sheet_started_before_the_discharge_but_synced_after_still_lands(app, 
     assert after["results"][0]["status"] == "conflict"
 
 
-def test_a_pdf_that_cannot_be_made_at_discharge_blocks_it_saying_why(app, clinic, monkeypatch):
-    from kiosk.documents import worker
+def test_a_pdf_that_failed_blocks_discharge_saying_why_and_nothing_changes(app, clinic):
+    from kiosk.documents.models import DOC_FAILED
 
     patient = factories.patient_make(clinic, "Biscuit")
     long_sheet(patient, clinic.user(3), hours=1, drugs=1)
-
-    def no_pango(document):
-        raise DomainError("pdf_unavailable", "PDFs cannot be made on this server.", status=503)
-
-    monkeypatch.setattr(worker, "pdf_render", no_pango)
+    document = db.session.scalar(select(Document))
+    document.status, document.last_error = DOC_FAILED, "PDF failed (try 5): no fonts"
+    db.session.commit()
     with pytest.raises(DomainError) as refused:
         patient_discharge(patient=patient, user=clinic.user(4))
     assert refused.value.code == "discharge_blocked"
-    assert "PDFs cannot be made on this server." in refused.value.message
+    assert "could not be made (PDF failed (try 5): no fonts)" in refused.value.message
     db.session.rollback()
     assert patient.status == "admitted"
-    assert db.session.scalar(select(Document.status)) == "queued"
+    assert db.session.scalar(select(func.count(Document.id))) == 1

@@ -131,13 +131,15 @@ def test_an_addendum_after_a_discharge_in_the_same_batch_gets_a_document_of_its_
     assert [r["status"] for r in answer["results"]] == ["applied"] * 3
     db.session.expire_all()
     _sheet_doc, first, second = documents_for_source(sheet.uid)
-    # The first was made into a PDF at the discharge: it never changed afterwards.
-    assert first.status == DOC_READY and "After the discharge" not in first.html
-    assert "Before the discharge" in PdfReader(io.BytesIO(first.pdf)).pages[0].extract_text()
+    # The discharge closed the first as it stood: what came after is a document of its own.
+    assert first.status == DOC_QUEUED and "After the discharge" not in first.html
     assert second.status == DOC_QUEUED and "After the discharge" in second.html
-    assert documents_work()["rendered"] == 2  # it, and the discharge summary
+    assert "Before the discharge" not in second.html
+    assert documents_work()["rendered"] == 3  # both, and the discharge summary
     db.session.expire_all()
-    assert db.session.get(Document, second.id).status == DOC_READY
+    first, second = db.session.get(Document, first.id), db.session.get(Document, second.id)
+    assert first.status == second.status == DOC_READY
+    assert "Before the discharge" in PdfReader(io.BytesIO(first.pdf)).pages[0].extract_text()
 
 
 def test_an_addendum_undone_with_its_savepoint_leaves_no_document_behind(app, clinic):

@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 
 from kiosk.core.audit import AuditEntry
 from kiosk.core.errors import DomainError, Forbidden
+from kiosk.discharge.services import patient_discharge
 from kiosk.documents.models import Document
+from kiosk.documents.worker import documents_work
 from kiosk.extensions import db
 from kiosk.forms.fields import MAX_SIGNATURE_BYTES
 from kiosk.forms.models import (
@@ -29,7 +31,6 @@ from kiosk.forms.services import (
     form_template_create,
     form_template_publish,
 )
-from kiosk.patients.services import patient_discharge
 from tests import factories
 
 from .builders import CONSENT_FIELDS, consent_template, consent_values, png_data_url
@@ -335,8 +336,11 @@ def test_an_open_form_holds_the_discharge_until_it_is_finalised(clinic, patient)
     form_fill(form=form, user=clinic.user(3), values=consent_values())
     form_finalise(form=form, user=clinic.user(3))
     db.session.commit()
-    patient_discharge(patient=patient, user=clinic.user(4))  # the form's PDF is made first
+    patient_discharge(patient=patient, user=clinic.user(4))  # its PDF queued: no hold
     db.session.commit()
     assert patient.status == "discharged"
-    assert db.session.scalars(select(Document).where(Document.kind == "form")).one().status \
-        == "ready"
+    form_doc = db.session.scalars(select(Document).where(Document.kind == "form")).one()
+    assert form_doc.status == "queued"
+    documents_work()  # the worker makes it after the discharge
+    db.session.expire_all()
+    assert form_doc.status == "ready"

@@ -119,8 +119,8 @@ def test_a_form_started_on_an_older_version_keeps_it(clinic, client):
 
 
 def test_two_tablets_filling_one_form_offline_merge_by_time(clinic, client):
+    from kiosk.discharge.services import patient_discharge
     from kiosk.forms.services import form_start
-    from kiosk.patients.services import patient_discharge
 
     patient = factories.patient_make(clinic, "Biscuit")
     template = consent_template(clinic)
@@ -150,8 +150,8 @@ def test_two_tablets_filling_one_form_offline_merge_by_time(clinic, client):
 
 
 def test_the_ops_after_a_form_start_that_was_a_conflict_are_conflicts_too(clinic, client):
-    from kiosk.patients.services import patient_discharge
-    from kiosk.sync.models import SyncOp
+    from kiosk.devices.models import SyncOp
+    from kiosk.discharge.services import patient_discharge
 
     patient = factories.patient_make(clinic, "Biscuit")
     template = consent_template(clinic)

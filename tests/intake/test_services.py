@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from kiosk.core.audit import AuditEntry
 from kiosk.core.errors import Forbidden
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
 from kiosk.intake import parsing, services
 from kiosk.intake.services import patients_import
 from kiosk.patients.models import Patient
-from kiosk.patients.services import patient_discharge
 
 from .helpers import csv_bytes, problems, state
 

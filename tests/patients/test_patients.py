@@ -4,9 +4,10 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.core.errors import DomainError
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
-from kiosk.patients.services import patient_create, patient_discharge, patient_update
+from kiosk.patients.services import patient_create, patient_update
 from tests import factories
 
 

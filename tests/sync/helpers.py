@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, text
 
 from kiosk.core.audit import AuditEntry
-from kiosk.devices.models import Device
+from kiosk.devices.models import Device, SyncOp
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
 from kiosk.staff.models import User
-from kiosk.sync.models import SyncOp
 from kiosk.treatments.models import Note, Order, Task, TaskCompletion
 
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"

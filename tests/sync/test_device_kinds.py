@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.core.clock import format_iso_z, utcnow
+from kiosk.devices.models import SyncOp
 from kiosk.devices.services import device_provision, display_create
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
-from kiosk.sync.models import SyncOp
 from kiosk.treatments.models import Note, Order
 from tests import factories
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from kiosk.devices.models import SyncOp
 from kiosk.devices.services import device_provision
 from kiosk.extensions import db
-from kiosk.sync.models import SyncOp
 
 from .. import factories
 from .helpers import domain_counts, iso, now_utc, stable_uid, sync_post, task_uid_for

@@ -326,7 +326,7 @@ def reference_apply(op: dict, device: Device, now) -> tuple[str, str | None]:
 
 def network_409s(records) -> int:
     """How many sequence gaps the devices' histories show."""
-    from kiosk.sync.models import DeviceEvent
+    from kiosk.devices.models import DeviceEvent
 
     return db.session.scalar(select(db.func.count()).select_from(DeviceEvent)
                              .where(DeviceEvent.kind == "gap"))

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.core.clock import format_iso_z
+from kiosk.devices.models import DeviceEvent, SyncOp
 from kiosk.devices.services import device_provision, device_revoke
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
-from kiosk.sync.models import DeviceEvent, SyncOp
 from kiosk.treatments.models import Note, Order, Task, TaskCompletion
 from kiosk.treatments.schedule import task_uid
 from tests import factories
@@ -440,7 +440,7 @@ def test_a_uid_already_taken_is_rejected_and_the_device_moves_on(clinic, ward, k
 
 
 def test_a_task_of_an_order_that_was_a_conflict_is_a_conflict_too(clinic, ward):
-    from kiosk.patients.services import patient_discharge
+    from kiosk.discharge.services import patient_discharge
 
     patient, _order, tablet = ward
     patient_discharge(patient=patient, user=clinic.user(6), override_reason="Went home")

@@ -3,8 +3,8 @@
 import pytest
 
 from kiosk.devices.services import device_provision
+from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
-from kiosk.patients.services import patient_discharge
 from tests import factories
 
 

@@ -210,7 +210,7 @@ def test_notes_are_appended(clinic):
 
 
 def test_orders_only_for_admitted_patients(clinic):
-    from kiosk.patients.services import patient_discharge
+    from kiosk.discharge.services import patient_discharge
 
     patient = factories.patient_make(clinic)
     patient_discharge(patient=patient, user=clinic.user(4))

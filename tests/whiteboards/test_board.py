@@ -53,7 +53,7 @@ def test_list_board_and_discharged_patients(clinic):
     db.session.commit()
     assert [r.patient.name for r in board_grid(board, now=NOW).rows] == ["B"]
     assert {r.patient.name for r in board_grid(clinic.board, now=NOW).rows} == {"A", "B"}
-    from kiosk.patients.services import patient_discharge
+    from kiosk.discharge.services import patient_discharge
 
     patient_discharge(patient=a, user=clinic.user(4))
     db.session.commit()

@@ -9,7 +9,7 @@ read-only for its own board and is never taken for a tablet's.
 from flask import request
 
 from ..core.auth import current_user
-from ..devices.services import device_by_token
+from .services import device_by_token
 
 
 def bearer_token() -> str | None:
