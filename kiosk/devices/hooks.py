@@ -3,7 +3,7 @@ core.auth, the swatches and carriers templates show, the carriers on the boards.
 
 from ..core.auth import auth_loader_register
 from ..extensions import db
-from ..whiteboards.selectors import board_source_register
+from ..whiteboards.sources import board_source_register
 from .models import Device
 from .palette import swatch
 from .selectors import carriers_by_patient

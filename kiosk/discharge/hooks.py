@@ -1,6 +1,6 @@
 """What discharge registers at start-up with the layers below it: the pending boards."""
 
-from ..whiteboards.selectors import board_source_register
+from ..whiteboards.sources import board_source_register
 from .selectors import pending_by_patient
 
 

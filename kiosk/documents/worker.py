@@ -13,7 +13,6 @@ import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import undefer
 
 from ..core import clock
 from ..core.errors import DomainError
@@ -101,7 +100,7 @@ def _render_one(document: Document, now: datetime) -> str:
         db.session.rollback()
         return _render_failed(document.id, exc, now)
     if not _mark_ready(document, pdf, pages):
-        db.session.rollback()  # archived meanwhile (by a discharge): that PDF stands
+        db.session.rollback()  # archived meanwhile by another worker: that PDF stands
         return "waiting"
     db.session.commit()
     return "rendered"
@@ -120,27 +119,6 @@ def _mark_ready(document: Document, pdf: bytes, pages: int) -> bool:
     event_record(db.session, "document.ready", patient=document.patient.uid,
                  document=document.uid)
     return True
-
-
-def documents_render_now(patient) -> list[str]:
-    """Archive now, in the caller's unit of work, the patient's PDFs still queued (a
-    discharge wants them archived). One that cannot be made is left to the worker; why
-    not is returned, for people."""
-    problems = []
-    for document in db.session.scalars(select(Document).where(
-            Document.patient_id == patient.id, Document.status == DOC_QUEUED,
-            Document.kind != "merged").options(undefer(Document.html))
-            .order_by(Document.id)).all():
-        try:
-            pdf, pages = pdf_render(document)
-        except Exception as exc:  # noqa: BLE001 - the worker retries and reports it
-            log.warning("document %s: PDF not made at discharge (%s)", document.uid,
-                        type(exc).__name__)
-            problems.append(getattr(exc, "message", None) or
-                            f"The PDF of “{document.title}” could not be made now.")
-            continue
-        _mark_ready(document, pdf, pages)
-    return problems
 
 
 def _render_failed(document_id: int, exc: Exception, now: datetime) -> str:

@@ -6,10 +6,11 @@ never patient data. Pages fetch what changed through the ordinary (authenticated
 
 import logging
 import time
+from contextlib import nullcontext
 from functools import partial
 
 from ..core.events import DomainEvent, event_prepare_batch
-from ..extensions import socketio
+from ..extensions import db, socketio
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     """The (room, poke) pairs one commit's events call for, one poke per room and patient.
 
     `connection`: the committing transaction's (see pokes_prepare); else one of its own."""
-    from ..whiteboards.selectors import board_ids, boards_showing
+    from ..whiteboards.selectors import boards_showing
 
     version = version_now()
     patients: dict[str, set[int]] = {}
@@ -58,7 +59,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
         elif evt.name == "board.changed":
             whole_boards.add(evt.data["board"])
         elif evt.name == "settings.changed":  # hours, grace, rotation: every board redraws
-            whole_boards.update(board_ids(connection=connection))
+            whole_boards.update(_board_ids(connection))
         elif evt.name == "device.synced":
             synced = True  # every heartbeat: the dashboard only, never the lists being edited
         elif evt.name.startswith("device."):
@@ -83,6 +84,16 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     for device_id in sorted(assigned):
         out.append((room_device(device_id), {"topic": "assignment", "version": version}))
     return out
+
+
+def _board_ids(connection=None) -> list[int]:
+    """Every board's id, on `connection` (a committing transaction's) or one of its own."""
+    from sqlalchemy import select
+
+    from ..whiteboards.models import Board
+
+    with nullcontext(connection) if connection is not None else db.engine.connect() as conn:
+        return list(conn.scalars(select(Board.id).order_by(Board.id)))
 
 
 def pokes_emit(pokes: list[tuple[str, dict]]) -> None:

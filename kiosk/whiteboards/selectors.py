@@ -1,6 +1,5 @@
 """Reads for the wall whiteboard: patients × hours in a fixed handful of queries."""
 
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,27 +18,7 @@ from ..patients.models import Patient
 from ..treatments.models import TASK_OPEN, Task
 from ..treatments.selectors import CLOSED_STATES, STATES
 from .models import Board, BoardMember
-
-# What features above the boards add to them, registered at start-up (the boards import
-# neither): "carriers" (devices: the tablets carrying each patient) and "pending"
-# (discharge: what each patient still has unfinished). Each answers {patient id: [...]}
-# for a list of patients, in a handful of queries whatever their number.
-_row_sources: dict[str, Callable[[list[Patient]], dict[int, list]]] = {}
-
-
-def board_source_register(name: str, source: Callable[[list[Patient]], dict[int, list]]
-                          ) -> None:
-    """Register what fills the boards' `name` ("carriers" or "pending")."""
-    if name not in ("carriers", "pending"):
-        raise ValueError(f"unknown board source {name!r}")
-    _row_sources[name] = source
-
-
-def _source(name: str, patients: list[Patient]) -> dict[int, list]:
-    source = _row_sources.get(name)
-    if source is None:
-        raise RuntimeError(f"no board source {name!r} is registered (create_app does it)")
-    return source(patients)
+from .sources import board_source
 
 
 @dataclass(frozen=True)
@@ -108,12 +87,6 @@ def boards_list() -> list[Board]:
     return list(db.session.scalars(select(Board).order_by(Board.position, Board.name)))
 
 
-def board_ids(connection=None) -> list[int]:
-    """Every board's id, on `connection` (a committing transaction's) or a new one."""
-    with nullcontext(connection) if connection is not None else db.engine.connect() as conn:
-        return list(conn.scalars(select(Board.id).order_by(Board.id)))
-
-
 def board_is_pending(board: Board) -> bool:
     """Whether the board shows only patients with something unfinished."""
     return board.kind == "pending" or board.filter == "pending"
@@ -130,7 +103,7 @@ def board_patients(board: Board) -> list[Patient]:
             BoardMember.board_id == board.id)
     patients = list(db.session.scalars(query.order_by(Patient.cage, Patient.name)))
     if board_is_pending(board):
-        pending = _source("pending", patients)
+        pending = board_source("pending", patients)
         patients = [p for p in patients if p.id in pending]
     return patients
 
@@ -139,7 +112,7 @@ def board_has_patient(board: Board, patient: Patient) -> bool:
     """Whether the board shows this patient now (admitted, and in its ward or on its list)."""
     if patient.status != "admitted":
         return False
-    if board_is_pending(board) and not _source("pending", [patient]):
+    if board_is_pending(board) and not board_source("pending", [patient]):
         return False
     if board.kind == "ward" or board.kind == "pending" and board.ward_id is not None:
         return patient.ward_id == board.ward_id
@@ -196,10 +169,10 @@ def board_grid(board: Board, *, now: datetime | None = None,
             rows[patient_id].cells = row_cells
         for patient_id, count in _undone_yesterday(ids, now, tz):
             rows[patient_id].undone_yesterday = count
-        for patient_id, devices in _source("carriers", patients).items():
+        for patient_id, devices in board_source("carriers", patients).items():
             rows[patient_id].carriers = devices
         if board_is_pending(board):
-            for patient_id, labels in _source("pending", patients).items():
+            for patient_id, labels in board_source("pending", patients).items():
                 rows[patient_id].pending = labels
     return BoardGrid(board=board, hours=hours, rows=list(rows.values()), now=now,
                      current_hour=settings.board_hours_back)

@@ -1,6 +1,6 @@
 """A wall display's token is not a tablet's: it may not sync, read the API, claim a tablet
 session or fetch the lock screen's staff list. The kind of device is checked in one place
-(`kiosk.sync.auth.device_from_request`)."""
+(`kiosk.devices.auth.device_from_request`)."""
 
 import json
 import uuid
