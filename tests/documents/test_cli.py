@@ -11,7 +11,7 @@ from kiosk.documents.models import DOC_QUEUED, DOC_READY, Document
 from kiosk.documents.services import document_queue
 from kiosk.extensions import db
 from tests import factories
-from tests.e2e.server import kiosk_executable
+from tests.support.server import kiosk_executable
 
 
 def _kiosk(env, cwd, *args):
