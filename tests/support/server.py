@@ -37,6 +37,14 @@ CROWDED_WARD = "Overflow"
 START_TIMEOUT = 30.0
 
 
+def on_the_clock(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a process started now, its clock set to this process's clock (which a test
+    may hold, or KIOSK_CLOCK_START may have started): the two then agree on the time."""
+    from kiosk.core import clock
+
+    return {**env, "KIOSK_CLOCK_START": clock.utcnow_exact().isoformat()}
+
+
 def kiosk_executable() -> str:
     """The `kiosk` command of this interpreter's environment (else the one on PATH)."""
     beside = Path(sys.executable).parent / "kiosk"
