@@ -301,6 +301,13 @@ def test_a_heartbeat_updates_the_device(clinic, ward):
         "Authorization": f"Bearer {tablet.token}"}).status_code == 403
 
 
+def test_the_answer_tells_the_time_on_the_servers_clock(frozen_clock, clinic, ward):
+    patient, order, tablet = ward
+    assert tablet.post([]).get_json()["server_time"] == "2026-11-22T12:00:00.000Z"
+    frozen_clock.advance(days=10, milliseconds=412)
+    assert tablet.post([]).get_json()["server_time"] == "2026-12-02T12:00:00.412Z"
+
+
 def test_reads_need_a_caller_and_list_admitted_patients(clinic, ward, login):
     patient, order, tablet = ward
     assert tablet.client.get("/api/patients").status_code == 401
