@@ -6,8 +6,8 @@ every timed event and the chart; renders its PDF (WeasyPrint, the same function 
 page's PDF link calls) `--runs` times and prints the median seconds and pages per second.
 
 Then a form of 60 fields in 5 headed sections (text, number, date, choice, tick boxes)
-and two drawn signatures, every field filled and the form finalised (tests/forms/
-builders.py), rendered the same way (the function the form's PDF link calls): about three
+and two drawn signatures, every field filled and the form finalised (tests/support/
+forms.py), rendered the same way (the function the form's PDF link calls): about three
 A4 pages.
 
     python bench/documents.py [--runs 7]
@@ -32,8 +32,8 @@ from kiosk.anaesthesia.selectors import sheet_view  # noqa: E402
 from kiosk.extensions import db  # noqa: E402
 from kiosk.forms.printing import form_document  # noqa: E402
 from tests import factories  # noqa: E402
-from tests.anaesthesia.builders import long_sheet  # noqa: E402
-from tests.forms.builders import long_form  # noqa: E402
+from tests.support.anaesthesia import long_sheet  # noqa: E402
+from tests.support.forms import long_form  # noqa: E402
 
 TARGET_S = 1.5
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import socketio  # noqa: E402
 
-from tests.e2e.server import KioskServer  # noqa: E402
+from tests.support.server import KioskServer  # noqa: E402
 
 TABLETS = 5
 PATIENTS_SQL = "SELECT id, uid, ward_id FROM patients WHERE status = 'admitted' ORDER BY id"

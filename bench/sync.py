@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.server import KioskServer  # noqa: E402
+from tests.support.server import KioskServer  # noqa: E402
 
 PG_SERVER = os.environ.get("KIOSK_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
 NEW_PATIENTS = 6  # per tablet, each with two hourly orders over eight hours

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, KioskServer  # noqa: E402
+from tests.support.server import CHROMIUM, CHROMIUM_ARGS, KioskServer  # noqa: E402
 
 WALL = {"width": 1920, "height": 1080}
 TABLET = {"width": 1180, "height": 820}

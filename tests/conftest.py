@@ -1,29 +1,14 @@
 """Fixtures: a fresh database per test (SQLite, or PostgreSQL with KIOSK_TEST_DATABASE_URL)."""
 
 import os
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from kiosk import create_app
 from kiosk.extensions import db
 
 from . import factories
-
-PG_URL = os.environ.get("KIOSK_TEST_DATABASE_URL")
-
-
-def _reachable(url: str) -> str | None:
-    """None when the server answers, else why not."""
-    try:
-        engine = create_engine(url)
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+from .support.database import PG_URL, app_on_fresh_database, reachable_problem
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +17,7 @@ def server_database():
     if not PG_URL:
         yield None
         return
-    problem = _reachable(PG_URL)
+    problem = reachable_problem(PG_URL)
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL at {PG_URL} is unreachable on CI: {problem}")
@@ -43,24 +28,6 @@ def server_database():
         db.drop_all()
         db.create_all()
     yield PG_URL
-
-
-@contextmanager
-def app_on_fresh_database(server_database, sqlite_file, overrides=None):
-    """An application (its context pushed) on `server_database`, emptied afterwards, or on
-    a new SQLite file; `overrides` are more settings for it."""
-    url = server_database or f"sqlite:///{sqlite_file}"
-    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, **(overrides or {})})
-    with application.app_context():
-        if server_database is None:
-            db.create_all()
-        yield application
-        db.session.remove()
-        if server_database is not None:
-            names = ", ".join(t.name for t in reversed(db.metadata.sorted_tables))
-            with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,7 @@
-"""Small builders for test data, using the real services wherever a rule applies."""
+"""Small builders for test data, using the real services wherever a rule applies.
+
+Times come from the arguments or from kiosk.core.clock, never from the wall clock: a test
+that cares which instant (or day) it is holds the clock (the frozen_clock fixture)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,7 +57,7 @@ def patient_make(clinic: Clinic, name: str = "Biscuit", **fields):
 
 
 def order_make(clinic: Clinic, patient, *, now: datetime | None = None, **fields):
-    """An order (every 4 hours from now unless told) and its tasks."""
+    """An order (every 4 hours from `now`, else the clock's now, unless told) and its tasks."""
     data = {"name": "Methadone", "kind": "medication", "dose": "0.2", "units": "mg/kg",
             "route": "IV", "every_hours": 4, **fields}
     order = order_create(user=clinic.user(5), patient=patient, data=data, now=now)

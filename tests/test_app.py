@@ -15,7 +15,6 @@ from kiosk.devices.models import Device
 from kiosk.devices.services import token_hash
 from kiosk.extensions import db
 from kiosk.staff.models import User
-from tests.conftest import PG_URL
 
 
 def test_sqlite_has_wal_and_foreign_keys(app):
@@ -79,11 +78,11 @@ def test_every_page_needs_sign_in(clinic, client, app):
             assert response.status_code in (302, 401), (rule.rule, method, response.status_code)
 
 
-def test_migrations_match_the_models(tmp_path):
-    url = PG_URL or f"sqlite:///{tmp_path / 'migrated.db'}"
+def test_migrations_match_the_models(server_database, tmp_path):
+    url = server_database or f"sqlite:///{tmp_path / 'migrated.db'}"
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        if PG_URL:
+        if server_database:
             db.drop_all()
             with db.engine.begin() as conn:
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
@@ -91,7 +90,7 @@ def test_migrations_match_the_models(tmp_path):
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         assert diff == []
-        if PG_URL:  # leave the schema the other tests expect
+        if server_database:  # leave the schema the other tests expect
             db.drop_all()
             with db.engine.begin() as conn:
                 conn.execute(text("DROP TABLE alembic_version"))

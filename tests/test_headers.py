@@ -20,8 +20,8 @@ from kiosk.documents.selectors import documents_for_source
 from kiosk.documents.worker import documents_work
 from kiosk.extensions import db
 from tests import factories
-from tests.anaesthesia.builders import long_sheet
-from tests.forms.builders import consent_template
+from tests.support.anaesthesia import long_sheet
+from tests.support.forms import consent_template
 
 
 def _policy(response) -> dict[str, list[str]]:

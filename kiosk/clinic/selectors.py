@@ -1,8 +1,11 @@
 """Reads of the clinic's settings and wards."""
 
+from datetime import date
+
 from flask import current_app, g, has_request_context
 from sqlalchemy import select
 
+from ..core import clock
 from ..core.clock import zone
 from ..core.errors import NotFound
 from ..extensions import db
@@ -32,6 +35,11 @@ def settings_zone(settings: ClinicSettings | None = None):
     """The clinic's time zone as a ZoneInfo."""
     settings = settings or settings_get()
     return zone(settings.timezone or "UTC")
+
+
+def clinic_today(settings: ClinicSettings | None = None) -> date:
+    """The clinic's calendar day now: the clock's instant on the clinic's wall clock."""
+    return clock.to_local(clock.utcnow(), settings_zone(settings)).date()
 
 
 def wards_list() -> list[Ward]:

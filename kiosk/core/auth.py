@@ -30,6 +30,8 @@ def session_keep_alive(response):
     day old: a wall display or a tablet always in use keeps its session, without the race.
     """
     if session:
+        # Wall-clock seconds, not clock.utcnow(): the stamp paces the cookie, whose expiry
+        # the browser keeps on its own wall clock, not a clinic-time fact.
         now = int(time.time())
         every = current_app.config["KIOSK_SESSION_REFRESH_SECONDS"]
         if session.modified or now - session.get(SESSION_REFRESHED, 0) >= every:

@@ -25,6 +25,11 @@ def utcnow() -> datetime:
     return as_utc(_source()).replace(microsecond=0)
 
 
+def utcnow_exact() -> datetime:
+    """The current time, aware, in UTC, with its microseconds (for stamps finer than a second)."""
+    return as_utc(_source())
+
+
 def set_source(source: Callable[[], datetime] | None) -> None:
     """Make `source` the clock (None: the wall clock again)."""
     global _source

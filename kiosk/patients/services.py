@@ -6,7 +6,7 @@ from datetime import date
 from sqlalchemy import select
 
 from ..clinic.models import Ward
-from ..clinic.selectors import settings_get
+from ..clinic.selectors import clinic_today, settings_get
 from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_ORDERS, permission_check
@@ -82,7 +82,7 @@ def _date_of_birth(value) -> date | None:
     if parsed < DAY_MIN:
         raise DomainError("out_of_range", f"Date of birth must be after {DAY_MIN.year}.",
                           field="date_of_birth")
-    if parsed > clock.utcnow().date():
+    if parsed > clinic_today():
         raise DomainError("bad_date", "Date of birth cannot be in the future.",
                           field="date_of_birth")
     return parsed

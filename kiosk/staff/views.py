@@ -39,6 +39,8 @@ def _sign_in(user, method: str) -> None:
     session["user_id"] = user.id
     session[SESSION_KEY] = key
     session["auth"] = method
+    # Wall-clock milliseconds, not clock.utcnow(): the tablet's lock compares this stamp
+    # with its own Date.now() (when it was locked), so both must read the same wall clock.
     session["signed_in_at"] = int(time.time() * 1000)
 
 

@@ -431,9 +431,7 @@ def _chunks(values: list, size: int = 500):
 
 def utcnow_ms() -> str:
     """The server's time as 2026-11-22T10:20:00.412Z."""
-    from datetime import UTC
-
-    now = datetime.now(UTC)
+    now = clock.utcnow_exact()
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 

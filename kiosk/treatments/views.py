@@ -106,8 +106,10 @@ def complete(uid: str):
         return _task_error(task_by_uid(uid), error, data)
     message = "Recorded — this task had already been done; flagged for review." \
         if completion.conflict else None
+    # The day the task is on (the grid it was opened from), not the day it was done:
+    # a task due before midnight and done after it stays on its own day's grid.
     return _sheet_response(task.order.patient.uid, message=message,
-                           day=_local_day(completion.done_at))
+                           day=_local_day(task.due_at))
 
 
 @bp.post("/tasks/<uid>/skip")

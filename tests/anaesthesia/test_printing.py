@@ -3,8 +3,7 @@
 from kiosk.anaesthesia.printing import anaesthesia_document, anaesthesia_html, anaesthesia_pdf
 from kiosk.anaesthesia.selectors import sheet_view
 from tests import factories
-
-from .builders import long_sheet
+from tests.support.anaesthesia import long_sheet
 
 
 def test_a_four_hour_sheet_prints_every_row_and_numbers_its_pages(app, clinic):

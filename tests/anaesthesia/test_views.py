@@ -19,7 +19,14 @@ def start(client, patient):
     return response.headers["Location"]
 
 
-def test_a_sheet_is_started_recorded_on_and_finalised(clinic, client, login):
+def finalised_marks(page: str) -> list[str]:
+    """What says a sheet is finalised: the flag the tablet reads, and who and when (the
+    frozen clock's 12:00 on Sunday 22 November). Empty on an open sheet."""
+    marks = ['data-finalised="1"', "finalised Sun 22 Nov 12:00 by Level 3"]
+    return [mark for mark in marks if mark in page]
+
+
+def test_a_sheet_is_started_recorded_on_and_finalised(frozen_clock, clinic, client, login):
     patient = factories.patient_make(clinic, "Biscuit")
     login(clinic.user(3))
     url = start(client, patient)
@@ -31,9 +38,10 @@ def test_a_sheet_is_started_recorded_on_and_finalised(clinic, client, login):
     page = client.get(url).get_data(as_text=True)
     assert "Spay" in page and "Induction" in page and "<polyline" in page
     assert 'name="hr" inputmode="decimal" value="92"' in page  # carried forward
+    assert finalised_marks(page) == [] and "Finalise sheet" in page
     assert client.post(f"/anaesthesia/{sheet_uid}/finalise").status_code == 302
     page = client.get(url).get_data(as_text=True)
-    assert "finalised" in page and "Finalise sheet" not in page
+    assert len(finalised_marks(page)) == 2 and "Finalise sheet" not in page
 
 
 def test_an_unusual_value_asks_to_confirm_and_keeps_what_was_typed(clinic, client, login):

@@ -20,8 +20,8 @@ from kiosk.extensions import db
 from kiosk.whiteboards.models import Board
 from kiosk.whiteboards.selectors import board_grid, board_patients
 from tests import factories
-from tests.anaesthesia.builders import long_sheet
-from tests.sync.test_sync import Tablet, now_z
+from tests.support.anaesthesia import long_sheet
+from tests.support.tablet import Tablet, now_z
 
 
 def _open_sheet(clinic, patient):

@@ -11,12 +11,12 @@ from kiosk.documents.models import DOC_QUEUED, DOC_READY, Document
 from kiosk.documents.services import document_queue
 from kiosk.extensions import db
 from tests import factories
-from tests.e2e.server import kiosk_executable
+from tests.support.server import kiosk_executable, on_the_clock
 
 
 def _kiosk(env, cwd, *args):
-    return subprocess.run([kiosk_executable(), *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run([kiosk_executable(), *args], env=on_the_clock(env), cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def _queued(tmp_path):
@@ -62,7 +62,8 @@ def test_the_documents_work_command_renders_a_queued_document(tmp_path):
 def test_the_separate_worker_keeps_working_the_queue(tmp_path):
     """`kiosk documents work --loop`, the documented separate worker, makes the PDF."""
     env, app, uid = _queued(tmp_path)
-    worker = subprocess.Popen([kiosk_executable(), "documents", "work", "--loop"], env=env,
+    worker = subprocess.Popen([kiosk_executable(), "documents", "work", "--loop"],
+                              env=on_the_clock(env),
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     try:

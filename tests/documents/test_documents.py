@@ -22,7 +22,7 @@ from kiosk.documents.services import document_queue, document_retry
 from kiosk.documents.worker import documents_work
 from kiosk.extensions import db
 from tests import factories
-from tests.anaesthesia.builders import long_sheet
+from tests.support.anaesthesia import long_sheet
 
 
 def _finalised_sheet(clinic, name="Biscuit"):
@@ -96,7 +96,7 @@ def test_the_addenda_of_one_unit_of_work_share_one_document(app, clinic):
 
 def test_a_tablets_batch_of_addenda_is_one_document_naming_who_recorded_each(app, clinic,
                                                                             client):
-    from tests.sync.test_sync import Tablet, now_z
+    from tests.support.tablet import Tablet, now_z
 
     _, sheet = _finalised_sheet(clinic)
     documents_work()
@@ -114,7 +114,7 @@ def test_a_tablets_batch_of_addenda_is_one_document_naming_who_recorded_each(app
 
 def test_an_addendum_after_a_discharge_in_the_same_batch_gets_a_document_of_its_own(
         app, clinic, client):
-    from tests.sync.test_sync import Tablet
+    from tests.support.tablet import Tablet
 
     patient, sheet = _finalised_sheet(clinic)
     documents_work()

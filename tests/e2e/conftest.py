@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .server import CHROMIUM, CHROMIUM_ARGS, KioskServer
+from tests.support.server import CHROMIUM, CHROMIUM_ARGS, KioskServer, serving
 
 TABLET = {"width": 1180, "height": 820}
 WALL = {"width": 1920, "height": 1080}
@@ -48,21 +48,6 @@ def browser_ready():
         if os.environ.get("CI"):
             pytest.fail(f"Browser tests cannot run on CI: {problem}")
         pytest.skip(f"Browser tests skipped: {problem}")
-
-
-def serving(server: KioskServer):
-    """For fixtures: prepare and start `server`, yield it, stop it. A server that cannot
-    start fails the test, with what it printed."""
-    try:
-        server.prepare()
-        server.start()
-    except RuntimeError as exc:
-        server.stop()
-        pytest.fail(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def own_server(tmp_path_factory, name: str):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .server import CROWDED_WARD
+from tests.support.server import CROWDED_WARD
 
 pytestmark = pytest.mark.e2e
 

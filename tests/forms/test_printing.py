@@ -5,8 +5,7 @@ from kiosk.extensions import db
 from kiosk.forms.printing import form_document, form_html, form_pdf
 from kiosk.forms.services import form_fill, form_finalise, form_start
 from tests import factories
-
-from .builders import consent_template, consent_values, long_form
+from tests.support.forms import consent_template, consent_values, long_form
 
 
 def test_a_consent_form_prints_every_field_escaped_with_its_signature(app, clinic):

@@ -32,8 +32,7 @@ from kiosk.forms.services import (
     form_template_publish,
 )
 from tests import factories
-
-from .builders import CONSENT_FIELDS, consent_template, consent_values, png_data_url
+from tests.support.forms import CONSENT_FIELDS, consent_template, consent_values, png_data_url
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

@@ -11,9 +11,8 @@ from kiosk.extensions import db
 from kiosk.forms.models import FormEntry, PatientForm
 from kiosk.forms.selectors import form_view, patient_form_by_uid
 from tests import factories
-from tests.sync.test_sync import Tablet, now_z
-
-from .builders import consent_template, consent_values
+from tests.support.forms import consent_template, consent_values
+from tests.support.tablet import Tablet, now_z
 
 
 def count(model) -> int:
@@ -97,8 +96,7 @@ def test_bad_form_ops_are_rejected_alone_naming_what_is_wrong(clinic, client):
 
 def test_a_form_started_on_an_older_version_keeps_it(clinic, client):
     from kiosk.forms.services import form_template_publish
-
-    from .builders import CONSENT_FIELDS
+    from tests.support.forms import CONSENT_FIELDS
 
     patient = factories.patient_make(clinic, "Biscuit")
     template = consent_template(clinic)

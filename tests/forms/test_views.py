@@ -8,8 +8,7 @@ from kiosk.extensions import db
 from kiosk.forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
 from kiosk.forms.selectors import form_template_by_uid, form_view, patient_form_by_uid
 from tests import factories
-
-from .builders import consent_template, png_data_url
+from tests.support.forms import consent_template, png_data_url
 
 
 def count(model) -> int:
@@ -174,7 +173,7 @@ def test_level_2_reads_forms_but_cannot_fill_them(clinic, client, login):
 
 
 def test_a_tablet_keeps_the_form_pages_of_its_patients(clinic, client):
-    from tests.sync.test_sync import Tablet
+    from tests.support.tablet import Tablet
 
     patient = factories.patient_make(clinic, "Biscuit")
     template = consent_template(clinic)

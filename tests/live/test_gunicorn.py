@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from .conftest import complete_task, needs, open_task, session_cookie
+from .helpers import complete_task, needs, open_task, session_cookie
 
 # Real server processes on their own SQLite files: run once, not again per database.
 pytestmark = pytest.mark.servers

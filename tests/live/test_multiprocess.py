@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from ..e2e.server import free_port
-from .conftest import complete_task, open_task, session_cookie
+from ..support.server import free_port
+from .helpers import complete_task, open_task, session_cookie
 
 # Real server processes on their own SQLite files: run once, not again per database.
 pytestmark = pytest.mark.servers

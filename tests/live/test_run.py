@@ -12,9 +12,8 @@ import requests
 
 from kiosk.core.clock import format_iso_z, utcnow
 
-from ..e2e.conftest import serving
-from ..e2e.server import KioskServer
-from .conftest import PokeListener, complete_task, open_task, session_cookie
+from ..support.server import KioskServer, serving
+from .helpers import PokeListener, complete_task, open_task, session_cookie
 
 pytestmark = pytest.mark.servers
 

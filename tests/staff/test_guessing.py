@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.cli import main
-from kiosk.core import clock
 from kiosk.core.audit import AuditEntry
 from kiosk.core.errors import DomainError
 from kiosk.devices.services import device_add, device_pair
@@ -34,21 +33,6 @@ def audit_actions(user) -> list[str]:
         AuditEntry.entity_uid == user.uid).order_by(AuditEntry.id)))
 
 
-@pytest.fixture
-def frozen(monkeypatch):
-    """The clock, held still and moved by hand: frozen.now, frozen.move(seconds)."""
-
-    class Frozen:
-        now = clock.utcnow()
-
-        def move(self, seconds: int) -> None:
-            self.now += timedelta(seconds=seconds)
-
-    held = Frozen()
-    monkeypatch.setattr(clock, "utcnow", lambda: held.now)
-    return held
-
-
 # ---- One lock per user, whatever the address ----------------------------------------------
 
 def paired_tablet_client(app, number: int):
@@ -63,7 +47,7 @@ def paired_tablet_client(app, number: int):
     return browser
 
 
-def test_80_wrong_pins_over_20_addresses_lock_the_user(app, clinic, frozen):
+def test_80_wrong_pins_over_20_addresses_lock_the_user(frozen_clock, app, clinic):
     """Spread over 20 tablets at 20 addresses (four each, under any one tablet's hold),
     80 wrong PINs still lock the person, and the right PIN on a 21st tablet is refused."""
     user = clinic.user(3)
@@ -81,11 +65,12 @@ def test_80_wrong_pins_over_20_addresses_lock_the_user(app, clinic, frozen):
         assert "user_id" not in session
     db.session.expire_all()
     # Refusals while locked are not even checked: the count stopped at the lock.
-    assert user.sign_in_failures == 5 and user.locked_until == frozen.now + timedelta(minutes=1)
+    assert user.sign_in_failures == 5
+    assert user.locked_until == frozen_clock.now + timedelta(minutes=1)
     assert audit_actions(user) == ["user.create", "user.lockout"]
 
 
-def test_40_wrong_passwords_then_the_right_one_is_refused(client, clinic, frozen):
+def test_40_wrong_passwords_then_the_right_one_is_refused(frozen_clock, client, clinic):
     for n in range(40):
         response = client.post("/login", data={"username": "user4", "password": "wrong-one"},
                                environ_base=at(f"10.0.0.{n % 20 + 1}"))
@@ -96,14 +81,14 @@ def test_40_wrong_passwords_then_the_right_one_is_refused(client, clinic, frozen
     assert ERR_BAD_LOGIN in right.get_data(as_text=True)
     assert client.get("/patients/").status_code == 302  # not signed in
     # Once the delay has passed, the right password works and the count starts over.
-    frozen.move(61)
+    frozen_clock.advance(seconds=61)
     assert client.post("/login", data={"username": "user4", "password": "password-4"},
                        environ_base=at("10.0.1.1")).status_code == 302
     db.session.expire_all()
     assert clinic.user(4).sign_in_failures == 0 and clinic.user(4).locked_until is None
 
 
-def test_the_delay_grows_with_each_wrong_try_and_is_capped(clinic, frozen):
+def test_the_delay_grows_with_each_wrong_try_and_is_capped(frozen_clock, clinic):
     user = clinic.user(4)
     waits = []
     for _ in range(12):
@@ -111,21 +96,22 @@ def test_the_delay_grows_with_each_wrong_try_and_is_capped(clinic, frozen):
             user_authenticate_password(username="user4", password="wrong-one")
         db.session.commit()
         if user.locked_until is not None:
-            waits.append(int((user.locked_until - frozen.now).total_seconds() // 60))
-            frozen.move(int((user.locked_until - frozen.now).total_seconds()))
+            wait = user.locked_until - frozen_clock.now
+            waits.append(int(wait.total_seconds() // 60))
+            frozen_clock.advance(seconds=int(wait.total_seconds()))
     assert waits == [1, 2, 4, 8, 16, 32, 60, 60]
     # A wrong try is held back while locked, even the right password.
     with pytest.raises(DomainError):
         user_authenticate_password(username="user4", password="wrong-one")
     db.session.commit()
-    frozen.move(-1)
+    frozen_clock.advance(seconds=-1)
     with pytest.raises(DomainError) as locked:
         user_authenticate_password(username="user4", password="password-4")
     assert locked.value.message == ERR_BAD_LOGIN
     db.session.rollback()
 
 
-def test_wrong_pins_and_passwords_share_one_count(clinic, frozen):
+def test_wrong_pins_and_passwords_share_one_count(frozen_clock, clinic):
     user = clinic.user(3)
     for _ in range(3):
         with pytest.raises(DomainError):
@@ -138,7 +124,7 @@ def test_wrong_pins_and_passwords_share_one_count(clinic, frozen):
     assert locked.value.code == "pin_locked"
 
 
-def test_a_locked_account_says_no_more_than_an_unknown_username(client, clinic, frozen):
+def test_a_locked_account_says_no_more_than_an_unknown_username(frozen_clock, client, clinic):
     for _ in range(5):
         client.post("/login", data={"username": "user4", "password": "wrong-one"})
     locked = client.post("/login", data={"username": "user4", "password": "password-4"})
@@ -148,7 +134,7 @@ def test_a_locked_account_says_no_more_than_an_unknown_username(client, clinic, 
     assert locked.get_data() == unknown.get_data() == wrong.get_data()
 
 
-def test_a_wrong_shape_never_counts(clinic, frozen):
+def test_a_wrong_shape_never_counts(frozen_clock, clinic):
     user = clinic.user(3)
     for pin in ("333", "3333333", "33a3", "") * 3:
         with pytest.raises(DomainError) as refused:
@@ -168,7 +154,7 @@ def tablet(clinic):
     return device
 
 
-def test_ten_wrong_pins_on_one_tablet_hold_pin_sign_in_there(clinic, tablet, frozen):
+def test_ten_wrong_pins_on_one_tablet_hold_pin_sign_in_there(frozen_clock, clinic, tablet):
     # Two guesses each for five people: nobody reaches their own lock, the tablet does.
     for level in (1, 2, 3, 4, 5):
         for _ in range(2):
@@ -185,7 +171,7 @@ def test_ten_wrong_pins_on_one_tablet_hold_pin_sign_in_there(clinic, tablet, fro
         AuditEntry.action == "device.pin_lockout", AuditEntry.device_id == tablet.id)) == 1
     # Elsewhere (no tablet) the same person still signs in; later, here too.
     assert user_authenticate_pin(user_id=clinic.user(6).id, pin="666666") == clinic.user(6)
-    frozen.move(61)
+    frozen_clock.advance(seconds=61)
     assert user_authenticate_pin(user_id=clinic.user(6).id, pin="666666",
                                  device=tablet) == clinic.user(6)
     db.session.commit()
@@ -202,8 +188,8 @@ def _lock(user, username: str):
     assert user.locked_until is not None
 
 
-def test_a_manager_unlocks_from_the_staff_page_and_it_is_audited(client, clinic, login,
-                                                                 frozen):
+def test_a_manager_unlocks_from_the_staff_page_and_it_is_audited(frozen_clock, client, clinic,
+                                                                 login):
     user = clinic.user(4)
     _lock(user, "user4")
     login(clinic.user(6))
@@ -221,7 +207,7 @@ def test_a_manager_unlocks_from_the_staff_page_and_it_is_audited(client, clinic,
                        ).status_code == 302
 
 
-def test_only_a_manager_may_unlock(client, clinic, login, frozen):
+def test_only_a_manager_may_unlock(frozen_clock, client, clinic, login):
     user = clinic.user(4)
     _lock(user, "user4")
     login(clinic.user(5))
@@ -231,7 +217,7 @@ def test_only_a_manager_may_unlock(client, clinic, login, frozen):
     assert "user.unlock" not in audit_actions(user)
 
 
-def test_the_unlock_form_needs_its_csrf_token(app, client, clinic, login, frozen):
+def test_the_unlock_form_needs_its_csrf_token(frozen_clock, app, client, clinic, login):
     user = clinic.user(4)
     _lock(user, "user4")
     app.config["WTF_CSRF_ENABLED"] = True
@@ -243,7 +229,7 @@ def test_the_unlock_form_needs_its_csrf_token(app, client, clinic, login, frozen
     assert user.locked_until is not None
 
 
-def test_the_command_line_unlocks(runner, clinic, frozen):
+def test_the_command_line_unlocks(frozen_clock, runner, clinic):
     user = clinic.user(3)
     _lock(user, "user3")
     result = runner.invoke(main, ["users", "unlock", user.public_id])
@@ -261,7 +247,7 @@ def test_the_command_line_unlocks(runner, clinic, frozen):
 def limited_app(request, server_database, tmp_path):
     """An application whose per-address limit is 3 a minute, in memory or in Redis."""
     from tests import factories
-    from tests.conftest import app_on_fresh_database
+    from tests.support.database import app_on_fresh_database
 
     overrides = {"KIOSK_SIGN_IN_LIMIT": "3 per minute"}
     if request.param == "redis":

@@ -7,12 +7,10 @@ sign out her desktop), a new password or PIN ends every sign-in of that person. 
 sessions carry its generation, which re-pairing and revoking move on.
 """
 
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.core import clock
 from kiosk.devices.models import Device
 from kiosk.devices.services import (
     device_add,
@@ -176,12 +174,11 @@ def test_a_lock_and_unlock_cycle_on_a_tablet_keeps_it_a_tablet(app, clinic, clie
     assert signed_in(client)
 
 
-def test_a_sign_in_lasts_thirty_days_at_most(app, clinic, client, monkeypatch):
+def test_a_sign_in_lasts_thirty_days_at_most(frozen_clock, app, clinic, client):
     password_sign_in(client, 4)
-    start = clock.utcnow()
-    monkeypatch.setattr(clock, "utcnow", lambda: start + timedelta(days=29))
+    frozen_clock.advance(days=29)
     assert signed_in(client)
-    monkeypatch.setattr(clock, "utcnow", lambda: start + timedelta(days=31))
+    frozen_clock.advance(days=2)
     assert not signed_in(client)
 
 

@@ -9,16 +9,23 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
+from kiosk.core import clock
 from kiosk.core.audit import AuditEntry
 from kiosk.devices.models import Device, SyncOp
+from kiosk.devices.services import device_provision
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
+from kiosk.patients.services import patient_create
 from kiosk.staff.models import User
 from kiosk.treatments.models import Note, Order, Task, TaskCompletion
+from kiosk.treatments.services import order_create
+from tests import factories
 
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 NAMESPACE = uuid.UUID("6f1c1d5e-2b1a-4c39-9a57-0d0f3c1e8a11")
@@ -31,8 +38,8 @@ def iso(value: datetime) -> str:
 
 
 def now_utc() -> datetime:
-    """The current time in UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
+    """The clock's time in UTC, to the second."""
+    return clock.utcnow()
 
 
 def stable_uid(*parts) -> str:
@@ -188,3 +195,130 @@ class Outbox:
             self.next_seq = last + 1 + len(self.pending)
         else:
             self.next_seq = max(self.next_seq, last + 1)
+
+
+# ---- Generated worlds and ops (the property tests and the quick-way tests) ------------
+
+SETTINGS = settings(max_examples=50, deadline=None, derandomize=False,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+
+WORLD_PATIENTS = 2
+STREAM_ORDERS = 3  # order uids the tablets may create offline
+STREAM_PATIENTS = 2  # patient uids the tablets may create offline
+STREAM_DUES = 5  # tasks of a stream order: hourly from base - 2 h to base + 2 h
+
+
+# ---- The world both databases start from ------------------------------------------------
+
+@dataclass
+class World:
+    """What a fresh database holds before the tablets act."""
+
+    base: object
+    users: dict[int, str]
+    devices: list[tuple[str, int, str]]  # public id, row id, token
+    tasks: list[tuple[str, bool]]  # uid, needs a value
+
+
+def world_make(base, devices: int) -> World:
+    """Users of levels 1–6, two admitted patients with orders, `devices` tablets."""
+    clinic = factories.clinic_make()
+    vet = clinic.user(6)
+    tasks = []
+    for index in range(WORLD_PATIENTS):
+        patient = patient_create(user=vet, origin="pims", uid=stable_uid("patient", index),
+                                 data={"name": f"Patient {index}", "species": "canine",
+                                       "ward": clinic.ward, "pims_id": f"P-{index}"})
+        orders = [("Methadone", "medication", 2)]
+        if index == 0:
+            orders.append(("Temperature", "observation", 4))
+        for name, kind, every in orders:
+            order = order_create(user=vet, patient=patient, now=base,
+                                 uid=stable_uid("order", index, name),
+                                 data={"name": name, "kind": kind, "every_hours": every,
+                                       "start": base - timedelta(hours=6),
+                                       "end": base + timedelta(hours=6)})
+            db.session.flush()
+            due = order.start_at
+            while due <= order.end_at:
+                tasks.append((task_uid_for(order.uid, due), kind == "observation"))
+                due += timedelta(hours=every)
+    made = [device_provision(name=f"Tablet {n}", colour="blue", number=n)
+            for n in range(1, devices + 1)]
+    db.session.commit()
+    return World(base=base, users={lv: u.public_id for lv, u in clinic.users.items()},
+                 devices=[(d.public_id, d.id, token) for d, token in made], tasks=tasks)
+
+
+def stream_order_uid(slot: int) -> str:
+    """The uid of an order a tablet may create offline."""
+    return stable_uid("stream-order", slot)
+
+
+def stream_patient_uid(slot: int) -> str:
+    """The uid of a patient a tablet may create offline."""
+    return stable_uid("stream-patient", slot)
+
+
+def patient_uids() -> list[str]:
+    """Patients an op may name: the world's, then those tablets may create."""
+    return [stable_uid("patient", i) for i in range(WORLD_PATIENTS)] + \
+        [stream_patient_uid(s) for s in range(STREAM_PATIENTS)]
+
+
+# ---- Ops --------------------------------------------------------------------------------
+
+intents = st.one_of(
+    st.tuples(st.just("complete"), st.integers(0, 40), st.integers(1, 6), st.booleans()),
+    st.tuples(st.just("complete"), st.integers(0, 40), st.integers(1, 6), st.booleans()),
+    st.tuples(st.just("skip"), st.integers(0, 40), st.integers(1, 6)),
+    st.tuples(st.just("note"), st.integers(0, WORLD_PATIENTS + STREAM_PATIENTS - 1),
+              st.integers(1, 6), st.sampled_from(["ate well", "restless", "vomited once"])),
+    st.tuples(st.just("order"), st.integers(0, STREAM_ORDERS - 1),
+              st.integers(0, WORLD_PATIENTS + STREAM_PATIENTS - 1), st.integers(1, 6)),
+    st.tuples(st.just("patient"), st.integers(0, STREAM_PATIENTS - 1), st.integers(1, 6)),
+    st.tuples(st.just("bogus"), st.integers(1, 6)),
+)
+
+
+def op_make(world: World, device: int, index: int, intent: tuple) -> dict:
+    """The op a tablet records for an intent (deterministic, so both databases agree)."""
+    kind = intent[0]
+    at = iso(world.base - timedelta(minutes=50) + timedelta(seconds=index * 7 + device))
+    op = {"id": stable_uid("op", device, index), "at": at}
+    if kind in ("complete", "skip"):
+        pick, level = intent[1], intent[2]
+        if pick < len(world.tasks):
+            uid, needs_value = world.tasks[pick]
+            args = {"task": uid}
+        else:  # a task of an order some tablet creates offline: named by uuid5
+            slot, step = divmod(pick - len(world.tasks), STREAM_DUES)
+            order_uid = stream_order_uid(slot % STREAM_ORDERS)
+            due = world.base - timedelta(hours=2) + timedelta(hours=step)
+            args = {"task": task_uid_for(order_uid, due), "order": order_uid,
+                    "due_at": iso(due)}
+            needs_value = False
+        if kind == "complete":
+            name = "task.complete"
+            if needs_value or intent[3]:
+                args["value"] = "38.5" if needs_value else "given"
+        else:
+            name, args["reason"] = "task.skip", "patient sleeping"
+    elif kind == "note":
+        name, level = "note.add", intent[2]
+        args = {"note": stable_uid("note", device, index), "patient": patient_uids()[intent[1]],
+                "text": f"{intent[3]} (tablet {device}, #{index})"}
+    elif kind == "order":
+        name, level = "order.create", intent[3]
+        args = {"order": stream_order_uid(intent[1]), "patient": patient_uids()[intent[2]],
+                "name": f"Fluids {intent[1]}", "kind": "fluid", "every_hours": 1,
+                "start": iso(world.base - timedelta(hours=2)),
+                "end": iso(world.base + timedelta(hours=2))}
+    elif kind == "patient":
+        name, level = "patient.create", intent[2]
+        args = {"patient": stream_patient_uid(intent[1]), "name": f"Stray {intent[1]}",
+                "species": "feline"}
+    else:
+        name, level, args = "scan.barcode", intent[1], {"code": "123"}
+    return {**op, "name": name, "args": args, "user": world.users[level]}

@@ -424,7 +424,7 @@ def test_a_form_version_past_any_column_is_rejected_naming_it(app, clinic, clien
     """form.start with a version no column holds: `rejected` (field version), nothing made."""
     from kiosk.forms.models import PatientForm
 
-    from ..forms.builders import consent_template
+    from ..support.forms import consent_template
 
     template = consent_template(clinic)
     db.session.commit()
@@ -515,7 +515,7 @@ def full_target(app, clinic, target):
     from kiosk.patients.models import Patient
     from kiosk.treatments.models import Order
 
-    from ..forms.builders import consent_template
+    from ..support.forms import consent_template
 
     patient = db.session.scalars(select(Patient)).one()
     sheet = anaesthesia_start(patient=patient, user=clinic.user(5))

@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from ..e2e.conftest import serving
-from ..e2e.server import KioskServer
+from ..support.server import KioskServer, serving
 
 pytestmark = pytest.mark.servers
 

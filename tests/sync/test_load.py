@@ -21,7 +21,7 @@ from kiosk.extensions import db
 from kiosk.live import pokes
 from kiosk.treatments.models import Note
 from tests import factories
-from tests.conftest import app_on_fresh_database
+from tests.support.database import app_on_fresh_database
 
 TABLETS = 8
 POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 3}

@@ -17,15 +17,19 @@ from kiosk.core.clock import hour_floor, zone
 from kiosk.sync import services
 
 from .helpers import (
+    SETTINGS,
     Outbox,
     db_reset,
     domain_counts,
     domain_snapshot,
+    intents,
     now_utc,
+    op_make,
+    patient_uids,
     sync_post,
     sync_records,
+    world_make,
 )
-from .test_properties import SETTINGS, intents, op_make, world_make
 
 
 class Ways:
@@ -298,8 +302,6 @@ def iso_now() -> str:
 
 
 def world_patient() -> str:
-    from .test_properties import patient_uids
-
     return patient_uids()[0]
 
 

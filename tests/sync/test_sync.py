@@ -2,48 +2,21 @@
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from kiosk.core import clock
 from kiosk.core.clock import format_iso_z
 from kiosk.devices.models import DeviceEvent, SyncOp
-from kiosk.devices.services import device_provision, device_revoke
+from kiosk.devices.services import device_revoke
 from kiosk.extensions import db
 from kiosk.patients.models import Patient
 from kiosk.treatments.models import Note, Order, Task, TaskCompletion
 from kiosk.treatments.schedule import task_uid
 from tests import factories
-
-
-def now_z(delta: timedelta = timedelta()) -> str:
-    return format_iso_z(datetime.now(UTC) + delta)
-
-
-class Tablet:
-    """A device as the protocol sees it: a token, a counter, a way to post."""
-
-    def __init__(self, client, name="Blue"):
-        self.client = client
-        self.device, self.token = device_provision(name=name, colour="blue")
-        db.session.commit()
-        self.id = self.device.public_id
-        self.seq = 0
-
-    def op(self, name, args, user, *, at=None, op_id=None, seq=None):
-        if seq is None:
-            self.seq += 1
-            seq = self.seq
-        return {"id": op_id or str(uuid.uuid4()), "seq": seq, "name": name, "args": args,
-                "at": at or now_z(), "user": user.public_id}
-
-    def post(self, ops, *, token=None, device=None, sent_at=None, outbox=None, raw=None):
-        body = raw if raw is not None else json.dumps({
-            "device": device or self.id, "sent_at": sent_at or now_z(),
-            "outbox": outbox or {"pending": len(ops), "oldest_at": None}, "ops": ops})
-        return self.client.post("/api/sync", data=body, content_type="application/json",
-                                headers={"Authorization": f"Bearer {token or self.token}"})
+from tests.support.tablet import Tablet, now_z
 
 
 def count(model) -> int:
@@ -270,7 +243,7 @@ def test_a_task_computed_offline_beyond_the_horizon_is_created_and_done(clinic, 
     uid = task_uid(order.uid, later)
     op = tablet.op("task.complete", {"task": uid, "order": order.uid,
                                      "due_at": format_iso_z(later)}, clinic.user(2),
-                   at=format_iso_z(datetime.now(UTC)))
+                   at=format_iso_z(clock.utcnow()))
     result = tablet.post([op]).get_json()["results"][0]
     assert result["status"] == "applied"
     wrong = tablet.op("task.complete", {"task": str(uuid.uuid4()), "order": order.uid,
@@ -281,7 +254,7 @@ def test_a_task_computed_offline_beyond_the_horizon_is_created_and_done(clinic, 
 def test_a_patient_created_offline_gets_orders_and_tasks(clinic, ward):
     patient, order, tablet = ward
     new, new_order = str(uuid.uuid4()), str(uuid.uuid4())
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = clock.utcnow().replace(minute=0, second=0, microsecond=0)
     ops = [
         tablet.op("patient.create", {"patient": new, "name": "Ziggy", "species": "ferret",
                                      "ward": "ICU"}, clinic.user(4)),
@@ -302,7 +275,7 @@ def test_a_patient_created_offline_gets_orders_and_tasks(clinic, ward):
 def test_skew_is_recorded_and_corrects_the_time(clinic, ward):
     patient, order, tablet = ward
     skewed = timedelta(minutes=-10)  # the tablet's clock is 10 minutes slow
-    at = datetime.now(UTC) + skewed
+    at = clock.utcnow() + skewed
     op = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
                                 "text": "x"}, clinic.user(1), at=format_iso_z(at))
     tablet.post([op], sent_at=now_z(skewed))
@@ -312,7 +285,7 @@ def test_skew_is_recorded_and_corrects_the_time(clinic, ward):
     assert db.session.scalar(select(DeviceEvent.kind)) == "skew"
     record = db.session.scalar(select(SyncOp))
     assert record.device_at == op["at"]
-    assert abs((record.corrected_at - datetime.now(UTC)).total_seconds()) < 60
+    assert abs((record.corrected_at - clock.utcnow()).total_seconds()) < 60
 
 
 def test_a_heartbeat_updates_the_device(clinic, ward):
@@ -326,6 +299,13 @@ def test_a_heartbeat_updates_the_device(clinic, ward):
     other = Tablet(tablet.client, "Red")
     assert tablet.client.get(f"/api/devices/{other.id}", headers={
         "Authorization": f"Bearer {tablet.token}"}).status_code == 403
+
+
+def test_the_answer_tells_the_time_on_the_servers_clock(frozen_clock, clinic, ward):
+    patient, order, tablet = ward
+    assert tablet.post([]).get_json()["server_time"] == "2026-11-22T12:00:00.000Z"
+    frozen_clock.advance(days=10, milliseconds=412)
+    assert tablet.post([]).get_json()["server_time"] == "2026-12-02T12:00:00.412Z"
 
 
 def test_reads_need_a_caller_and_list_admitted_patients(clinic, ward, login):
@@ -446,7 +426,7 @@ def test_a_task_of_an_order_that_was_a_conflict_is_a_conflict_too(clinic, ward):
     patient_discharge(patient=patient, user=clinic.user(6), override_reason="Went home")
     db.session.commit()
     new_order = str(uuid.uuid4())
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = clock.utcnow().replace(minute=0, second=0, microsecond=0)
     body = tablet.post([
         tablet.op("order.create", {"order": new_order, "patient": patient.uid, "name": "Walk",
                                    "kind": "task", "every_hours": 6,

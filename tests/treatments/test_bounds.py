@@ -13,7 +13,7 @@ from kiosk.treatments import services
 from kiosk.treatments.models import Order, Task, TaskCompletion
 from kiosk.treatments.schedule import task_uid
 from tests import factories
-from tests.sync.test_sync import Tablet
+from tests.support.tablet import Tablet
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

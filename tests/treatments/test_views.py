@@ -20,7 +20,9 @@ def test_sheet_needs_sign_in(clinic, client):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_sheet_shows_orders_tasks_and_escapes_names(clinic, client, login):
+def test_sheet_shows_orders_tasks_and_escapes_names(frozen_clock, clinic, client, login):
+    """(At noon: an order made at 23:59:58 has its first task on a day the sheet read at
+    00:00:01 does not show; tests/treatments/test_midnight.py covers that.)"""
     patient = factories.patient_make(clinic, name="<script>alert(1)</script>")
     order = factories.order_make(clinic, patient, name="<b>Methadone</b>")
     login(clinic.user(1))

@@ -1,4 +1,4 @@
-"""A long anaesthesia sheet, for the PDF tests and bench/documents.py."""
+"""Long anaesthesia sheets, for the PDF tests and bench/documents.py."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -1,4 +1,5 @@
-"""A real Kiosk server for browser tests and screenshots: temp SQLite, demo clinic, free port.
+"""A real Kiosk server for browser, live-update and kill tests, benchmarks and screenshots:
+temp SQLite, demo clinic, free port.
 
     with KioskServer(tmp_dir) as server:
         server.base_url  # http://127.0.0.1:<port>
@@ -12,7 +13,7 @@ Several servers may share one database and one secret (live-update tests, benchm
 `kiosk run` serves through gunicorn itself (one gthread worker); `gunicorn_threads` starts
 gunicorn on wsgi:app instead (`-k gthread -w 1`), as a group of processes runs it.
 
-Also runnable as `python tests/e2e/server.py crowd <count>` (with KIOSK_DATABASE_URL set)
+Also runnable as `python tests/support/server.py crowd <count>` (with KIOSK_DATABASE_URL set)
 to add a ward whose board has more patients than a 1080p screen shows at once.
 """
 
@@ -25,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync"]
 CROWDED_WARD = "Overflow"
 START_TIMEOUT = 30.0
+
+
+def on_the_clock(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a process started now, its clock set to this process's clock (which a test
+    may hold, or KIOSK_CLOCK_START may have started): the two then agree on the time."""
+    from kiosk.core import clock
+
+    return {**env, "KIOSK_CLOCK_START": clock.utcnow_exact().isoformat()}
 
 
 def kiosk_executable() -> str:
@@ -97,12 +107,30 @@ class KioskServer:
                 self.env.pop(key, None)
             else:
                 self.env[key] = value
+        self.clock = None  # with KIOSK_CLOCK_START: the one clock of this server's processes
+        if self.env.get("KIOSK_CLOCK_START", "").strip():
+            from kiosk.core.clock import running_from
+
+            start = self.env["KIOSK_CLOCK_START"].strip().replace("Z", "+00:00")
+            self.clock = running_from(datetime.fromisoformat(start))
         self.process: subprocess.Popen | None = None
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of a process started now. With KIOSK_CLOCK_START, the start moves
+        on with this server's clock, so the demo, the server and every command read one clock
+        begun when this server was made, instead of each process starting over at that
+        instant (a demo made after midnight read by a server put back before it)."""
+        if self.clock is None:
+            return self.env
+        return {**self.env, "KIOSK_CLOCK_START": self.clock().isoformat()}
 
     def shared_env(self) -> dict[str, str]:
         """The variables a second server needs to share this one's database and sessions."""
-        return {key: self.env[key] for key in
-                ("KIOSK_DATABASE_URL", "KIOSK_SECRET_KEY", "KIOSK_TIMEZONE")}
+        shared = {key: self.env[key] for key in
+                  ("KIOSK_DATABASE_URL", "KIOSK_SECRET_KEY", "KIOSK_TIMEZONE")}
+        if self.clock is not None:  # and its clock
+            shared["KIOSK_CLOCK_START"] = self.process_env()["KIOSK_CLOCK_START"]
+        return shared
 
     def database_path(self) -> Path:
         """The SQLite file this server uses."""
@@ -152,8 +180,9 @@ class KioskServer:
                 *demo]
 
     def _command(self, *args: str) -> str:
-        result = subprocess.run([kiosk_executable(), *args], env=self.env, cwd=self.directory,
-                                capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run([kiosk_executable(), *args], env=self.process_env(),
+                                cwd=self.directory, capture_output=True, text=True,
+                                timeout=120, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"`kiosk {' '.join(args)}` failed ({result.returncode}):\n"
                                f"{result.stdout}\n{result.stderr}")
@@ -167,8 +196,8 @@ class KioskServer:
         self._command("demo")
         if self.crowded:
             result = subprocess.run([sys.executable, __file__, "crowd", str(self.crowded)],
-                                    env=self.env, cwd=ROOT, capture_output=True, text=True,
-                                    timeout=120, check=False)
+                                    env=self.process_env(), cwd=ROOT, capture_output=True,
+                                    text=True, timeout=120, check=False)
             if result.returncode != 0:
                 raise RuntimeError(f"adding the crowded ward failed:\n{result.stderr}")
 
@@ -183,8 +212,8 @@ class KioskServer:
     def start(self) -> None:
         """Start `kiosk run` (or gunicorn) and wait until the sign-in page answers."""
         log = self.log_path.open("w")
-        self.process = subprocess.Popen(self._server_argv(), env=self.env, cwd=self.directory,
-                                        stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self._server_argv(), env=self.process_env(),
+                                        cwd=self.directory, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -224,6 +253,23 @@ class KioskServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def serving(server: KioskServer):
+    """For fixtures: prepare and start `server`, yield it, stop it. A server that cannot
+    start fails the test, with what it printed."""
+    import pytest  # here: benchmarks and screenshots use this module without pytest
+
+    try:
+        server.prepare()
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def crowd(count: int) -> None:
