@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from ..clinic.models import Ward
@@ -13,9 +14,6 @@ from ..patients.models import Patient
 from ..sync.models import DeviceEvent, SyncOp
 from .models import Device, DevicePatient
 
-# A device not heard from for this long stands out on the dashboard (tablets send a
-# heartbeat every minute while their page is open).
-SILENT_AFTER = timedelta(minutes=10)
 SKEW_LIMIT_MS = 5 * 60 * 1000
 
 
@@ -123,7 +121,13 @@ def assignment_cards() -> list[dict]:
 
 @dataclass
 class DashboardRow:
-    """One device on the sync dashboard, with what should catch the eye."""
+    """One device on the sync dashboard: what it last said of its outbox, and when.
+
+    Only the tablet itself can say its outbox is empty (its requests report what waits
+    on it, SYNC.md's `outbox.pending`), and only for the moment it said so: a tablet that
+    has not been heard from since may have recorded changes offline. So "all sent" needs a
+    report of an empty outbox within `CONFIRM_WITHIN`; anything older is "not heard since".
+    """
 
     device: Device
     conflicts: int
@@ -134,22 +138,42 @@ class DashboardRow:
 
     @property
     def state(self) -> str:
-        """'ok', 'waiting' (unsynced work), 'silent' (not heard from), 'unpaired' (no token
-        yet, so nothing to sync) or 'revoked'."""
+        """'ok' (confirmed an empty outbox lately), 'waiting' (said it holds unsent
+        changes), 'silent' (not heard from lately: nothing confirmed), 'display' (a wall
+        display keeps no changes), 'unpaired' (no token yet) or 'revoked'."""
         if self.device.revoked_at is not None:
             return "revoked"
         if not self.device.is_paired:
             return "unpaired"
+        if self.device.kind != "tablet":
+            return "display"
         if self.waiting:
             return "waiting"
         if self.silent:
             return "silent"
         return "ok"
 
+    @property
+    def confirmed_at(self) -> datetime | None:
+        """When the tablet last confirmed it holds nothing unsent (state 'ok' only)."""
+        return self.device.last_seen_at if self.state == "ok" else None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the "has every device synced?" answer depends on this device."""
+        return self.state in ("ok", "waiting", "silent")
+
+
+def confirm_within() -> timedelta:
+    """How recent a tablet's report of an empty outbox must be to count as "all sent"
+    (by default two minutes: a tablet with a page open reports every minute)."""
+    return timedelta(seconds=int(current_app.config.get("KIOSK_SYNC_CONFIRM_SECONDS", 120)))
+
 
 def dashboard_rows(*, now: datetime | None = None) -> list[DashboardRow]:
     """Every device's sync state: waiting ops, silence, skew, gaps and unreviewed conflicts."""
     now = now or clock.utcnow()
+    fresh = confirm_within()
     conflicts = dict(db.session.execute(
         select(SyncOp.device_id, func.count()).where(
             SyncOp.status.in_(("conflict", "rejected")), SyncOp.dismissed_at.is_(None))
@@ -162,12 +186,37 @@ def dashboard_rows(*, now: datetime | None = None) -> list[DashboardRow]:
         seen = device.last_seen_at
         rows.append(DashboardRow(
             device=device, conflicts=conflicts.get(device.id, 0), gaps=gaps.get(device.id, 0),
-            silent=device.kind == "tablet" and (seen is None or now - seen > SILENT_AFTER),
+            silent=device.kind == "tablet" and (seen is None or now - seen > fresh),
             waiting=(device.outbox_pending or 0) > 0,
             skewed=device.skew_ms is not None and abs(device.skew_ms) > SKEW_LIMIT_MS))
-    order = {"waiting": 0, "silent": 1, "ok": 2, "unpaired": 3, "revoked": 4}
+    order = {"waiting": 0, "silent": 1, "ok": 2, "display": 3, "unpaired": 4, "revoked": 5}
     rows.sort(key=lambda r: order[r.state])
     return rows
+
+
+@dataclass
+class DashboardSummary:
+    """The answer at the top of the dashboard: synced only when every tablet said so."""
+
+    devices: int
+    waiting: list[DashboardRow]
+    silent: list[DashboardRow]
+    conflicts: int
+
+    @property
+    def all_synced(self) -> bool:
+        """True when every paired tablet confirmed an empty outbox lately (and there is at
+        least one: no tablet confirmed nothing)."""
+        return self.devices > 0 and not self.waiting and not self.silent
+
+
+def dashboard_summary(rows: list[DashboardRow]) -> DashboardSummary:
+    """What the dashboard's verdict says of these rows."""
+    counted = [r for r in rows if r.counts]
+    return DashboardSummary(devices=len(counted),
+                            waiting=[r for r in counted if r.state == "waiting"],
+                            silent=[r for r in counted if r.state == "silent"],
+                            conflicts=sum(r.conflicts for r in rows if r.state != "revoked"))
 
 
 def device_problems(device: Device, *, limit: int = 50) -> list[SyncOp]:

@@ -46,7 +46,9 @@ from .models import Device
 from .palette import PALETTE
 from .selectors import (
     assignment_cards,
+    confirm_within,
     dashboard_rows,
+    dashboard_summary,
     device_by_id,
     device_cards,
     device_problems,
@@ -264,18 +266,11 @@ def labels_pdf():
 @level_required(1, "see the sync dashboard")
 def dashboard():
     """Has every device synced? Waiting ops, silence, skew, gaps and conflicts per device."""
-    rows = dashboard_rows()
+    now = clock.utcnow()
+    rows = dashboard_rows(now=now)
     return render("devices/sync.html", "devices/_sync_table.html", rows=rows,
-                  summary=_summary(rows), now=clock.utcnow())
-
-
-def _summary(rows) -> dict:
-    active = [r for r in rows if r.state not in ("revoked", "unpaired")]
-    return {"devices": len(active),
-            "waiting": [r for r in active if r.state == "waiting"],
-            "silent": [r for r in active if r.state == "silent"],
-            "conflicts": sum(r.conflicts for r in active),
-            "all_synced": not any(r.state in ("waiting", "silent") for r in active)}
+                  summary=dashboard_summary(rows), now=now,
+                  confirm_seconds=int(confirm_within().total_seconds()))
 
 
 @bp.get("/devices/<int:device_id>/problems")
