@@ -126,3 +126,66 @@ def test_the_dashboard_never_says_synced_without_the_tablets_recent_word(browser
     finally:
         context.close()
         desk.close()
+
+
+def sync_one(server, device: dict, seq: int, user: str, args: dict) -> dict:
+    """What a tablet's outbox sends for one task completion, sent as it would be."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import requests
+
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = requests.post(f"{server.base_url}/api/sync", timeout=10,
+                             headers={"Authorization": f"Bearer {device['token']}"}, json={
+                                 "device": device["id"], "sent_at": now,
+                                 "outbox": {"pending": 1}, "ops": [{
+                                     "id": str(uuid.uuid4()), "seq": seq,
+                                     "name": "task.complete", "at": now, "user": user,
+                                     "args": args}]})
+    response.raise_for_status()
+    return response.json()["results"][0]
+
+
+def test_a_task_done_on_two_tablets_is_reviewed_by_name_and_replaced(browser, server):
+    devices = [json.loads(server.kiosk("devices", "add", "--name", f"Theatre {n}", "--colour",
+                                       colour, "--number", str(n)).strip().splitlines()[-1])
+               for n, colour in ((11, "blue"), (12, "yellow"))]
+    task_uid, order, patient_name = server.query(
+        "SELECT t.uid, o.name, p.name FROM tasks t JOIN orders o ON o.id = t.order_id "
+        "JOIN patients p ON p.id = t.patient_id WHERE t.status = 'scheduled' "
+        "AND o.value_type = 'none' AND p.status = 'admitted' ORDER BY t.due_at LIMIT 1")[0]
+    people = dict(server.query("SELECT name, id FROM users"))
+    first = sync_one(server, devices[0], 1, f"u_{people['Priya Tech']}",
+                     {"task": task_uid, "value": "given", "note": "calm"})
+    second = sync_one(server, devices[1], 1, f"u_{people['Leo Assistant']}",
+                      {"task": task_uid, "value": "given late", "note": "restless"})
+    assert (first["status"], second["status"]) == ("applied", "conflict")
+
+    desk = browser.new_context(viewport=WALL)
+    manager = desk.new_page()
+    manager.set_default_timeout(15_000)
+    try:
+        sign_in(manager, server.base_url, "manager", "manager-demo")
+        manager.goto(f"{server.base_url}/devices/sync")
+        manager.locator(f"#sync-{devices[1]['id'][2:]} a.tag", has_text="1").click()
+        card = manager.locator(".conflict-card").first
+        card.locator("h2", has_text=f"{patient_name}").wait_for()
+        heading = card.locator("h2").inner_text()
+        assert f"Task done: {order}, due " in heading
+        server_side, tablet_side = card.locator(".conflict-side.server"), \
+            card.locator(".conflict-side.tablet")
+        assert "Priya Tech" in server_side.inner_text() and "calm" in server_side.inner_text()
+        assert "Leo Assistant" in tablet_side.inner_text()
+        assert "restless" in tablet_side.inner_text()
+        assert "u_" not in card.inner_text() and "task.complete" not in card.inner_text()
+        manager.once("dialog", lambda dialog: dialog.accept())
+        card.get_by_role("button", name="Replace with the tablet's").click()
+        manager.locator(".flash", has_text="now stands").wait_for()
+        assert manager.locator(".conflict-card").count() == 0
+        assert server.query("SELECT value, note, done_by_id FROM tasks WHERE uid = ?",
+                            task_uid) == [("given late", "restless", people["Leo Assistant"])]
+        assert server.query("SELECT action FROM audit_entries ORDER BY id DESC LIMIT 2") == \
+            [("sync.dismiss",), ("task.completion_stand",)]
+    finally:
+        desk.close()
