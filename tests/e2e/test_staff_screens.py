@@ -90,6 +90,30 @@ def test_a_vet_unlocked_by_pin_discharges_from_the_documents_page(browser, serve
         context.close()
 
 
+def test_edit_patient_on_a_tablet_opens_without_a_sign_in(browser, server):
+    _id, uid, name = quiet_patient(server, skip=2)
+    context, page, device_id = paired_tablet(browser, server, number=9, colour="purple")
+    try:
+        unlock(page, "Dr Sam Okafor", "555555")
+        page.goto(f"{server.base_url}/patients/{uid}/sheet")
+        page.get_by_role("link", name="Edit patient").click()
+        page.locator("h1", has_text=f"Edit {name}").wait_for()
+        assert "/login" not in page.url
+        page.locator("input[name=weight_kg]").fill("21.4")
+        saver = page.locator("fieldset.tablet-saver")
+        saver.locator("select[name=saved_by]").select_option(label="Dr Sam Okafor")
+        saver.locator("input[name=pin]").fill("555555")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(f"**/patients/{uid}/sheet")
+        (user_id,) = server.query("SELECT id FROM users WHERE name = 'Dr Sam Okafor'")[0]
+        assert server.query("SELECT weight_kg FROM patients WHERE uid = ?", uid) == [(21.4,)]
+        assert server.query(
+            "SELECT user_id, device_id FROM audit_entries WHERE action = 'patient.update' "
+            "ORDER BY id DESC LIMIT 1") == [(user_id, int(device_id[2:]))]
+    finally:
+        context.close()
+
+
 def test_the_dashboard_never_says_synced_without_the_tablets_recent_word(browser, server):
     desk = browser.new_context(viewport=WALL)
     manager = desk.new_page()
