@@ -361,10 +361,11 @@ def _card(op, users, patients, tasks, completions, devices, people) -> ProblemCa
 
 
 def _server_side(op, task, patient, devices, people) -> Side | None:
-    """What the server holds that the tablet's op met: the task's standing completion, the
-    stopped order, or the discharge."""
-    if task is not None and task.status == TASK_DONE and op.name in ("task.complete",
-                                                                       "task.skip"):
+    """What the server holds that the tablet's op met: the task's standing completion (a
+    task done first elsewhere), the stopped order, or the discharge."""
+    result = op.result or {}
+    code = result.get("conflict") or (result.get("error") or {}).get("code")
+    if task is not None and code == "already_done" and task.status == TASK_DONE:
         who = people.get(task.done_by_id)
         device = devices.get(task.done_device_id)
         fields = [(label, value) for label, value in (("Value", task.value),
@@ -372,8 +373,9 @@ def _server_side(op, task, patient, devices, people) -> Side | None:
         return Side(person=who.name if who else None, at=task.done_at,
                     device=device.label if device else None, fields=fields)
     if task is not None and not task.order.is_active:
-        who = people.get(task.order.stopped_by_id) or db.session.get(User,
-                                                                     task.order.stopped_by_id)
+        who = people.get(task.order.stopped_by_id) or (
+            db.session.get(User, task.order.stopped_by_id) if task.order.stopped_by_id
+            else None)
         return Side(person=who.name if who else None, at=task.order.stopped_at,
                     summary=f"{task.order.name} was stopped"
                     + (f": {task.order.stop_reason}" if task.order.stop_reason else ""))

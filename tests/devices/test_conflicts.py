@@ -186,3 +186,30 @@ def test_answers_need_level_4_and_the_forms_token(app, client, clinic, login, co
     login(clinic.user(6))
     assert client.post(url(conflict, "keep")).status_code == 400
     assert state(conflict) == before
+
+
+def test_a_task_done_after_its_order_was_stopped_shows_the_stop(client, clinic, login, conflict):
+    """The tablet's completion of a stopped order is recorded on the task: the server's
+    side is the stop (who, when, why), never the tablet's own entry again."""
+    from kiosk.treatments.services import order_stop
+
+    task = conflict["task"]
+    later = db.session.scalar(select(Task).where(Task.order_id == task.order_id,
+                                                 Task.due_at > task.due_at)
+                              .order_by(Task.due_at).limit(1))
+    order_stop(order=task.order, user=clinic.user(5), reason="fever resolved")
+    db.session.commit()
+    device = conflict["device"]
+    record = SyncOp(device_id=device.id, seq=2, op_id=str(uuid.uuid4()), name="task.complete",
+                    args={"task": later.uid, "value": "37.9"}, user_ref=clinic.user(3).public_id,
+                    status="conflict", result={"task": later.uid, "conflict": "order_stopped"},
+                    patient_uid=conflict["patient"].uid)
+    db.session.add(record)
+    db.session.commit()
+    card = problem_card(device, record.id)
+    assert card.server.summary == "Temperature was stopped: fever resolved"
+    assert card.server.person == "Level 5" and card.tablet.person == "Level 3"
+    assert not card.can_replace and card.can_note
+    login(clinic.user(4))
+    page = client.get(f"/devices/{device.id}/problems").get_data(as_text=True)
+    assert "Temperature was stopped: fever resolved" in page
