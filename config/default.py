@@ -58,3 +58,6 @@ KIOSK_DOCUMENTS_WORKER = True
 # database pool follows it (PostgreSQL's capped at KIOSK_DB_POOL_MAX per process).
 KIOSK_THREADS = 100
 KIOSK_DB_POOL_MAX = 20
+# A tablet counts as "all sent" on the sync dashboard only while its last report of an empty
+# outbox is at most this old (tablets report every minute while a page is open).
+KIOSK_SYNC_CONFIRM_SECONDS = 120

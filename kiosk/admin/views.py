@@ -14,6 +14,7 @@ from ..core.forms import commit_or_error, form_data
 from ..devices.selectors import device_by_id, displays_list
 from ..devices.services import device_revoke, display_create
 from ..patients.selectors import admitted_counts_by_ward, patient_by_uid, patients_list
+from ..staff.levels import level_choices
 from ..staff.models import User
 from ..staff.selectors import user_by_id, users_list
 from ..staff.services import (
@@ -39,7 +40,6 @@ from ..whiteboards.wards import ward_create, ward_delete, ward_update
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 SETTINGS_FIELDS = ("name", "timezone", *SETTING_NUMBERS)
-LEVELS = [(level, f"Level {level}") for level in range(1, 7)]
 KIND_LABELS = {"ward": "Ward board (shows a ward's admitted patients)",
                "list": "List board (patients put on it by hand)",
                "pending": "Pending board (automatic: unfinished sheets, forms, PDFs, "
@@ -97,7 +97,8 @@ def staff():
 
 
 def _staff_new_page(data: dict, error: DomainError | None = None, status: int = 200):
-    return render_template("admin/staff_new.html", data=data, error=error, levels=LEVELS,
+    return render_template("admin/staff_new.html", data=data, error=error,
+                           levels=level_choices(),
                            wards=wards_list()), status
 
 
@@ -129,7 +130,7 @@ def _staff_edit_page(user: User, data: dict | None = None, error: DomainError | 
     data = data or {"name": user.name, "level": user.level, "active": user.active,
                     "username": user.username, "wards": [str(w.id) for w in user.wards]}
     return render_template("admin/staff_edit.html", user=user, data=data, error=error,
-                           levels=LEVELS, me=current_user(), wards=wards_list(),
+                           levels=level_choices(), me=current_user(), wards=wards_list(),
                            locked=user_is_locked(user), weak=pin_is_weak(user)), status
 
 

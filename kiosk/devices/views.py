@@ -43,13 +43,16 @@ from . import printing
 from .auth import device_by_credential
 from .models import Device
 from .palette import PALETTE
+from .review import conflict_resolve
 from .selectors import (
     assignment_cards,
+    confirm_within,
     dashboard_rows,
+    dashboard_summary,
     device_by_id,
     device_cards,
-    device_problems,
     devices_list,
+    problem_cards,
 )
 from .services import (
     ERR_DISPLAY_LINK,
@@ -62,7 +65,6 @@ from .services import (
     device_patient_unassign,
     device_revoke,
     device_update,
-    sync_op_dismiss,
 )
 
 bp = Blueprint("devices", __name__)
@@ -264,33 +266,49 @@ def labels_pdf():
 @level_required(1, "see the sync dashboard")
 def dashboard():
     """Has every device synced? Waiting ops, silence, skew, gaps and conflicts per device."""
-    rows = dashboard_rows()
+    now = clock.utcnow()
+    rows = dashboard_rows(now=now)
     return render("devices/sync.html", "devices/_sync_table.html", rows=rows,
-                  summary=_summary(rows), now=clock.utcnow())
-
-
-def _summary(rows) -> dict:
-    active = [r for r in rows if r.state not in ("revoked", "unpaired")]
-    return {"devices": len(active),
-            "waiting": [r for r in active if r.state == "waiting"],
-            "silent": [r for r in active if r.state == "silent"],
-            "conflicts": sum(r.conflicts for r in active),
-            "all_synced": not any(r.state in ("waiting", "silent") for r in active)}
+                  summary=dashboard_summary(rows), now=now,
+                  confirm_seconds=int(confirm_within().total_seconds()))
 
 
 @bp.get("/devices/<int:device_id>/problems")
 @level_required(1, "see the sync dashboard")
 def problems(device_id: int):
-    """A device's conflicts and refused changes, to review and dismiss."""
+    """A device's conflicts and refused changes: the patient, the task, both sides and
+    both people, with the answers each allows (keep, replace, note)."""
+    return _problems_page(device_by_id(device_id))
+
+
+def _problems_page(device: Device, error: DomainError | None = None, status: int = 200):
+    return render_template("devices/problems.html", device=device, error=error,
+                           cards=problem_cards(device)), status
+
+
+@bp.post("/devices/<int:device_id>/problems/<int:op_id>/<answer>")
+@level_required(LEVEL_ORDERS, "review sync conflicts")
+def resolve(device_id: int, op_id: int, answer: str):
+    """Keep the server's, replace it with the tablet's, or add the tablet's as a note; the
+    change is then marked reviewed."""
     device = device_by_id(device_id)
-    return render_template("devices/problems.html", device=device,
-                           problems=device_problems(device))
+    card, error = commit_or_error(lambda: conflict_resolve(
+        actor=current_user(), device=device, op_id=op_id, answer=answer))
+    if error:
+        return _problems_page(device, error, error.status if error.status >= 400 else 409)
+    flash(RESOLVED[answer].format(what=card.what.lower(),
+                                  patient=card.patient.name if card.patient else "the patient"))
+    return redirect(url_for("devices.problems", device_id=device.id))
+
+
+RESOLVED = {"keep": "Kept the server's record; the tablet's {what} is marked reviewed.",
+            "replace": "The tablet's entry now stands for {patient}; the server's is kept "
+                       "as a duplicate.",
+            "note": "The tablet's {what} was added to {patient}'s notes."}
 
 
 @bp.post("/devices/<int:device_id>/problems/<int:op_id>/dismiss")
 @level_required(LEVEL_ORDERS, "dismiss sync problems")
 def dismiss(device_id: int, op_id: int):
-    """Mark one conflict or refused change as looked at."""
-    device = device_by_id(device_id)
-    commit_or_error(lambda: sync_op_dismiss(actor=current_user(), device=device, op_id=op_id))
-    return redirect(url_for("devices.problems", device_id=device.id))
+    """Mark one conflict or refused change as looked at (the same as keeping the server's)."""
+    return resolve(device_id, op_id, "keep")

@@ -5,12 +5,17 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import (
     LEVEL_ORDERS,
+    current_tablet,
     current_user,
     level_required,
     login_required,
 )
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
+from ..extensions import db
+from ..staff.selectors import users_for_tablet
+from ..staff.services import user_authenticate_pin
+from ..staff.throttle import limit_sign_in
 from .models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from .selectors import patient_by_uid, patients_list
 from .services import patient_create, patient_update
@@ -25,7 +30,36 @@ FIELDS = ("name", "species", "breed", "sex", "weight_kg", "date_of_birth", "owne
 def _form(template_data: dict, *, patient=None, error: DomainError | None = None, status=200):
     return render_template("patients/form.html", data=template_data, patient=patient,
                            error=error, wards=wards_list(), species=SPECIES,
-                           sexes=SEX_LABELS, colours=PANEL_COLOURS, alerts=ALERT_LABELS), status
+                           sexes=SEX_LABELS, colours=PANEL_COLOURS, alerts=ALERT_LABELS,
+                           savers=_tablet_savers() if patient is not None else None), status
+
+
+def _tablet_savers():
+    """On a tablet nobody signed in to on the server (its person unlocked it with a PIN,
+    on the tablet alone), who may save the edit with their PIN; None elsewhere."""
+    tablet = current_tablet()
+    if tablet is None or current_user() is not None:
+        return None
+    return [u for u in users_for_tablet(tablet) if u.level >= LEVEL_ORDERS]
+
+
+def _editor():
+    """Who saves an edit: the signed-in person, else on a tablet the person who confirms
+    it with their PIN (the one rule for PINs: staff.services.user_authenticate_pin, with
+    its lockouts; a wrong PIN is counted, so it is committed). (user, None) or
+    (None, DomainError)."""
+    user = current_user()
+    if user is not None:
+        return user, None
+    raw_id = request.form.get("saved_by", "")
+    try:
+        user = user_authenticate_pin(user_id=int(raw_id) if raw_id.isdigit() else None,
+                                     pin=request.form.get("pin", ""), device=current_tablet())
+    except DomainError as exc:
+        db.session.commit()  # the count of wrong PINs
+        return None, exc
+    db.session.commit()  # the count of wrong tries starts over
+    return user, None
 
 
 @bp.get("/")
@@ -61,7 +95,7 @@ def create():
 
 
 @bp.get("/<uid>/edit")
-@level_required(LEVEL_ORDERS, "edit patients")
+@level_required(LEVEL_ORDERS, "edit patients", tablet=True)
 def edit(uid: str):
     """The patient's details as a form."""
     patient = patient_by_uid(uid)
@@ -71,13 +105,19 @@ def edit(uid: str):
 
 
 @bp.post("/<uid>/edit")
-@level_required(LEVEL_ORDERS, "edit patients")
+@limit_sign_in  # a tablet's edit is confirmed with a PIN: the sign-in forms' budget
+@level_required(LEVEL_ORDERS, "edit patients", tablet=True)
 def update(uid: str):
-    """Save the patient's details; nothing changes if any field is wrong."""
+    """Save the patient's details; nothing changes if any field is wrong (or, on a tablet
+    nobody signed in to on the server, if the PIN confirming it is wrong)."""
     patient = patient_by_uid(uid)
     data = form_data(*FIELDS, lists=("alerts",))
+    user, error = _editor()
+    if error:
+        return _form(data, patient=patient_by_uid(uid), error=error, status=422)
     _, error = commit_or_error(
-        lambda: patient_update(patient=patient, user=current_user(), data=data))
+        lambda: patient_update(patient=patient, user=user, data=data,
+                               device=current_tablet()))
     if error:
         return _form(data, patient=patient_by_uid(uid), error=error, status=422)
     return redirect(url_for("treatments.sheet", uid=uid))

@@ -8,12 +8,15 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from ..core.auth import SESSION_KEY, current_tablet, current_user, session_tablet_keep
 from ..core.errors import DomainError
 from ..extensions import db
+from .levels import level_name
 from .selectors import users_for_tablet
 from .services import user_authenticate_password, user_authenticate_pin
 from .sessions import staff_session_end, staff_session_start
 from .throttle import limit_sign_in
 
 bp = Blueprint("staff", __name__)
+# Every page shows a level by its name (staff.levels), through this one filter.
+bp.add_app_template_filter(level_name, "level_name")
 
 
 def _safe_next(target: str | None) -> str:

@@ -28,6 +28,7 @@ from ..extensions import csrf, db
 from ..forms.selectors import offline_form_paths
 from ..patients.models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from ..patients.selectors import patients_list
+from ..staff.levels import level_name
 from ..staff.selectors import users_for_tablet
 from ..staff.services import LONG_PIN_LEVEL, PIN_LOCKOUT, PIN_LOCKOUT_MAX, PIN_TRIES
 from ..staff.throttle import limit_pairing
@@ -118,7 +119,8 @@ def staff(device_id: str):
         return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
     # Only the people who work on this tablet's wards: a verifier anywhere else is one
     # more to guess at offline for nothing.
-    people = [{"id": u.public_id, "name": u.name, "level": u.level, "verifier": u.pin_verifier}
+    people = [{"id": u.public_id, "name": u.name, "level": u.level,
+               "level_name": level_name(u.level), "verifier": u.pin_verifier}
               for u in users_for_tablet(device)]
     response = jsonify({"lock_minutes": settings_get().tablet_lock_minutes,
                         "pin_tries": PIN_TRIES,

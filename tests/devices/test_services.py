@@ -14,6 +14,7 @@ from kiosk.devices.selectors import (
     carried_patients,
     carriers_by_patient,
     dashboard_rows,
+    dashboard_summary,
 )
 from kiosk.devices.services import (
     ERR_CODE_EXPIRED,
@@ -305,7 +306,8 @@ def test_the_dashboard_puts_waiting_and_silent_devices_first(clinic):
     busy, _ = added(clinic, name="Busy", number=3)
     fine, _ = added(clinic, name="Fine", number=4)
     added(clinic, name="New", number=5)  # never paired: nothing to sync, never "silent"
-    for device in (quiet, busy, fine):
+    wall, _ = added(clinic, name="Wall", number=6, kind="display", board_id=clinic.board.id)
+    for device in (quiet, busy, fine, wall):
         device.token_hash = f"hash-{device.id}"
     from kiosk.core.clock import utcnow
 
@@ -316,7 +318,12 @@ def test_the_dashboard_puts_waiting_and_silent_devices_first(clinic):
     db.session.commit()
     rows = dashboard_rows(now=now)
     assert [(r.device.name, r.state) for r in rows] == \
-        [("Busy", "waiting"), ("Quiet", "silent"), ("Fine", "ok"), ("New", "unpaired")]
+        [("Busy", "waiting"), ("Quiet", "silent"), ("Fine", "ok"), ("Wall", "display"),
+         ("New", "unpaired")]
+    summary = dashboard_summary(rows)
+    assert summary.devices == 3 and not summary.all_synced  # the display does not count
+    assert [r.device.name for r in summary.waiting] == ["Busy"]
+    assert [r.device.name for r in summary.silent] == ["Quiet"]
 
 
 # ---- PINs ------------------------------------------------------------------------------

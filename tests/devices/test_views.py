@@ -279,16 +279,73 @@ def sync(client, device, token, *, pending, client_info=None):
 def test_the_dashboard_says_at_a_glance_who_still_holds_work(client, clinic, login, paired):
     device, token = paired
     login(clinic.user(1))
-    assert "not heard from" in client.get("/devices/sync").get_data(as_text=True)
+    assert "never heard from" in client.get("/devices/sync").get_data(as_text=True)
     assert sync(client, device, token, pending=3,
                 client_info={"app_version": "0.1.0", "battery": 0.42, "charging": True}
                 ).status_code == 200
     page = client.get("/devices/sync").get_data(as_text=True)
-    assert "still holds unsynced work: Blue #2 (3)" in page and "42%" in page
-    assert 'data-state="waiting"' in page
+    assert "1 tablet holds unsent changes: Blue #2 (3)" in page and "42%" in page
+    assert 'data-state="waiting"' in page and "holds 3 unsent (last heard " in page
     assert sync(client, device, token, pending=0).status_code == 200
     page = client.get("/devices/sync", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "All 1 device synced" in page and "<html" not in page
+
+
+def test_all_sent_lasts_only_as_long_as_the_tablets_own_report(
+        client, clinic, login, paired, frozen_clock):
+    """A tablet that said "nothing waits here" at 12:00 may have recorded changes offline
+    since: after two minutes without a report the dashboard no longer says it synced."""
+    settings_update_zone("Europe/Paris")
+    device, token = paired
+    assert sync(client, device, token, pending=0).status_code == 200
+    login(clinic.user(1))
+    page = client.get("/devices/sync").get_data(as_text=True)
+    assert "all sent (confirmed 13:00)" in page and "sync-verdict ok" in page
+    frozen_clock.advance(seconds=119)
+    assert "sync-verdict ok" in client.get("/devices/sync").get_data(as_text=True)
+    frozen_clock.advance(seconds=2)  # 12:02:01 in UTC, no report since 12:00
+    page = client.get("/devices/sync").get_data(as_text=True)
+    assert "sync-verdict ok" not in page and "All 1 device synced" not in page
+    assert "not heard since 13:00" in page and 'data-state="silent"' in page
+    assert "1 not heard from lately, so it may hold changes: Blue #2" in page
+    # Its next report confirms again.
+    assert sync(client, device, token, pending=0).status_code == 200
+    page = client.get("/devices/sync").get_data(as_text=True)
+    assert "all sent (confirmed 13:02)" in page and "sync-verdict ok" in page
+
+
+def test_one_unconfirmed_tablet_keeps_the_answer_no(client, clinic, login, paired):
+    device, token = paired
+    other, code = device_add(actor=clinic.user(6), name="Ward 2", colour="green", number=4)
+    other, other_token = device_pair(code=code)
+    db.session.commit()
+    _, code = device_add(actor=clinic.user(6), name="Hall", colour="red", number=9,
+                         kind="display", board_id=clinic.board.id)
+    device_pair(code=code)  # a paired wall display, never heard from on /api/sync
+    db.session.commit()
+    assert sync(client, device, token, pending=0).status_code == 200
+    login(clinic.user(1))
+    page = client.get("/devices/sync").get_data(as_text=True)
+    assert "sync-verdict bad" in page and "Not confirmed synced" in page
+    assert "never heard from" in page and "all sent (confirmed" in page
+    # A wall display keeps no changes: it neither counts nor blocks the answer.
+    assert "wall display: keeps no changes" in page
+    assert sync(client, other, other_token, pending=0).status_code == 200
+    page = client.get("/devices/sync").get_data(as_text=True)
+    assert "All 2 devices synced" in page
+
+
+def test_no_tablet_is_no_green_tick(client, clinic, login):
+    login(clinic.user(1))
+    page = client.get("/devices/sync").get_data(as_text=True)
+    assert "No tablet is paired yet" in page and "✓" not in page
+
+
+def settings_update_zone(zone: str) -> None:
+    from kiosk.clinic.selectors import settings_get
+
+    settings_get().timezone = zone
+    db.session.commit()
 
 
 def test_a_heartbeats_odd_extras_are_ignored_never_refused(client, clinic, paired):

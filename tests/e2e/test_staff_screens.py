@@ -1,0 +1,223 @@
+"""Screens staff stumbled on, in a real browser: a vet who unlocked a tablet with her PIN
+discharges from the Documents → Discharge page; the sync dashboard never says "synced"
+without each tablet's own, recent word; a conflict says what happened, to whom, by whom,
+and offers keep, replace and note."""
+
+import json
+
+import pytest
+
+from .conftest import TABLET, WALL, serving, sign_in
+from .server import KioskServer
+
+pytestmark = pytest.mark.e2e
+
+# How long a tablet's report of an empty outbox counts as "all sent" on this server: short,
+# so that the test sees a confirmation go stale without waiting minutes.
+CONFIRM_SECONDS = 10
+SYNC_TIMEOUT_MS = 30_000
+# A tablet's heartbeat comes every minute; the dashboard redraws on each.
+HEARTBEAT_WAIT_MS = 75_000
+
+
+@pytest.fixture(scope="module")
+def server(browser_ready, tmp_path_factory):
+    """A server of its own, with a short confirmation window for the dashboard."""
+    yield from serving(KioskServer(tmp_path_factory.mktemp("kiosk-staff-screens"),
+                                   env={"KIOSK_SYNC_CONFIRM_SECONDS": str(CONFIRM_SECONDS)}))
+
+
+def paired_tablet(browser, server, *, number: int, colour: str):
+    """A tablet-sized page set up through /tablet#id.token, nobody signed in on the server:
+    (context, page, device id)."""
+    out = server.kiosk("devices", "add", "--name", f"Ward tablet {number}", "--colour", colour,
+                       "--number", str(number))
+    device = json.loads(out.strip().splitlines()[-1])
+    context = browser.new_context(viewport=TABLET, has_touch=True)
+    page = context.new_page()
+    # Right after pairing, the tablet's service worker fetches every page it keeps for an
+    # outage, so the server answers more slowly for a while.
+    page.set_default_timeout(30_000)
+    page.goto(f"{server.base_url}/tablet#{device['id']}.{device['token']}")
+    page.locator("#tablet-status", has_text="This tablet is").wait_for()
+    page.goto(f"{server.base_url}/patients/")
+    page.locator("#lock-screen h1", has_text="Locked").wait_for()
+    return context, page, device["id"]
+
+
+def unlock(page, name: str, pin: str) -> None:
+    """Choose a name on the lock screen and type the PIN (checked on the tablet)."""
+    screen = page.locator("#lock-screen")
+    screen.get_by_role("button", name=name).click()
+    screen.locator("input[name=pin]").fill(pin)
+    screen.get_by_role("button", name="Unlock").click()
+    screen.wait_for(state="hidden")
+    page.locator("#lock-person", has_text=name).wait_for()
+
+
+def outbox_empty(page) -> None:
+    """Until the tablet's outbox is empty (a send held up by a busy server is retried, with
+    a back-off, so allow for a heartbeat's worth of waiting)."""
+    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
+                           timeout=HEARTBEAT_WAIT_MS)
+
+
+def quiet_patient(server, skip: int = 0) -> tuple[int, str, str]:
+    """An admitted patient with nothing that would hold a discharge (id, uid, name)."""
+    rows = server.query(
+        "SELECT p.id, p.uid, p.name FROM patients p WHERE p.status = 'admitted' "
+        "AND NOT EXISTS (SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) "
+        "AND NOT EXISTS (SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) "
+        "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY p.id")
+    assert len(rows) > skip, "the demo clinic has too few admitted patients with nothing pending"
+    return rows[skip]
+
+
+def test_a_vet_unlocked_by_pin_discharges_from_the_documents_page(browser, server):
+    patient_id, uid, name = quiet_patient(server)
+    context, page, device_id = paired_tablet(browser, server, number=7, colour="green")
+    try:
+        unlock(page, "Dr Sam Okafor", "555555")  # level 5: may discharge
+        page.goto(f"{server.base_url}/patients/{uid}/documents")
+        page.get_by_role("link", name="Discharge").click()
+        page.locator("h1", has_text=f"Discharge {name}").wait_for()
+        page.get_by_role("button", name=f"Discharge {name}").click()
+        outbox_empty(page)
+        # The page says how it went, by itself, once the server has the discharge.
+        page.locator("#discharge", has_text="Discharged").wait_for(timeout=SYNC_TIMEOUT_MS)
+        assert "you are level 0" not in page.content()
+        assert server.query("SELECT status FROM patients WHERE id = ?", patient_id) == \
+            [("discharged",)]
+        (user_id,) = server.query("SELECT id FROM users WHERE name = 'Dr Sam Okafor'")[0]
+        assert server.query(
+            "SELECT name, user_ref, status FROM sync_ops WHERE device_id = ?",
+            int(device_id[2:])) == [("patient.discharge", f"u_{user_id}", "applied")]
+    finally:
+        context.close()
+
+
+def test_edit_patient_on_a_tablet_opens_without_a_sign_in(browser, server):
+    _id, uid, name = quiet_patient(server, skip=2)
+    context, page, device_id = paired_tablet(browser, server, number=9, colour="purple")
+    try:
+        unlock(page, "Dr Sam Okafor", "555555")
+        page.goto(f"{server.base_url}/patients/{uid}/sheet")
+        page.get_by_role("link", name="Edit patient").click()
+        page.locator("h1", has_text=f"Edit {name}").wait_for()
+        assert "/login" not in page.url
+        page.locator("input[name=weight_kg]").fill("21.4")
+        saver = page.locator("fieldset.tablet-saver")
+        saver.locator("select[name=saved_by]").select_option(label="Dr Sam Okafor")
+        saver.locator("input[name=pin]").fill("555555")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(f"**/patients/{uid}/sheet")
+        (user_id,) = server.query("SELECT id FROM users WHERE name = 'Dr Sam Okafor'")[0]
+        assert server.query("SELECT weight_kg FROM patients WHERE uid = ?", uid) == [(21.4,)]
+        assert server.query(
+            "SELECT user_id, device_id FROM audit_entries WHERE action = 'patient.update' "
+            "ORDER BY id DESC LIMIT 1") == [(user_id, int(device_id[2:]))]
+    finally:
+        context.close()
+
+
+def test_the_dashboard_never_says_synced_without_the_tablets_recent_word(browser, server):
+    desk = browser.new_context(viewport=WALL)
+    manager = desk.new_page()
+    manager.set_default_timeout(15_000)
+    sign_in(manager, server.base_url, "manager", "manager-demo")
+    context, page, device_id = paired_tablet(browser, server, number=8, colour="red")
+    row = manager.locator(f"#sync-{device_id[2:]}")
+    try:
+        unlock(page, "Priya Tech", "3333")
+        uid = quiet_patient(server, skip=1)[1]
+        page.goto(f"{server.base_url}/patients/{uid}/sheet")
+        outbox_empty(page)
+        manager.goto(f"{server.base_url}/devices/sync")
+        # Just heard from (a request, or the next minute's heartbeat, whose poke redraws
+        # the page), its outbox empty: all sent, with the time it said so.
+        row.locator(".sync-outbox", has_text="all sent (confirmed").wait_for(
+            timeout=HEARTBEAT_WAIT_MS)
+        # The tablet goes offline and records a change: the dashboard cannot know, so
+        # once its last word is older than the window it stops saying "synced" by itself.
+        context.set_offline(True)
+        notes = page.locator("#notes")
+        notes.locator("textarea[name=text]").fill("Ate well")
+        notes.get_by_role("button", name="Add note").click()
+        notes.locator("li.waiting", has_text="Ate well").wait_for()
+        row.locator(".sync-outbox", has_text="not heard since").wait_for(
+            timeout=(CONFIRM_SECONDS + 40) * 1000)
+        assert row.get_attribute("data-state") == "silent"
+        verdict = manager.locator(".sync-verdict")
+        assert "synced" not in verdict.inner_text().replace("Not confirmed synced", "")
+        assert manager.locator(".sync-verdict.ok").count() == 0
+        # Back online, the tablet sends its change and says its outbox is empty again.
+        context.set_offline(False)
+        outbox_empty(page)
+        row.locator(".sync-outbox", has_text="all sent (confirmed").wait_for(
+            timeout=HEARTBEAT_WAIT_MS)
+    finally:
+        context.close()
+        desk.close()
+
+
+def sync_one(server, device: dict, seq: int, user: str, args: dict) -> dict:
+    """What a tablet's outbox sends for one task completion, sent as it would be."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import requests
+
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = requests.post(f"{server.base_url}/api/sync", timeout=10,
+                             headers={"Authorization": f"Bearer {device['token']}"}, json={
+                                 "device": device["id"], "sent_at": now,
+                                 "outbox": {"pending": 1}, "ops": [{
+                                     "id": str(uuid.uuid4()), "seq": seq,
+                                     "name": "task.complete", "at": now, "user": user,
+                                     "args": args}]})
+    response.raise_for_status()
+    return response.json()["results"][0]
+
+
+def test_a_task_done_on_two_tablets_is_reviewed_by_name_and_replaced(browser, server):
+    devices = [json.loads(server.kiosk("devices", "add", "--name", f"Theatre {n}", "--colour",
+                                       colour, "--number", str(n)).strip().splitlines()[-1])
+               for n, colour in ((11, "blue"), (12, "yellow"))]
+    task_uid, order, patient_name = server.query(
+        "SELECT t.uid, o.name, p.name FROM tasks t JOIN orders o ON o.id = t.order_id "
+        "JOIN patients p ON p.id = t.patient_id WHERE t.status = 'scheduled' "
+        "AND o.value_type = 'none' AND p.status = 'admitted' ORDER BY t.due_at LIMIT 1")[0]
+    people = dict(server.query("SELECT name, id FROM users"))
+    first = sync_one(server, devices[0], 1, f"u_{people['Priya Tech']}",
+                     {"task": task_uid, "value": "given", "note": "calm"})
+    second = sync_one(server, devices[1], 1, f"u_{people['Leo Assistant']}",
+                      {"task": task_uid, "value": "given late", "note": "restless"})
+    assert (first["status"], second["status"]) == ("applied", "conflict")
+
+    desk = browser.new_context(viewport=WALL)
+    manager = desk.new_page()
+    manager.set_default_timeout(15_000)
+    try:
+        sign_in(manager, server.base_url, "manager", "manager-demo")
+        manager.goto(f"{server.base_url}/devices/sync")
+        manager.locator(f"#sync-{devices[1]['id'][2:]} a.tag", has_text="1").click()
+        card = manager.locator(".conflict-card").first
+        card.locator("h2", has_text=f"{patient_name}").wait_for()
+        heading = card.locator("h2").inner_text()
+        assert f"Task done: {order}, due " in heading
+        server_side, tablet_side = card.locator(".conflict-side.server"), \
+            card.locator(".conflict-side.tablet")
+        assert "Priya Tech" in server_side.inner_text() and "calm" in server_side.inner_text()
+        assert "Leo Assistant" in tablet_side.inner_text()
+        assert "restless" in tablet_side.inner_text()
+        assert "u_" not in card.inner_text() and "task.complete" not in card.inner_text()
+        manager.once("dialog", lambda dialog: dialog.accept())
+        card.get_by_role("button", name="Replace with the tablet's").click()
+        manager.locator(".flash", has_text="now stands").wait_for()
+        assert manager.locator(".conflict-card").count() == 0
+        assert server.query("SELECT value, note, done_by_id FROM tasks WHERE uid = ?",
+                            task_uid) == [("given late", "restless", people["Leo Assistant"])]
+        assert server.query("SELECT action FROM audit_entries ORDER BY id DESC LIMIT 2") == \
+            [("sync.dismiss",), ("task.completion_stand",)]
+    finally:
+        desk.close()
