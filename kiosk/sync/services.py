@@ -30,6 +30,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import lazyload, load_only
 
+from ..core import clock
 from ..core.audit import audit_rows_together
 from ..core.clock import as_utc
 from ..core.errors import DomainError
