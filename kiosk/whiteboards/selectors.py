@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import func, literal, select, union
 
 from ..clinic.selectors import settings_get, settings_zone
@@ -17,20 +17,25 @@ from ..devices.selectors import carriers_by_patient
 from ..discharge.selectors import pending_by_patient
 from ..extensions import db
 from ..patients.models import Patient
-from ..treatments.models import TASK_OPEN, Task
+from ..treatments.models import TASK_OPEN, Order, Task
 from ..treatments.selectors import CLOSED_STATES, STATES
 from .models import Board, BoardMember
+
+# A task's name on the board: whole when it fits a cell at 1080p, else cut with an ellipsis.
+SHORT_NAME_CHARS = 10
 
 
 @dataclass(frozen=True)
 class Cell:
-    """The tasks of one patient due in one hour: chips (state, count), most urgent first.
+    """The tasks of one patient due in one hour: chips (state, count), most urgent first,
+    and the name of the most urgent task.
 
     Cells are shared between equal contents and carry their markup, made once: a board of
-    200 patients has 2,600 cells but only a few dozen different ones.
+    200 patients has 2,600 cells but only a few hundred different ones.
     """
 
     chips: tuple[tuple[str, int], ...] = ()
+    name: str = ""
     css: str = ""
     html: Markup = Markup("")
 
@@ -40,14 +45,50 @@ class Cell:
         return self.chips[0][0] if self.chips else None
 
 
+def short_name(name: str, limit: int = SHORT_NAME_CHARS) -> str:
+    """An order's name shortened for a board cell: whole if it fits in `limit` characters,
+    else cut at a word boundary when one is near (or mid-word) and ended with "…"."""
+    name = " ".join(name.split())
+    if len(name) <= limit:
+        return name
+    cut = name[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" -,.;:/(") + "…"
+
+
+def task_urgency(state: str, due: float) -> tuple[int, float]:
+    """How urgent a task is, smaller first: overdue, then due, scheduled, done, skipped,
+    stopped; within a state the one due soonest (longest overdue first)."""
+    return STATES.index(state), due
+
+
+def most_urgent(tasks) -> str | None:
+    """The name of the most urgent of `tasks`, (state, due, name) triples (ties: by name)."""
+    best = min(tasks, key=lambda t: (task_urgency(t[0], t[1]), t[2]), default=None)
+    return best[2] if best else None
+
+
+def _chip_html(state: str, count: int) -> str:
+    return (f'<span class="chip {state}"><svg class="state-icon" aria-hidden="true" '
+            f'focusable="false"><use href="#state-{state}"></use></svg>{count}'
+            f'<span class="sr-only"> {state}</span></span>')
+
+
 @lru_cache(maxsize=4096)
-def cell_for(chips: tuple[tuple[str, int], ...]) -> Cell:
-    """The one Cell for these chips (states come from a fixed list, counts are ints)."""
+def cell_for(chips: tuple[tuple[str, int], ...], name: str = "") -> Cell:
+    """The one Cell for these chips (states come from a fixed list, counts are ints) and
+    this task name (escaped here, shortened for the screen)."""
     if not chips:
         return Cell()
-    html = "".join(f'<span class="chip {state}" aria-label="{count} {state}">{count}</span>'
-                   for state, count in chips)
-    return Cell(chips=chips, css=f" has-{chips[0][0]}", html=Markup(html))  # noqa: S704
+    html = "".join(_chip_html(state, count) for state, count in chips)
+    if name:
+        short = short_name(name)
+        title = f' title="{escape(name)}"' if short != name else ""
+        html += f'<span class="task-name"{title}>{escape(short)}</span>'
+    return Cell(chips=chips, name=name, css=f" has-{chips[0][0]}",
+                html=Markup(html))  # noqa: S704
 
 
 EMPTY_CELL = cell_for(())
@@ -181,42 +222,47 @@ def board_grid(board: Board, *, now: datetime | None = None,
 
 def _cells(ids: list[int], first: datetime, columns: int, now: datetime,
            grace: timedelta) -> dict[int, list[Cell]]:
-    """Each patient's cells, from task counts grouped by due time and status in SQL."""
+    """Each patient's cells, from task counts grouped by due time, status and order name in
+    SQL; each cell names its most urgent task (most_urgent)."""
     first_s = int(first.timestamp())
     now_s, grace_s = now.timestamp(), grace.total_seconds()
     due_s = epoch_seconds(Task.due_at)
-    query = (select(Task.patient_id, due_s, Task.status, func.count())
+    query = (select(Task.patient_id, due_s, Task.status, Order.name, func.count())
+             .join(Order, Order.id == Task.order_id)
              .where(Task.patient_id.in_(ids), Task.due_at >= first,
                     Task.due_at < first + timedelta(hours=columns))
-             .group_by(Task.patient_id, due_s, Task.status))
-    # Per patient, per column: counts by index into STATES (a hot loop: kept plain).
-    overdue, due_now, scheduled = STATES.index("overdue"), STATES.index("due"), \
-        STATES.index("scheduled")
-    closed = {status: STATES.index(state) for status, state in CLOSED_STATES.items()}
-    counts: dict[int, list[list[int] | None]] = {}
-    for patient_id, due, status, n in db.session.connection().execute(query):
+             .group_by(Task.patient_id, due_s, Task.status, Order.name))
+    # Per patient, per column: counts by index into STATES and the candidates for the name
+    # (a hot loop: kept plain).
+    index = {state: i for i, state in enumerate(STATES)}
+    counts: dict[int, list[tuple[list[int], list] | None]] = {}
+    for patient_id, due, status, name, n in db.session.connection().execute(query):
         row = counts.get(patient_id)
         if row is None:
             row = counts[patient_id] = [None] * columns
         column = (due - first_s) // 3600
         cell = row[column]
         if cell is None:
-            cell = row[column] = [0] * len(STATES)
-        if status in closed:
-            cell[closed[status]] += n
+            cell = row[column] = ([0] * len(STATES), [])
+        if status in CLOSED_STATES:
+            state = CLOSED_STATES[status]
         elif now_s > due + grace_s:
-            cell[overdue] += n
+            state = "overdue"
         elif now_s >= due - grace_s:
-            cell[due_now] += n
+            state = "due"
         else:
-            cell[scheduled] += n
+            state = "scheduled"
+        cell[0][index[state]] += n
+        cell[1].append((state, due, name))
     return {patient_id: [_cell_of(c) for c in row] for patient_id, row in counts.items()}
 
 
-def _cell_of(counts: list[int] | None) -> Cell:
-    if counts is None:
+def _cell_of(cell: tuple[list[int], list] | None) -> Cell:
+    if cell is None:
         return EMPTY_CELL
-    return cell_for(tuple((STATES[i], n) for i, n in enumerate(counts) if n))
+    counts, tasks = cell
+    return cell_for(tuple((STATES[i], n) for i, n in enumerate(counts) if n),
+                    most_urgent(tasks) or "")
 
 
 def _undone_yesterday(ids: list[int], now: datetime, tz) -> list[tuple[int, int]]:
