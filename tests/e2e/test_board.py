@@ -125,7 +125,8 @@ CONTRAST = """() => {
     return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
   };
   return Array.from(document.querySelectorAll(
-      ".board-main .chip, .board-row .task-name, .board-row .badge")).map((el) => {
+      ".board-main .chip, .board-row .task-name, .board-row .badge, .board-row .alert," +
+      " .board-row .carrier-chip")).map((el) => {
     const back = backdrop(el);
     const fore = over(rgba(getComputedStyle(el).color), back);
     const [hi, lo] = [luminance(fore), luminance(back)].sort((a, b) => b - a);
@@ -202,10 +203,12 @@ def test_states_differ_by_shape_and_words(wall, live_server):
 
 
 def test_chip_text_contrast_is_at_least_4_5(wall, live_server):
-    """Text on every chip state, the task names and the badges: contrast >= 4.5:1 against
-    what is actually behind them."""
-    board_open(wall, f"{live_server}/boards/1")
-    measured = wall.evaluate(CONTRAST)
+    """Text on every chip state, the task names, badges, alerts and tablet labels: contrast
+    >= 4.5:1 against what is actually behind them."""
+    measured = []
+    for board in ("1", "2"):
+        board_open(wall, f"{live_server}/boards/{board}")
+        measured += wall.evaluate(CONTRAST)
     kinds = {m["what"] for m in measured}
     for state in ("overdue", "due", "scheduled", "done", "skipped", "stopped"):
         assert any(state in k.split() for k in kinds), (state, kinds)
