@@ -58,16 +58,14 @@ def short_name(name: str, limit: int = SHORT_NAME_CHARS) -> str:
     return cut.rstrip(" -,.;:/(") + "…"
 
 
-def task_urgency(state: str, due: float) -> tuple[int, float]:
-    """How urgent a task is, smaller first: overdue, then due, scheduled, done, skipped,
-    stopped; within a state the one due soonest (longest overdue first)."""
-    return STATES.index(state), due
+_RANK = {state: i for i, state in enumerate(STATES)}
 
 
-def most_urgent(tasks) -> str | None:
-    """The name of the most urgent of `tasks`, (state, due, name) triples (ties: by name)."""
-    best = min(tasks, key=lambda t: (task_urgency(t[0], t[1]), t[2]), default=None)
-    return best[2] if best else None
+def task_urgency(state: str, due: float, name: str) -> tuple[int, float, str]:
+    """How urgent a task is, the most urgent smallest: overdue, then due, scheduled, done,
+    skipped, stopped; within a state the one due soonest (longest overdue first); then by
+    name. The one rule for which task a board cell names."""
+    return _RANK[state], due, name
 
 
 def _chip_html(state: str, count: int) -> str:
@@ -222,20 +220,21 @@ def board_grid(board: Board, *, now: datetime | None = None,
 
 def _cells(ids: list[int], first: datetime, columns: int, now: datetime,
            grace: timedelta) -> dict[int, list[Cell]]:
-    """Each patient's cells, from task counts grouped by due time, status and order name in
-    SQL; each cell names its most urgent task (most_urgent)."""
+    """Each patient's cells, from task counts grouped by due time and status in SQL; each
+    cell names its most urgent task (task_urgency)."""
     first_s = int(first.timestamp())
     now_s, grace_s = now.timestamp(), grace.total_seconds()
     due_s = epoch_seconds(Task.due_at)
-    query = (select(Task.patient_id, due_s, Task.status, Order.name, func.count())
+    # Tasks of one group share their state and due time, so task_urgency tells them apart
+    # by name alone: the group's first name (in the database's collation) is its most urgent.
+    query = (select(Task.patient_id, due_s, Task.status, func.min(Order.name), func.count())
              .join(Order, Order.id == Task.order_id)
              .where(Task.patient_id.in_(ids), Task.due_at >= first,
                     Task.due_at < first + timedelta(hours=columns))
-             .group_by(Task.patient_id, due_s, Task.status, Order.name))
-    # Per patient, per column: counts by index into STATES and the candidates for the name
+             .group_by(Task.patient_id, due_s, Task.status))
+    # Per patient, per column: counts by index into STATES and the most urgent task so far
     # (a hot loop: kept plain).
-    index = {state: i for i, state in enumerate(STATES)}
-    counts: dict[int, list[tuple[list[int], list] | None]] = {}
+    counts: dict[int, list[list | None]] = {}
     for patient_id, due, status, name, n in db.session.connection().execute(query):
         row = counts.get(patient_id)
         if row is None:
@@ -243,7 +242,7 @@ def _cells(ids: list[int], first: datetime, columns: int, now: datetime,
         column = (due - first_s) // 3600
         cell = row[column]
         if cell is None:
-            cell = row[column] = ([0] * len(STATES), [])
+            cell = row[column] = [[0] * len(STATES), None]
         if status in CLOSED_STATES:
             state = CLOSED_STATES[status]
         elif now_s > due + grace_s:
@@ -252,17 +251,18 @@ def _cells(ids: list[int], first: datetime, columns: int, now: datetime,
             state = "due"
         else:
             state = "scheduled"
-        cell[0][index[state]] += n
-        cell[1].append((state, due, name))
+        urgency = task_urgency(state, due, name)
+        cell[0][urgency[0]] += n
+        if cell[1] is None or urgency < cell[1]:
+            cell[1] = urgency
     return {patient_id: [_cell_of(c) for c in row] for patient_id, row in counts.items()}
 
 
-def _cell_of(cell: tuple[list[int], list] | None) -> Cell:
+def _cell_of(cell: list | None) -> Cell:
     if cell is None:
         return EMPTY_CELL
-    counts, tasks = cell
-    return cell_for(tuple((STATES[i], n) for i, n in enumerate(counts) if n),
-                    most_urgent(tasks) or "")
+    counts, urgency = cell
+    return cell_for(tuple((STATES[i], n) for i, n in enumerate(counts) if n), urgency[2])
 
 
 def _undone_yesterday(ids: list[int], now: datetime, tz) -> list[tuple[int, int]]:

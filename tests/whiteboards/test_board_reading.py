@@ -10,7 +10,7 @@ from kiosk.treatments.models import Task
 from kiosk.treatments.selectors import STATES
 from kiosk.treatments.services import task_complete
 from kiosk.whiteboards.models import Board
-from kiosk.whiteboards.selectors import board_grid, cell_for, most_urgent, short_name
+from kiosk.whiteboards.selectors import board_grid, cell_for, short_name, task_urgency
 from tests import factories
 
 TEN = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -28,6 +28,11 @@ def order_at(clinic, patient, name: str, due: datetime):
                                 start=due, every_hours=24)
 
 
+def most_urgent(tasks) -> str:
+    """The name task_urgency puts first among (state, due, name) triples."""
+    return min(task_urgency(*task) for task in tasks)[2]
+
+
 def test_most_urgent_is_overdue_first_then_due_soonest():
     tasks = [("scheduled", 100.0, "Alpha"), ("due", 50.0, "Bravo"),
              ("overdue", 200.0, "Charlie"), ("overdue", 150.0, "Delta"), ("done", 10.0, "Echo")]
@@ -35,7 +40,7 @@ def test_most_urgent_is_overdue_first_then_due_soonest():
     assert most_urgent(tasks[:3]) == "Charlie"
     assert most_urgent([("done", 10.0, "Echo"), ("scheduled", 900.0, "Alpha")]) == "Alpha"
     assert most_urgent([("skipped", 5.0, "Foxtrot"), ("done", 9.0, "Echo")]) == "Echo"
-    assert most_urgent([]) is None
+    assert most_urgent([("due", 5.0, "Zulu"), ("due", 5.0, "Kilo")]) == "Kilo"
 
 
 def test_cell_names_the_overdue_task_before_a_due_one(clinic):
@@ -62,6 +67,14 @@ def test_cell_names_the_longest_overdue_not_the_first_by_name(clinic):
     assert cell.name == "Zinc paste"
     # Before either is late: the one due soonest.
     assert hour_cell(clinic, TEN - timedelta(hours=1)).name == "Zinc paste"
+
+
+def test_tasks_due_together_are_named_alphabetically(clinic):
+    patient = factories.patient_make(clinic)
+    order_at(clinic, patient, "Zinc paste", TEN)
+    order_at(clinic, patient, "Amoxicillin", TEN)
+    order_at(clinic, patient, "Buprenorphine", TEN + timedelta(minutes=1))
+    assert hour_cell(clinic, TEN + timedelta(hours=2)).name == "Amoxicillin"
 
 
 def test_short_names_fit_a_cell():
