@@ -112,6 +112,7 @@ class BoardGrid:
     rows: list[BoardRow]
     now: datetime
     current_hour: int
+    states: tuple[str, ...] = STATES  # every chip state, for the legend
 
 
 def board_by_id(board_id: int) -> Board:
