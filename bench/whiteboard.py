@@ -31,11 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kiosk import create_app  # noqa: E402
 from kiosk.clinic.models import ClinicSettings, Ward  # noqa: E402
+from kiosk.core.auth import SESSION_KEY  # noqa: E402
 from kiosk.core.clock import hour_floor, utcnow, zone  # noqa: E402
 from kiosk.core.upkeep import database_analyze  # noqa: E402
 from kiosk.extensions import db  # noqa: E402
 from kiosk.patients.services import patient_create  # noqa: E402
+from kiosk.staff.models import User  # noqa: E402
 from kiosk.staff.services import user_create  # noqa: E402
+from kiosk.staff.sessions import staff_session_start  # noqa: E402
 from kiosk.treatments.models import TASK_OPEN, Task  # noqa: E402
 from kiosk.treatments.services import order_create, task_complete, task_skip  # noqa: E402
 from kiosk.whiteboards.models import Board  # noqa: E402
@@ -63,7 +66,7 @@ def clinic_build(*, big: int, small: int, seed: int = 11) -> dict:
     settings = ClinicSettings(name="Bench Hospital", timezone="UTC",
                               board_hours_back=2, board_hours_ahead=10)
     db.session.add(settings)
-    vet = user_create(name="Dr Bench", level=5, pin="5555")
+    vet = user_create(name="Dr Bench", level=5, pin="555555")
     tech = user_create(name="Bench Tech", level=3, pin="3333")
     boards = {}
     counter = 0
@@ -201,6 +204,10 @@ def main() -> int:
             in_window = tasks_in_window(boards[args.patients])
             total = db.session.scalar(select(func.count(Task.id)))
             tech_id = db.session.scalar(select(func.max(Task.done_by_id)))
+            # Sign-ins are kept on the server: start one for the cookie to name.
+            session_key = staff_session_start(user=db.session.get(User, tech_id),
+                                              auth="password")
+            db.session.commit()
             counter = QueryCounter(db.engine)
             db.session.remove()
         print(f"built {args.patients} + {args.small} patients, {total} tasks "
@@ -209,6 +216,8 @@ def main() -> int:
         client = app.test_client()
         with client.session_transaction() as session:
             session["user_id"] = tech_id
+            session[SESSION_KEY] = session_key
+            session["auth"] = "password"
         results = {}
         for size in (args.small, args.patients):
             result = board_measure(client, counter, boards[size], runs=args.runs,

@@ -29,6 +29,18 @@ class Board(TimestampMixin, db.Model):
 
     ward = relationship("Ward", lazy="joined")
 
+    @property
+    def shows(self) -> str:
+        """What the board shows, in the words staff read under its name."""
+        ward = self.ward.name if self.ward is not None else None
+        if self.kind == "pending":
+            return (f"Ward {ward}: patients" if ward else "Patients") + \
+                " with unfinished work (fills itself)"
+        text = f"Ward {ward}" if self.kind == "ward" and ward else "Patients put on it by hand"
+        if self.filter == "pending":
+            text += ", only those with unfinished work"
+        return text
+
 
 class BoardMember(db.Model):
     """A patient placed by hand on a list board (a patient can be on several boards)."""

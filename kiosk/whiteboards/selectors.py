@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import func, literal, select, union
 
 from ..clinic.selectors import settings_get, settings_zone
@@ -15,21 +15,26 @@ from ..core.errors import NotFound
 from ..core.sqlfunc import epoch_seconds
 from ..extensions import db
 from ..patients.models import Patient
-from ..treatments.models import TASK_OPEN, Task
+from ..treatments.models import TASK_OPEN, Order, Task
 from ..treatments.selectors import CLOSED_STATES, STATES
 from .models import Board, BoardMember
 from .sources import board_source
 
+# A task's name on the board: whole when it fits a cell at 1080p, else cut with an ellipsis.
+SHORT_NAME_CHARS = 10
+
 
 @dataclass(frozen=True)
 class Cell:
-    """The tasks of one patient due in one hour: chips (state, count), most urgent first.
+    """The tasks of one patient due in one hour: chips (state, count), most urgent first,
+    and the name of the most urgent task.
 
     Cells are shared between equal contents and carry their markup, made once: a board of
-    200 patients has 2,600 cells but only a few dozen different ones.
+    200 patients has 2,600 cells but only a few hundred different ones.
     """
 
     chips: tuple[tuple[str, int], ...] = ()
+    name: str = ""
     css: str = ""
     html: Markup = Markup("")
 
@@ -39,14 +44,48 @@ class Cell:
         return self.chips[0][0] if self.chips else None
 
 
+def short_name(name: str, limit: int = SHORT_NAME_CHARS) -> str:
+    """An order's name shortened for a board cell: whole if it fits in `limit` characters,
+    else cut at a word boundary when one is near (or mid-word) and ended with "…"."""
+    name = " ".join(name.split())
+    if len(name) <= limit:
+        return name
+    cut = name[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" -,.;:/(") + "…"
+
+
+_RANK = {state: i for i, state in enumerate(STATES)}
+
+
+def task_urgency(state: str, due: float, name: str) -> tuple[int, float, str]:
+    """How urgent a task is, the most urgent smallest: overdue, then due, scheduled, done,
+    skipped, stopped; within a state the one due soonest (longest overdue first); then by
+    name. The one rule for which task a board cell names."""
+    return _RANK[state], due, name
+
+
+def _chip_html(state: str, count: int) -> str:
+    # Kept short: a board of 200 patients carries thousands of chips.
+    return (f'<span class="chip {state}"><svg aria-hidden="true"><use href="#state-{state}">'
+            f'</use></svg>{count}<span class="sr-only"> {state}</span></span>')
+
+
 @lru_cache(maxsize=4096)
-def cell_for(chips: tuple[tuple[str, int], ...]) -> Cell:
-    """The one Cell for these chips (states come from a fixed list, counts are ints)."""
+def cell_for(chips: tuple[tuple[str, int], ...], name: str = "") -> Cell:
+    """The one Cell for these chips (states come from a fixed list, counts are ints) and
+    this task name (escaped here, shortened for the screen)."""
     if not chips:
         return Cell()
-    html = "".join(f'<span class="chip {state}" aria-label="{count} {state}">{count}</span>'
-                   for state, count in chips)
-    return Cell(chips=chips, css=f" has-{chips[0][0]}", html=Markup(html))  # noqa: S704
+    html = "".join(_chip_html(state, count) for state, count in chips)
+    if name:
+        short = short_name(name)
+        title = f' title="{escape(name)}"' if short != name else ""
+        html += f'<span class="task-name"{title}>{escape(short)}</span>'
+    return Cell(chips=chips, name=name, css=f" has-{chips[0][0]}",
+                html=Markup(html))  # noqa: S704
 
 
 EMPTY_CELL = cell_for(())
@@ -72,6 +111,7 @@ class BoardGrid:
     rows: list[BoardRow]
     now: datetime
     current_hour: int
+    states: tuple[str, ...] = STATES  # every chip state, for the legend
 
 
 def board_by_id(board_id: int) -> Board:
@@ -180,42 +220,49 @@ def board_grid(board: Board, *, now: datetime | None = None,
 
 def _cells(ids: list[int], first: datetime, columns: int, now: datetime,
            grace: timedelta) -> dict[int, list[Cell]]:
-    """Each patient's cells, from task counts grouped by due time and status in SQL."""
+    """Each patient's cells, from task counts grouped by due time and status in SQL; each
+    cell names its most urgent task (task_urgency)."""
     first_s = int(first.timestamp())
     now_s, grace_s = now.timestamp(), grace.total_seconds()
     due_s = epoch_seconds(Task.due_at)
-    query = (select(Task.patient_id, due_s, Task.status, func.count())
+    # Tasks of one group share their state and due time, so task_urgency tells them apart
+    # by name alone: the group's first name (in the database's collation) is its most urgent.
+    query = (select(Task.patient_id, due_s, Task.status, func.min(Order.name), func.count())
+             .join(Order, Order.id == Task.order_id)
              .where(Task.patient_id.in_(ids), Task.due_at >= first,
                     Task.due_at < first + timedelta(hours=columns))
              .group_by(Task.patient_id, due_s, Task.status))
-    # Per patient, per column: counts by index into STATES (a hot loop: kept plain).
-    overdue, due_now, scheduled = STATES.index("overdue"), STATES.index("due"), \
-        STATES.index("scheduled")
-    closed = {status: STATES.index(state) for status, state in CLOSED_STATES.items()}
-    counts: dict[int, list[list[int] | None]] = {}
-    for patient_id, due, status, n in db.session.connection().execute(query):
+    # Per patient, per column: counts by index into STATES and the most urgent task so far
+    # (a hot loop: kept plain).
+    counts: dict[int, list[list | None]] = {}
+    for patient_id, due, status, name, n in db.session.connection().execute(query):
         row = counts.get(patient_id)
         if row is None:
             row = counts[patient_id] = [None] * columns
         column = (due - first_s) // 3600
         cell = row[column]
         if cell is None:
-            cell = row[column] = [0] * len(STATES)
-        if status in closed:
-            cell[closed[status]] += n
+            cell = row[column] = [[0] * len(STATES), None]
+        if status in CLOSED_STATES:
+            state = CLOSED_STATES[status]
         elif now_s > due + grace_s:
-            cell[overdue] += n
+            state = "overdue"
         elif now_s >= due - grace_s:
-            cell[due_now] += n
+            state = "due"
         else:
-            cell[scheduled] += n
+            state = "scheduled"
+        urgency = task_urgency(state, due, name)
+        cell[0][urgency[0]] += n
+        if cell[1] is None or urgency < cell[1]:
+            cell[1] = urgency
     return {patient_id: [_cell_of(c) for c in row] for patient_id, row in counts.items()}
 
 
-def _cell_of(counts: list[int] | None) -> Cell:
-    if counts is None:
+def _cell_of(cell: list | None) -> Cell:
+    if cell is None:
         return EMPTY_CELL
-    return cell_for(tuple((STATES[i], n) for i, n in enumerate(counts) if n))
+    counts, urgency = cell
+    return cell_for(tuple((STATES[i], n) for i, n in enumerate(counts) if n), urgency[2])
 
 
 def _undone_yesterday(ids: list[int], now: datetime, tz) -> list[tuple[int, int]]:

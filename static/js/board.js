@@ -6,19 +6,33 @@
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("#board-grid .board-row")); }
 
-  // Split rows into pages that fit the space left under the header.
+  // Rows into pages of at most `most` rows that fit in `room` pixels.
+  function split(all, heights, room, most) {
+    var pages = [[]], used = 0;
+    all.forEach(function (r, i) {
+      var last = pages[pages.length - 1];
+      if (last.length && (used + heights[i] > room || last.length >= most)) { pages.push([]); used = 0; }
+      pages[pages.length - 1].push(r); used += heights[i];
+    });
+    return pages;
+  }
+
+  // Split rows into pages that fit between the hour headings and the "Updated" line.
   function paginate() {
     var grid = document.getElementById("board-grid");
     if (!grid) { return; }
     var all = rows();
     all.forEach(function (r) { r.classList.remove("off-page"); });
-    var room = window.innerHeight - grid.getBoundingClientRect().top - 60;
-    var pages = [[]], used = 0;
-    all.forEach(function (r) {
-      var h = r.getBoundingClientRect().height + 4;
-      if (used + h > room && pages[pages.length - 1].length) { pages.push([]); used = 0; }
-      pages[pages.length - 1].push(r); used += h;
-    });
+    var body = grid.querySelector("tbody");
+    var footer = grid.querySelector(".board-updated");
+    var main = grid.parentElement;
+    var below = (footer ? footer.getBoundingClientRect().height + 4 : 0) +
+      (main ? parseFloat(getComputedStyle(main).paddingBottom) || 0 : 0);
+    var room = window.innerHeight - body.getBoundingClientRect().top - below - 4;
+    var heights = all.map(function (r) { return r.getBoundingClientRect().height + 4; });
+    // As many pages as the rows need, then the rows shared evenly between them.
+    var pages = split(all, heights, room, all.length);
+    if (pages.length > 1) { pages = split(all, heights, room, Math.ceil(all.length / pages.length)); }
     if (page >= pages.length) { page = 0; }
     pages.forEach(function (list, i) { list.forEach(function (r) { r.classList.toggle("off-page", i !== page); }); });
     var label = document.getElementById("board-page-label");

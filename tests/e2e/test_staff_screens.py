@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from tests.support.server import KioskServer
+
 from .conftest import TABLET, WALL, serving, sign_in
-from .server import KioskServer
 
 pytestmark = pytest.mark.e2e
 
