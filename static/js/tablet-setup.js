@@ -4,6 +4,7 @@ import * as outbox from "./client/outbox.js";
 import {deviceId, isTablet} from "./client/device.js";
 import {render} from "./client/status.js";
 import {ready} from "./client/dom.js";
+import {claim} from "./lock.js";
 
 const status = document.getElementById("tablet-status");
 
@@ -41,7 +42,7 @@ async function run() {
   }
   const d = answer.device || {};
   if (answer.status === 200) {
-    await window.kioskLock.claim();
+    await claim();
     say(`This tablet is ${label(d).trim()} (${d.id}). Its changes are kept on it ` +
       "while offline and sent when the server can be reached.");
     outbox.flush(true);

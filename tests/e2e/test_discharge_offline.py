@@ -100,7 +100,7 @@ def test_a_patient_discharged_offline_keeps_both_tablets_work(browser, server):
     for page in (a, b):
         page.goto(server.base_url + paths["sheet"])
         for path in (*paths.values(), "/tablet/sheet-shell", "/tablet/anaesthesia-shell",
-                     "/static/js/offline-sheet.js", "/static/js/offline-anaesthesia.js",
+                     "/static/js/sheet.js", "/static/js/offline-anaesthesia.js",
                      "/static/js/forms.js"):
             wait_cached(page, path)
     ctx_a.set_offline(True)

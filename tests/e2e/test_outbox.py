@@ -1,5 +1,7 @@
 """The outbox's harder cases in a real browser: a full storage, a revoked tablet, two tabs."""
 
+import uuid
+
 import pytest
 
 from .conftest import (
@@ -258,7 +260,7 @@ def test_offline_a_page_not_kept_says_so_and_colours_follow_the_clock(browser, s
         page.locator("h1", has_text="This page is not saved on this tablet").wait_for()
         page.clock.install(time=(due - 2 * 3600 * 1000) / 1000)  # two hours before due
         page.goto(server.base_url + sheet)
-        page.wait_for_function("() => !!window.kioskSheet")
+        page.wait_for_function("() => document.documentElement.dataset.sheet === 'ready'")
         page.locator(f'a.task.scheduled[data-task="{task_uid}"]').wait_for()
         page.clock.fast_forward(5 * 3600 * 1000)  # three hours past due
         page.locator(f'a.task.overdue[data-task="{task_uid}"]').wait_for()
@@ -307,9 +309,15 @@ def test_a_tablet_upgraded_mid_outage_keeps_its_localstorage_outbox(browser, ser
         tasks = page.locator(OPEN_TASKS)
         uids = [tasks.nth(0).get_attribute("data-task"), tasks.nth(1).get_attribute("data-task")]
         user = page.evaluate("document.body.dataset.user")
-        legacy_ops = [{"id": f"00000000-0000-4000-8000-00000000000{i}", "seq": i,
-                       "name": "task.complete", "args": {"task": uid}, "at": "2026-12-02T10:00:0"
-                       f"{i}Z", "user": user} for i, uid in enumerate(uids, start=1)]
+        # An observation is recorded with its value, as the old client sent it.
+        values = {"number": {"value": "38.5"}, "text": {"value": "ok"}}
+        args = [{"task": uid, **values.get(page.evaluate(
+            "u => document.querySelector(`a.task[data-task='${u}']`).closest('tr')"
+            ".dataset.valueType", uid), {})} for uid in uids]
+        now = page.evaluate("new Date().toISOString().slice(0, 19) + 'Z'")
+        legacy_ops = [{"id": str(uuid.uuid4()), "seq": i,
+                       "name": "task.complete", "args": a, "at": now, "user": user}
+                      for i, a in enumerate(args, start=1)]
         note = {"id": "00000000-0000-4000-8000-0000000000aa", "seq": 0, "name": "note.add",
                 "status": "rejected", "code": "not_permitted", "message": "Not allowed."}
         page.evaluate("""([ops, notes]) => {

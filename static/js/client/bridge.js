@@ -1,9 +1,9 @@
 // TEMPORARY: window.kioskOutbox for the classic page scripts not yet converted to modules
-// (offline-anaesthesia.js, forms.js; lock.js and offline-sheet.js until they are). Only
-// what they use; remove once they import the modules. ops() and attention() read the outbox's copy in memory, which "outbox:changed"
+// (offline-anaesthesia.js, forms.js). Only what they use; remove once they import the
+// modules. ops() and attention() read the outbox's copy in memory, which "outbox:changed"
 // says is (re)loaded.
 import * as outbox from "./outbox.js";
-import {deviceId, isTablet, revoked, token} from "./device.js";
+import {isTablet, token} from "./device.js";
 import {formError} from "./status.js";
 import {uuid4} from "./ids.js";
 
@@ -28,11 +28,7 @@ window.kioskOutbox = {
   formError,
   ops: earlyOps,
   attention: () => loadedOr(outbox.attention),
-  loaded: () => outbox.state.loaded,
   isTablet,
   token,
   uuid4,
-  deviceId,
-  revoked,
-  offline: outbox.offline,
 };

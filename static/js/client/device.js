@@ -36,3 +36,13 @@ export function person() {
   }
   return document.body.dataset.user || null;
 }
+
+/** The level of the person changes are recorded for (0 when no one). */
+export function level() {
+  const lock = window.kioskLock;
+  if (lock && lock.enabled()) {
+    const who = lock.person();
+    return who ? who.level : 0;
+  }
+  return parseInt(document.body.dataset.userLevel || "0", 10) || 0;
+}

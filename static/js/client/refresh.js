@@ -14,14 +14,17 @@ export async function serverPage(url) {
   return new DOMParser().parseFromString(await response.text(), "text/html");
 }
 
-function swap(fresh) {
+function swap(page) {
   document.querySelectorAll("[data-live-part]").forEach((el) => {
     const name = el.dataset.livePart;
-    const part = fresh.querySelector(`[data-live-part="${CSS.escape(name)}"]`);
+    const part = page.querySelector(`[data-live-part="${CSS.escape(name)}"]`);
     if (!part) { return; }
     // A form somebody is typing in stays as typed.
     if (el.matches("form[data-typed], :has(form[data-typed])")) { return; }
-    el.replaceWith(document.importNode(part, true));
+    const fresh = document.importNode(part, true);
+    el.replaceWith(fresh);
+    // htmx wires what it swaps itself; this swap is ours, so it is told.
+    if (window.htmx) { window.htmx.process(fresh); }
   });
 }
 

@@ -83,6 +83,7 @@ export function dueTimes(order, untilMs, tz) {
   const start = Date.parse(order.start);
   const limit = order.end ? Math.min(untilMs, Date.parse(order.end) + 1000) : untilMs;
   if (order.every_hours) {
+    if (!(order.every_hours >= 1)) { return []; }  // never stored so (sheet.js checks it)
     const out = [];
     for (let due = start; due < limit; due += order.every_hours * HOUR) { out.push(due); }
     return out;
