@@ -6,7 +6,7 @@
 // this tablet for a minute, and each further wrong one doubles the wait up to an hour (the
 // server's numbers, kept with the staff list). Levels 5 and 6 type 6 digits.
 import {ops, state as outboxState} from "./client/outbox.js";
-import {deviceId, isTablet, revoked, token} from "./client/device.js";
+import {deviceId, isTablet, revoked, token, useLock} from "./client/device.js";
 import {verify} from "./pin-hash.js";
 
 var K = {staff: "kiosk.staff", person: "kiosk.person", lockedAt: "kiosk.lockedAt",
@@ -241,7 +241,7 @@ function render() {
 }
 
 function drawScreen(s) {
-  s.innerHTML = "";
+  s.replaceChildren();
   var box = el("div", "lock-box");
   var title = el("h1", null, "Locked — " + (body.dataset.tabletLabel || "this tablet"));
   title.id = "lock-title";
@@ -369,8 +369,8 @@ function start() {
   window.addEventListener("load", wire);
 }
 
+useLock({enabled: enabled, person: person});
 // TEMPORARY, like client/bridge.js: for offline-anaesthesia.js until it imports this module.
-// client/device.js also reads the person and level through it.
 window.kioskLock = {person: person, lock: lock, unlock: unlock, enabled: enabled, claim: claim,
   refreshStaff: refreshStaff, render: render, keys: K};
 if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }

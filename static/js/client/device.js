@@ -27,9 +27,15 @@ export function remember(id, tok) {
   setRevoked(false);
 }
 
+// The tablet's lock screen (lock.js) says who unlocked the tablet; it registers here, so
+// that this module (which it imports) does not import it back.
+let lock = null;
+
+/** Register the lock screen: {enabled(), person()} with person() → {id, level, …} or null. */
+export function useLock(source) { lock = source; }
+
 /** The person changes are recorded for: who unlocked the tablet, else the signed-in user. */
 export function person() {
-  const lock = window.kioskLock;
   if (lock && lock.enabled()) {
     const who = lock.person();
     return who ? who.id : null;
@@ -39,7 +45,6 @@ export function person() {
 
 /** The level of the person changes are recorded for (0 when no one). */
 export function level() {
-  const lock = window.kioskLock;
   if (lock && lock.enabled()) {
     const who = lock.person();
     return who ? who.level : 0;
