@@ -7,19 +7,15 @@
 // left the list are dropped, and only pages on it are kept as they are visited.
 "use strict";
 
-var VERSION = "kiosk-pages-v2";
+var VERSION = "kiosk-pages-v3";
 var KEEP_KEY = "/__kiosk/keep";
-var NOT_SAVED = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">" +
-  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Not saved</title>" +
-  "<link rel=\"stylesheet\" href=\"/static/css/kiosk.css\"></head><body><main class=\"page\">" +
-  "<h1>This page is not saved on this tablet</h1><p>The server cannot be reached, and this page " +
-  "was not kept for offline use: a tablet keeps the sheets of the patients it carries. " +
-  "Changes made on the other pages are safe on this tablet.</p>" +
-  "<p><a class=\"btn\" href=\"/patients/\">Patients</a> <a class=\"btn\" href=\"/boards/\">Boards</a></p>" +
-  "</main></body></html>";
+// Said for a page that is not kept, when the server cannot be reached (a static page,
+// kept when the worker installs).
+var NOT_SAVED = "/static/offline.html";
 
 self.addEventListener("install", function (event) {
-  event.waitUntil(self.skipWaiting());
+  event.waitUntil(caches.open(VERSION).then(function (cache) { return cache.add(NOT_SAVED); })
+    .catch(function () { return null; }).then(function () { return self.skipWaiting(); }));
 });
 
 self.addEventListener("activate", function (event) {
@@ -145,8 +141,12 @@ function navigation(request) {
         if (hit) { return hit; }
         var path = new URL(request.url).pathname;
         return cache.match(path, {ignoreVary: true, ignoreSearch: true}).then(function (again) {
-          return again || new Response(NOT_SAVED, {status: 503,
-            headers: {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}});
+          if (again) { return again; }
+          return cache.match(NOT_SAVED).then(function (page) {
+            return new Response(page ? page.body : "This page is not saved on this tablet.", {status: 503,
+              headers: {"Content-Type": page ? "text/html; charset=utf-8" : "text/plain; charset=utf-8",
+                "Cache-Control": "no-store"}});
+          });
         });
       });
     });

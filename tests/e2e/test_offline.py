@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .conftest import TABLET, own_server, sign_in
+from .conftest import TABLET, attention_list, next_seq, outbox_ops, own_server, sign_in, wait_outbox
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +36,8 @@ def set_up_tablet(browser, server, username="vet", password="vet-demo-1", **opti
     status = page.locator("#tablet-status")
     status.filter(has_text="This tablet is Blue #2").wait_for()
     assert "#" not in page.url  # the token left the address bar
-    stored = page.evaluate("[localStorage['kiosk.deviceId'], localStorage['kiosk.nextSeq']]")
-    assert stored == [device["id"], "1"]
+    stored = [page.evaluate("localStorage['kiosk.deviceId']"), next_seq(page)]
+    assert stored == [device["id"], 1]
     return context, page, device
 
 
@@ -69,12 +69,12 @@ def wait_cached(page, path: str, timeout: float = 30.0) -> None:
 
 
 def outbox(page) -> list:
-    return page.evaluate("JSON.parse(localStorage['kiosk.outbox'] || '[]')")
+    return outbox_ops(page)
 
 
 def complete_in_dialog(page, task) -> None:
     """Open a task's dialog and press Done (with a value when the order records one)."""
-    page.wait_for_function("() => !!window.kioskSheet")
+    page.wait_for_function("() => document.documentElement.dataset.sheet === 'ready'")
     task.click()
     dialog = page.locator("#task-dialog")
     dialog.locator(".complete-form").wait_for()
@@ -94,7 +94,7 @@ def test_a_tablet_works_offline_and_syncs_everything_once(browser, server):
     wait_cached(page, "/patients/new")
     wait_cached(page, "/patients/")
     wait_cached(page, "/tablet/sheet-shell")
-    wait_cached(page, "/static/js/offline-sheet.js")
+    wait_cached(page, "/static/js/sheet.js")
 
     # The network goes and the server with it.
     context.set_offline(True)
@@ -162,11 +162,10 @@ def offline_part(page, context, server, device, uid, name):
     # Back online: everything is sent, and the shell gives way to the server's sheet.
     server.start()
     context.set_offline(False)
-    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
-                           timeout=30_000)
+    wait_outbox(page, timeout=30_000)
     page.wait_for_url(re.compile(rf"/patients/{new_uid}/sheet"))
     page.locator("#outbox-banner").wait_for(state="hidden")
-    assert page.evaluate("JSON.parse(localStorage['kiosk.attention'] || '[]')") == []
+    assert attention_list(page) == []
 
     # Exactly once, as the server sees it.
     ops = server.query("SELECT name, status FROM sync_ops WHERE device_id = ? "
@@ -215,8 +214,7 @@ def test_a_lost_answer_is_sent_again_and_nothing_is_doubled(browser, server):
     task_uid = task.get_attribute("data-task")
     complete_in_dialog(page, task)
     page.locator(f'a.task.done[data-task="{task_uid}"]').wait_for()
-    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
-                           timeout=30_000)
+    wait_outbox(page, timeout=30_000)
     assert state["lost"], calls
     sent = [op["id"] for body in calls for op in body.get("ops", [])]
     assert len(sent) == 2 and sent[0] == sent[1]  # the same op, sent twice
@@ -227,3 +225,109 @@ def test_a_lost_answer_is_sent_again_and_nothing_is_doubled(browser, server):
                         int(device["id"][2:])) in ([("applied",)], [("applied",), ("duplicate",)])
     page.locator(f'a.task.done[data-task="{task_uid}"]').wait_for()
     context.close()
+
+
+def open_states(page):
+    return page.locator("#sheet-grid a.task[data-due]:is(.overdue, .due, .scheduled)")
+
+
+def test_notes_stay_on_the_sheet_after_a_task_and_a_sync(browser, server):
+    """Staff saw the notes vanish from a tablet's sheet once a task was recorded or the
+    tablet synced: the refresh after a sync must bring the notes back with the grid."""
+    context, page, _device = set_up_tablet(browser, server)
+    try:
+        uid, _name = patient_with_open_tasks(server)
+        page.goto(f"{server.base_url}/patients/{uid}/sheet")
+        page.locator(".note-form textarea").fill("Drank a little water at noon")
+        page.get_by_role("button", name="Add note").click()
+        wait_outbox(page)
+        notes = page.locator(".note-list li:not(.waiting)", has_text="Drank a little water")
+        notes.wait_for()
+        before = page.locator(".note-list li").count()
+        task = open_states(page).first
+        task_uid = task.get_attribute("data-task")
+        complete_in_dialog(page, task)
+        wait_outbox(page)
+        page.locator(f'a.task.done:not(.waiting)[data-task="{task_uid}"]').wait_for()
+        page.wait_for_function("() => !document.querySelector('#sheet-grid a.task.waiting')")
+        assert notes.count() == 1
+        assert page.locator(".note-list li").count() == before
+        # A live refresh (another tablet's change) keeps them too.
+        page.evaluate("() => document.dispatchEvent(new CustomEvent('live:refresh'))")
+        page.wait_for_timeout(1500)
+        assert notes.count() == 1 and page.locator("#notes h2").count() == 1
+    finally:
+        context.close()
+
+
+def test_a_discharged_patients_sheet_offers_no_stop_or_give_now(browser, server):
+    """Once discharged, no order of the patient can be stopped or given, on the tablet while
+    the discharge waits, and on the server's sheet once it has arrived."""
+    context, page, _device = set_up_tablet(browser, server)
+    try:
+        uid = server.query(
+            "SELECT uid FROM patients p WHERE status = 'admitted' AND NOT EXISTS "
+            "(SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) AND NOT EXISTS "
+            "(SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) AND NOT EXISTS "
+            "(SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY id")[0][0]
+        sheet = f"{server.base_url}/patients/{uid}/sheet"
+        # An as-needed order, made through the order page: the sheet offers Give now and Stop.
+        page.goto(f"{server.base_url}/patients/{uid}/orders/new")
+        page.locator("input[name=name]").fill("Buprenorphine")
+        page.locator("input[name=prn]").check()
+        page.get_by_role("button", name="Create order").click()
+        page.wait_for_url(sheet)
+        wait_outbox(page)
+        row = page.locator("#sheet-grid tr.order-row:not(.pending)", has_text="Buprenorphine")
+        row.wait_for()
+        row.get_by_role("button", name="Give now").wait_for()
+        assert page.locator("#sheet-grid .stop-form:visible").count() > 0
+        context.set_offline(True)
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Discharge").click()
+        page.locator("#discharge-waiting").wait_for()
+        assert page.locator("#sheet-grid .stop-form:visible, #sheet-grid .give-form:visible"
+                            ).count() == 0
+        context.set_offline(False)
+        wait_outbox(page)
+        page.locator(".patient-head .tag", has_text="Discharged").filter(
+            has_not_text="waiting").wait_for()
+        assert page.locator("#sheet-grid .stop-form, #sheet-grid .give-form").count() == 0
+        fresh = page.request.get(sheet).text()
+        grid = fresh[fresh.index('id="sheet-grid"'):].split("</section>", 1)[0]
+        assert "Buprenorphine" in grid
+        assert "give-form" not in grid and "stop-form" not in grid
+    finally:
+        context.close()
+
+
+def test_the_patient_list_says_what_is_kept_offline_and_finds_patients_offline(browser, server):
+    context, page, _device = set_up_tablet(browser, server)
+    try:
+        uid, name = patient_with_open_tasks(server)
+        page.goto(f"{server.base_url}/patients/")
+        wait_cached(page, f"/patients/{uid}/sheet")
+        link = page.locator(f'a[href="/patients/{uid}/sheet"]')
+        row = page.locator("#patient-list > li", has=link)
+        row.locator(".kept-tag", has_text="Kept offline on this tablet").wait_for()
+        # Every mark is what the service worker's cache holds, and nothing else.
+        marks = page.evaluate("""() => Promise.all([...document.querySelectorAll(
+            '#patient-list > li > a[href]')].map(a => caches.match(a.getAttribute('href'))
+            .then(hit => [!!hit, !!a.querySelector('.kept-tag')])))""")
+        assert marks and all(cached == marked for cached, marked in marks)
+        # Offline, the search filters the list as it is typed.
+        context.set_offline(True)
+        page.reload()
+        total = page.locator("#patient-list > li:not(.muted)").count()
+        search = page.locator("#patient-search")
+        search.fill(name.lower())
+        visible = page.locator("#patient-list > li:visible")
+        assert 1 <= visible.count() < total
+        assert all(name.lower() in text.lower() for text in visible.all_inner_texts())
+        search.fill("no such patient anywhere")
+        page.locator("#patient-search-none").wait_for()
+        assert visible.count() == 0
+        search.fill("")
+        assert page.locator("#patient-list > li:not(.muted):visible").count() == total
+    finally:
+        context.close()

@@ -1,7 +1,8 @@
 """static/js/pin-hash.js in a real browser: PBKDF2-HMAC-SHA256 of a PIN, equal to Python's
-hashlib.pbkdf2_hmac, both in pure JavaScript (plain-HTTP pages, where crypto.subtle does not
-exist) and through crypto.subtle (secure contexts). No server: the pages are answered by
-Playwright itself (page.route), the script is injected from the file."""
+hashlib.pbkdf2_hmac, both in JavaScript (the vendored @noble/hashes, for plain-HTTP pages,
+where crypto.subtle does not exist) and through crypto.subtle (secure contexts). No server:
+the pages and the static files are answered by Playwright itself (page.route), from the
+files; the module is imported and set on the page as window.kioskPinHash for the tests."""
 
 import hashlib
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-SCRIPT = Path(__file__).resolve().parents[2] / "static" / "js" / "pin-hash.js"
+STATIC = Path(__file__).resolve().parents[2] / "static"
+MODULE = "/static/js/pin-hash.js"
 # Served by page.route, never by the network: https is a secure context, plain http on a
 # non-local name is not (like a clinic LAN).
 SECURE_URL = "https://kiosk.test/"
@@ -43,14 +45,24 @@ def verifier(pin: str, salt_hex: str = SALT_A, iterations: int = 1000) -> str:
     return f"pbkdf2_sha256${iterations}${salt_hex}${expected(pin, salt_hex, iterations)}"
 
 
+def answer(route) -> None:
+    """A static file from the repository, else an empty page."""
+    path = route.request.url.split("kiosk.test", 1)[1].split("?", 1)[0]
+    if path.startswith("/static/"):
+        route.fulfill(status=200, content_type="text/javascript",
+                      body=(STATIC / path.removeprefix("/static/")).read_text())
+    else:
+        route.fulfill(status=200, content_type="text/html",
+                      body="<!doctype html><title>pin</title>")
+
+
 def open_page(browser, url: str):
     context = browser.new_context()
-    context.route("**/*", lambda route: route.fulfill(
-        status=200, content_type="text/html", body="<!doctype html><title>pin</title>"))
+    context.route("**/*", answer)
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.goto(url)
-    page.add_script_tag(path=str(SCRIPT))
+    page.evaluate(f"() => import('{MODULE}').then(m => {{ window.kioskPinHash = m.default; }})")
     return context, page
 
 
