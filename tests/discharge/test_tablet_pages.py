@@ -48,7 +48,7 @@ def snapshot(patient_id: int) -> tuple:
 def test_the_discharge_page_posts_through_the_tablets_outbox(client, tablet, patient):
     page = client.get(f"/patients/{patient.uid}/discharge").get_data(as_text=True)
     assert 'data-outbox="patient.discharge"' in page
-    assert "js/offline-sheet.js" in page  # the outbox's form handler, as on the sheet
+    assert "js/sheet.js" in page  # the outbox's form handler, as on the sheet
     assert 'id="discharge" data-live-topic="sheet"' in page
     assert f'data-live-rooms=\'["sheet:{patient.uid}"]\'' in page
 

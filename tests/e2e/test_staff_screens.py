@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.server import KioskServer
 
-from .conftest import TABLET, WALL, serving, sign_in
+from .conftest import TABLET, WALL, serving, sign_in, wait_outbox
 
 pytestmark = pytest.mark.e2e
 
@@ -59,8 +59,7 @@ def unlock(page, name: str, pin: str) -> None:
 def outbox_empty(page) -> None:
     """Until the tablet's outbox is empty (a send held up by a busy server is retried, with
     a back-off, so allow for a heartbeat's worth of waiting)."""
-    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
-                           timeout=HEARTBEAT_WAIT_MS)
+    wait_outbox(page, timeout=HEARTBEAT_WAIT_MS)
 
 
 def quiet_patient(server, skip: int = 0) -> tuple[int, str, str]:

@@ -1,6 +1,6 @@
 """Shared helpers for the sync tests: a faithful device outbox, requests, and state snapshots.
 
-The outbox follows SYNC.md (and static/js/outbox.js): ops are numbered 1, 2, 3 … when they
+The outbox follows SYNC.md (and static/js/client/outbox.js): ops are numbered 1, 2, 3 … when they
 are recorded; an answer's `last_seq` removes every op with `seq <= last_seq`; a 409
 `sequence_gap` renumbers the pending ops from `last_seq + 1`, keeping their order and ids.
 """
