@@ -10,6 +10,7 @@ from decimal import Decimal
 from ..core.errors import DomainError
 from ..core.validate import choice, decimal_optional, text_optional
 from ..treatments.models import ROUTES
+from .models import KIND_LABELS
 
 ASA_CLASSES = ("I", "II", "III", "IV", "V")
 EVENTS = {"induction": "Induction", "intubation": "Intubation",
@@ -196,4 +197,5 @@ def rules_for_pages() -> dict:
                  "high": _plain(m.high)} for m in measures]
 
     return {"vitals": table(VITALS), "pre": table(PRE), "hard_limit": _plain(HARD_LIMIT),
-            "events": EVENTS, "asa": list(ASA_CLASSES)}
+            "events": EVENTS, "asa": list(ASA_CLASSES), "kinds": KIND_LABELS,
+            "header": {key: label for key, label, _size in HEADER_TEXT} | {"asa": "ASA"}}
