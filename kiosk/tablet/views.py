@@ -2,8 +2,10 @@
 the service worker, the list of pages to keep, and the offline sheet shell.
 
 The setup link carries the device id and token after '#', so they never reach the
-server's logs; the page keeps them in localStorage for the outbox (static/js/outbox.js).
+server's logs; the page keeps them in localStorage for the outbox (static/js/client/device.js).
 """
+
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -37,10 +39,19 @@ from ..whiteboards.selectors import boards_list
 bp = Blueprint("tablet", __name__)
 
 # What every offline page needs besides itself (the vendored files and the tablet's own).
-STATIC_FILES = ("css/kiosk.css", "vendor/htmx-2.0.11.min.js", "vendor/socket.io-4.8.4.min.js",
-                "js/live.js", "js/board.js", "js/sheet.js", "js/outbox.js",
-                "js/offline-sheet.js", "js/tablet-setup.js", "js/pin-hash.js", "js/lock.js",
-                "js/pair.js", "js/forms.js", "js/anaesthesia.js", "js/offline-anaesthesia.js")
+# What a tablet keeps of the static files: every script, module, vendored library and style
+# sheet (the client's ES modules import each other, so a hand-kept list would miss some).
+STATIC_KEPT = ("css", "js", "vendor")
+STATIC_SUFFIXES = (".js", ".css")
+
+
+def static_files(folder: str) -> list[str]:
+    """The static files a tablet keeps, relative to the static folder, sorted."""
+    root = Path(folder)
+    return sorted(str(path.relative_to(root).as_posix()) for sub in STATIC_KEPT
+                  for path in (root / sub).rglob("*") if path.suffix in STATIC_SUFFIXES)
+
+
 ERR_NOT_A_TABLET = "A valid, unrevoked tablet token is required; ask a manager."
 
 
@@ -153,7 +164,7 @@ def offline_pages():
     device = _keeping_device()
     if device is None:
         return _json_error(401, "unauthorized", "Only a paired tablet keeps pages offline.")
-    urls = [url_for("static", filename=name) for name in STATIC_FILES]
+    urls = [url_for("static", filename=name) for name in static_files(current_app.static_folder)]
     urls += [url_for("patients.index"), url_for("boards.index"),
              url_for("tablet.sheet_shell"), url_for("tablet.anaesthesia_shell"),
              url_for("tablet.setup")]

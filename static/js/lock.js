@@ -275,7 +275,7 @@
     } else {
       box.appendChild(pinForm(list, s));
     }
-    var waiting = outbox.ops().length;
+    var waiting = outbox.loaded() ? outbox.ops().length : 0;
     if (waiting) {
       box.appendChild(el("p", "muted", waiting + " change" + (waiting === 1 ? "" : "s") +
         " waiting on this tablet are kept while it is locked."));
@@ -342,6 +342,7 @@
     window.addEventListener("storage", function (e) {
       if (e.key === K.person || e.key === K.staff) { render(); }
     });
+    document.addEventListener("outbox:changed", function () { if (!readJSON(K.person, null)) { render(); } });
     document.addEventListener("htmx:afterSettle", function () {
       var p = readJSON(K.person, null);
       gate(p ? p.level : 0);

@@ -427,7 +427,7 @@
   }
 
   function apply() {
-    if (!outbox.isTablet()) { return; }
+    if (!outbox.isTablet() || !outbox.loaded()) { return; }
     var list = pending();
     var g = grid();
     if (document.body.classList.contains("shell-body")) { renderShell(); return; }

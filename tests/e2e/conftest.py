@@ -9,6 +9,7 @@ browser test during which something was refused fails: all of them guard the pol
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,58 @@ def wall(browser, live_server):
     sign_in(page, live_server, "manager", "manager-demo")
     yield page
     context.close()
+
+
+# ---- The tablet's outbox, read from a page --------------------------------------------------
+# The outbox lives in IndexedDB (static/js/client/store.js); these read it through the same
+# module the pages use, so a test checks what the tablet really holds.
+STORE = "/static/js/client/store.js"
+OUTBOX = "/static/js/client/outbox.js"
+_SNAPSHOT = f"() => import('{STORE}').then(s => s.snapshot())"
+
+
+def outbox_snapshot(page) -> dict:
+    """What the tablet keeps: {"ops": [...], "attention": [...], "nextSeq": n}."""
+    return page.evaluate(_SNAPSHOT)
+
+
+def outbox_ops(page) -> list:
+    """The ops waiting on the tablet, in seq order."""
+    return outbox_snapshot(page)["ops"]
+
+
+def attention_list(page) -> list:
+    """The tablet's "needs attention" list."""
+    return outbox_snapshot(page)["attention"]
+
+
+def next_seq(page) -> int:
+    """The seq the tablet's next op gets."""
+    return outbox_snapshot(page)["nextSeq"]
+
+
+def set_next_seq(page, n: int) -> None:
+    """Set the tablet's counter (as a restore from a backup might)."""
+    page.evaluate(f"n => import('{STORE}').then(s => s.setNextSeq(n))", n)
+
+
+def flush(page) -> None:
+    """Press the outbox's Sync (send now, also when revoked), in the page's own module."""
+    page.evaluate(f"() => import('{OUTBOX}').then(o => {{ o.flush(true); }})")
+
+
+def wait_outbox(page, check=lambda ops: not ops, timeout: float = 30_000) -> list:
+    """Until check(ops) holds for the tablet's outbox (by default: empty); the ops then."""
+
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            ops = outbox_ops(page)
+        except PlaywrightError:  # the page navigated meanwhile: read again
+            ops = None
+        if ops is not None and check(ops):
+            return ops
+        assert time.monotonic() < deadline, f"the outbox never got there: {ops}"
+        time.sleep(0.1)

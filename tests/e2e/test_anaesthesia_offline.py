@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from .conftest import TABLET, own_server, sign_in
+from .conftest import TABLET, attention_list, own_server, sign_in, wait_outbox
 from .test_offline import outbox, wait_cached
 
 pytestmark = pytest.mark.e2e
@@ -71,8 +71,7 @@ def record_vitals(page, **values) -> None:
     before = len(outbox(page))
     form.get_by_role("button", name=re.compile("Record vitals")).click()
     if not page.evaluate("navigator.onLine"):
-        page.wait_for_function(
-            "n => JSON.parse(localStorage['kiosk.outbox'] || '[]').length > n", arg=before)
+        wait_outbox(page, lambda ops: len(ops) > before, timeout=10_000)
 
 
 def wait_cached_with(page, path: str, text: str, timeout: float = 30.0) -> None:
@@ -197,10 +196,9 @@ def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
     server.start()
     for ctx, page, sheet in ((ctx_b, b, sheet_b), (ctx_a, a, sheet_a)):
         ctx.set_offline(False)
-        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                               ".length === 0", timeout=30_000)
+        wait_outbox(page, timeout=30_000)
         page.wait_for_url(re.compile(rf"/anaesthesia/{sheet}$"))
-        assert page.evaluate("JSON.parse(localStorage['kiosk.attention'] || '[]')") == []
+        assert attention_list(page) == []
 
     merged = dict(first=ops_b, addenda={record_ops_of(ops_a)[-1]["args"]["entry"]})
     check_vitals_order(check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, **merged),
@@ -326,8 +324,7 @@ def test_a_sheet_started_online_opens_offline_after_a_reload(browser, server):
 
         server.start()
         context.set_offline(False)
-        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                               ".length === 0", timeout=30_000)
+        wait_outbox(page, timeout=30_000)
         page.locator("#drug table.drugs tbody tr:not(.waiting)", has_text="Butorphanol").wait_for()
         assert server.query("SELECT count(*) FROM anaesthesia_entries e JOIN "
                             "anaesthesia_sheets s ON s.id = e.sheet_id WHERE s.uid = ? "
@@ -377,8 +374,7 @@ def test_online_tablets_see_each_others_entries_without_a_reload(browser, server
         # B's own change syncs too: its rows are the server's, the drug it types stays.
         b.locator("form.vitals-form").get_by_role("button", name=re.compile("Record")).click()
         b.locator("#vitals table.vitals-grid tbody tr:not(.waiting)", has_text="77").wait_for()
-        b.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length"
-                            " === 0")
+        wait_outbox(b)
         assert b.locator('form[data-kind="drug"] input[name=drug]').input_value() == "Ketamine"
 
         a.on("dialog", lambda dialog: dialog.accept())

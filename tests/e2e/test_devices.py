@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import TABLET, WALL, own_server, sign_in
+from .conftest import TABLET, WALL, own_server, sign_in, wait_outbox
 from .test_offline import complete_in_dialog, outbox, wait_cached
 
 pytestmark = pytest.mark.e2e
@@ -175,8 +175,7 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         verdict = manager.locator(".sync-verdict")
         verdict.wait_for()
         tablet_context.set_offline(False)
-        tablet.wait_for_function(
-            "() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0", timeout=30_000)
+        wait_outbox(tablet, timeout=30_000)
         # Live: the dashboard turns green without a reload.
         manager.locator(".sync-verdict.ok", has_text="All 1 device synced").wait_for(
             timeout=30_000)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .conftest import own_server
+from .conftest import outbox_snapshot, own_server, wait_outbox
 from .test_anaesthesia_offline import (
     check_merged,
     press_event,
@@ -52,15 +52,14 @@ def synced(page) -> None:
     """Until the tablet's outbox is empty and nothing waits in its "needs attention" list."""
     from playwright.sync_api import Error as PlaywrightError
 
-    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                           ".length === 0", timeout=SYNC_TIMEOUT_MS)
+    wait_outbox(page, timeout=SYNC_TIMEOUT_MS)
     # Once synced, the page gives way to the server's: read the list on whichever page.
     deadline = time.monotonic() + 15
     while True:
         try:
             page.wait_for_load_state()
-            left = page.evaluate("[JSON.parse(localStorage['kiosk.outbox'] || '[]'), "
-                                 "JSON.parse(localStorage['kiosk.attention'] || '[]')]")
+            kept = outbox_snapshot(page)
+            left = [kept["ops"], kept["attention"]]
             break
         except PlaywrightError:  # navigated meanwhile
             assert time.monotonic() < deadline, "the page never settled after the sync"

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from .conftest import own_server
+from .conftest import attention_list, own_server, wait_outbox
 from .test_offline import outbox, set_up_tablet, wait_cached
 
 pytestmark = pytest.mark.e2e
@@ -85,12 +85,10 @@ def test_a_consent_form_is_filled_and_signed_offline_then_synced(browser, server
 
         server.start()
         context.set_offline(False)
-        page.wait_for_function(
-            "() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
-            timeout=30_000)
+        wait_outbox(page, timeout=30_000)
         page.wait_for_url(re.compile(rf"/forms/{form_uid}$"), timeout=30_000)
         page.locator("header.form-head", has_text="locked").wait_for()
-        assert page.evaluate("JSON.parse(localStorage['kiosk.attention'] || '[]')") == []
+        assert attention_list(page) == []
     finally:
         if server.process is None or server.process.poll() is not None:
             server.start()

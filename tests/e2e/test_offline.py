@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .conftest import TABLET, own_server, sign_in
+from .conftest import TABLET, attention_list, next_seq, outbox_ops, own_server, sign_in, wait_outbox
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +36,8 @@ def set_up_tablet(browser, server, username="vet", password="vet-demo-1", **opti
     status = page.locator("#tablet-status")
     status.filter(has_text="This tablet is Blue #2").wait_for()
     assert "#" not in page.url  # the token left the address bar
-    stored = page.evaluate("[localStorage['kiosk.deviceId'], localStorage['kiosk.nextSeq']]")
-    assert stored == [device["id"], "1"]
+    stored = [page.evaluate("localStorage['kiosk.deviceId']"), next_seq(page)]
+    assert stored == [device["id"], 1]
     return context, page, device
 
 
@@ -69,7 +69,7 @@ def wait_cached(page, path: str, timeout: float = 30.0) -> None:
 
 
 def outbox(page) -> list:
-    return page.evaluate("JSON.parse(localStorage['kiosk.outbox'] || '[]')")
+    return outbox_ops(page)
 
 
 def complete_in_dialog(page, task) -> None:
@@ -162,11 +162,10 @@ def offline_part(page, context, server, device, uid, name):
     # Back online: everything is sent, and the shell gives way to the server's sheet.
     server.start()
     context.set_offline(False)
-    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
-                           timeout=30_000)
+    wait_outbox(page, timeout=30_000)
     page.wait_for_url(re.compile(rf"/patients/{new_uid}/sheet"))
     page.locator("#outbox-banner").wait_for(state="hidden")
-    assert page.evaluate("JSON.parse(localStorage['kiosk.attention'] || '[]')") == []
+    assert attention_list(page) == []
 
     # Exactly once, as the server sees it.
     ops = server.query("SELECT name, status FROM sync_ops WHERE device_id = ? "
@@ -215,8 +214,7 @@ def test_a_lost_answer_is_sent_again_and_nothing_is_doubled(browser, server):
     task_uid = task.get_attribute("data-task")
     complete_in_dialog(page, task)
     page.locator(f'a.task.done[data-task="{task_uid}"]').wait_for()
-    page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]').length === 0",
-                           timeout=30_000)
+    wait_outbox(page, timeout=30_000)
     assert state["lost"], calls
     sent = [op["id"] for body in calls for op in body.get("ops", [])]
     assert len(sent) == 2 and sent[0] == sent[1]  # the same op, sent twice

@@ -2,7 +2,15 @@
 
 import pytest
 
-from .conftest import own_server
+from .conftest import (
+    attention_list,
+    flush,
+    next_seq,
+    outbox_snapshot,
+    own_server,
+    set_next_seq,
+    wait_outbox,
+)
 from .test_offline import (
     complete_in_dialog,
     outbox,
@@ -14,17 +22,27 @@ from .test_offline import (
 pytestmark = pytest.mark.e2e
 
 OPEN_TASKS = "#sheet-grid a.task.overdue, #sheet-grid a.task.due, #sheet-grid a.task.scheduled"
-# Fill localStorage to the brim with junk (keys of the test's own, removed afterwards).
+# A full disk: the browser's IndexedDB refuses every write with QuotaExceededError, as it
+# does when the tablet's storage is full (a browser under test cannot be given a real
+# full disk: its quota for a test profile is gigabytes).
 FILL = """() => {
-  let chunk = "x".repeat(256 * 1024), n = 0;
-  while (chunk.length >= 16) {
-    try { localStorage.setItem("junk." + (n++), chunk); }
-    catch (e) { chunk = chunk.slice(0, chunk.length >> 1); }
+  const proto = IDBObjectStore.prototype;
+  window.__storageFull = true;
+  if (!proto.__fillable) {
+    proto.__fillable = true;
+    for (const name of ["add", "put"]) {
+      const original = proto[name];
+      proto[name] = function (...args) {
+        if (window.__storageFull) {
+          throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+        }
+        return original.apply(this, args);
+      };
+    }
   }
-  return n;
+  return true;
 }"""
-EMPTY = """() => Object.keys(localStorage).filter(k => k.startsWith("junk."))
-  .forEach(k => localStorage.removeItem(k))"""
+EMPTY = "() => { window.__storageFull = false; }"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +74,7 @@ def test_a_full_storage_is_said_at_once_and_the_change_is_not_pretended(browser,
         context.set_offline(True)
         task = page.locator(OPEN_TASKS).first
         task_uid = task.get_attribute("data-task")
-        assert page.evaluate(FILL) > 0
+        assert page.evaluate(FILL)
         complete_in_dialog(page, task)
         alert = page.locator("#outbox-alert")
         alert.filter(has_text="storage is full").wait_for()
@@ -71,8 +89,7 @@ def test_a_full_storage_is_said_at_once_and_the_change_is_not_pretended(browser,
         page.locator(f'a.task.done.waiting[data-task="{task_uid}"]').wait_for()
         assert len(outbox(page)) == 1
         context.set_offline(False)
-        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                               ".length === 0", timeout=30_000)
+        wait_outbox(page, timeout=30_000)
         assert completions(server, task_uid) == 1
     finally:
         context.close()
@@ -121,9 +138,8 @@ def test_two_tabs_share_one_outbox_and_each_change_arrives_once(browser, server)
         assert sorted(op["seq"] for op in outbox(first)) == [1, 2]
         context.set_offline(False)
         for page in (first, second):
-            page.evaluate("() => window.kioskOutbox.flush(true)")
-        first.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                                ".length === 0", timeout=30_000)
+            flush(page)
+        wait_outbox(first, timeout=30_000)
         assert [completions(server, uid) for uid in uids] == [1, 1]
         statuses = server.query("SELECT seq, status FROM sync_ops WHERE device_id = ? "
                                 "ORDER BY seq, id", int(device["id"][2:]))
@@ -138,20 +154,19 @@ def test_a_counter_that_jumped_is_renumbered_after_the_servers_409(browser, serv
     context, page, device, _sheet = open_sheet(browser, server)
     try:
         context.set_offline(True)
-        page.evaluate("() => localStorage.setItem('kiosk.nextSeq', '7')")  # e.g. a restore
+        set_next_seq(page, 7)  # e.g. a restore
         task = page.locator(OPEN_TASKS).first
         task_uid = task.get_attribute("data-task")
         complete_in_dialog(page, task)
         page.locator(f'a.task.done.waiting[data-task="{task_uid}"]').wait_for()
         assert [op["seq"] for op in outbox(page)] == [7]
         context.set_offline(False)
-        page.evaluate("() => window.kioskOutbox.flush(true)")
-        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                               ".length === 0", timeout=30_000)
+        flush(page)
+        wait_outbox(page, timeout=30_000)
         assert completions(server, task_uid) == 1
         assert server.query("SELECT seq, status FROM sync_ops WHERE device_id = ?",
                             int(device["id"][2:])) == [(1, "applied")]
-        assert page.evaluate("localStorage['kiosk.nextSeq']") == "2"
+        assert next_seq(page) == 2
     finally:
         context.close()
 
@@ -179,9 +194,8 @@ def test_a_request_too_large_for_the_way_in_is_split(browser, server):
             page.locator(f'a.task.done.waiting[data-task="{uid}"]').wait_for()
         page.route("**/api/sync", refuse_big)
         context.set_offline(False)
-        page.evaluate("() => window.kioskOutbox.flush(true)")
-        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                               ".length === 0", timeout=30_000)
+        flush(page)
+        wait_outbox(page, timeout=30_000)
         assert 3 in sizes and sizes.count(1) >= 3
         assert [completions(server, uid) for uid in uids] == [1, 1, 1]
     finally:
@@ -216,7 +230,7 @@ def test_a_conflict_stays_in_needs_attention_until_dismissed(browser, server):
                      "Content-Type": "application/json"})
         assert answer.json()["results"][0]["status"] == "applied"
         context.set_offline(False)
-        page.evaluate("() => window.kioskOutbox.flush(true)")
+        flush(page)
         item = page.locator("#outbox-attention li.attention-conflict")
         item.filter(has_text="Recorded with a conflict: task.complete").wait_for()
         assert "already done" in item.inner_text()
@@ -224,7 +238,7 @@ def test_a_conflict_stays_in_needs_attention_until_dismissed(browser, server):
         item.wait_for()
         item.get_by_role("button", name="Dismiss").click()
         page.locator("#outbox-attention").wait_for(state="hidden")
-        assert page.evaluate("JSON.parse(localStorage['kiosk.attention'])") == []
+        assert attention_list(page) == []
         assert completions(server, task_uid) == 2  # both kept: a clinical fact is never lost
     finally:
         context.close()
@@ -270,8 +284,7 @@ def test_a_discharge_once_sent_gives_way_to_the_servers_page(browser, server):
         page.get_by_role("button", name="Discharge").click()
         page.locator("#discharge-waiting", has_text="Discharged — waiting to sync").wait_for()
         context.set_offline(False)
-        page.wait_for_function("() => JSON.parse(localStorage['kiosk.outbox'] || '[]')"
-                               ".length === 0", timeout=30_000)
+        wait_outbox(page, timeout=30_000)
         page.locator(".patient-head .tag", has_text="Discharged").filter(
             has_not_text="waiting").wait_for()
         assert page.locator("#discharge-waiting").count() == 0
@@ -279,5 +292,47 @@ def test_a_discharge_once_sent_gives_way_to_the_servers_page(browser, server):
         assert server.query("SELECT status FROM patients WHERE uid = ?",
                             uid) == [("discharged",)]
         assert page.locator("h1", has_text=name).count() == 1
+    finally:
+        context.close()
+
+
+def test_a_tablet_upgraded_mid_outage_keeps_its_localstorage_outbox(browser, server):
+    """The outbox used to live in localStorage: on its first start the new client moves the
+    waiting ops, the "needs attention" list and the counter into IndexedDB in one go and
+    removes the old keys; the ops are then sent as before, once each."""
+
+    context, page, device, sheet = open_sheet(browser, server)
+    try:
+        context.set_offline(True)
+        tasks = page.locator(OPEN_TASKS)
+        uids = [tasks.nth(0).get_attribute("data-task"), tasks.nth(1).get_attribute("data-task")]
+        user = page.evaluate("document.body.dataset.user")
+        legacy_ops = [{"id": f"00000000-0000-4000-8000-00000000000{i}", "seq": i,
+                       "name": "task.complete", "args": {"task": uid}, "at": "2026-12-02T10:00:0"
+                       f"{i}Z", "user": user} for i, uid in enumerate(uids, start=1)]
+        note = {"id": "00000000-0000-4000-8000-0000000000aa", "seq": 0, "name": "note.add",
+                "status": "rejected", "code": "not_permitted", "message": "Not allowed."}
+        page.evaluate("""([ops, notes]) => {
+          localStorage.setItem('kiosk.outbox', JSON.stringify(ops));
+          localStorage.setItem('kiosk.attention', JSON.stringify(notes));
+          localStorage.setItem('kiosk.nextSeq', '3');
+        }""", [legacy_ops, [note]])
+        page.reload()  # offline, the first start of the new client on this tablet
+        page.locator("#outbox-banner", has_text="Offline — 2 changes waiting").wait_for()
+        kept = outbox_snapshot(page)
+        assert [{k: op[k] for k in legacy_ops[0]} for op in kept["ops"]] == legacy_ops
+        assert kept["attention"] == [note] and kept["nextSeq"] == 3
+        assert page.evaluate("['kiosk.outbox', 'kiosk.attention', 'kiosk.nextSeq']"
+                             ".map(k => localStorage.getItem(k))") == [None, None, None]
+        page.locator("#outbox-attention li", has_text="Not allowed.").wait_for()
+        for uid in uids:
+            page.locator(f'a.task.done.waiting[data-task="{uid}"]').wait_for()
+        context.set_offline(False)
+        flush(page)
+        wait_outbox(page)
+        assert [completions(server, uid) for uid in uids] == [1, 1]
+        assert server.query("SELECT seq, status FROM sync_ops WHERE device_id = ? ORDER BY seq",
+                            int(device["id"][2:])) == [(1, "applied"), (2, "applied")]
+        assert next_seq(page) == 3
     finally:
         context.close()

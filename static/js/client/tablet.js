@@ -1,0 +1,22 @@
+// Every page's client entry point: on a provisioned tablet, load the outbox, show its state,
+// bind forms to ops, draw what waits, refresh after syncs and keep the service worker.
+import * as outbox from "./outbox.js";
+import * as status from "./status.js";
+import * as binder from "./binder.js";
+import * as overlay from "./overlay.js";
+import * as refresh from "./refresh.js";
+import {register as registerWorker} from "./worker.js";
+import {isTablet} from "./device.js";
+import {ready} from "./dom.js";
+import "./bridge.js";
+
+ready(async () => {
+  status.start();
+  binder.start();
+  refresh.start();
+  if (!isTablet()) { return; }
+  await outbox.start();
+  overlay.start();
+  status.render();
+  registerWorker();
+});
