@@ -342,7 +342,8 @@
     window.addEventListener("storage", function (e) {
       if (e.key === K.person || e.key === K.staff) { render(); }
     });
-    document.addEventListener("outbox:changed", function () { if (!readJSON(K.person, null)) { render(); } });
+    // The count of waiting changes on the lock screen, once the outbox is read.
+    document.addEventListener("outbox:changed", function () { if (!readJSON(K.person, null) && !chosen) { render(); } }, {once: true});
     document.addEventListener("htmx:afterSettle", function () {
       var p = readJSON(K.person, null);
       gate(p ? p.level : 0);
