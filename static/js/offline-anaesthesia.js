@@ -31,6 +31,10 @@ function root() { return document.getElementById("anaesthesia"); }
 // The sheet as the server has it (a live part, so it follows a refresh).
 function state() { return document.getElementById("anaesthesia-state"); }
 function isShell() { return document.body.classList.contains("anaesthesia-shell-body"); }
+// The server's words for what is wrong (entries.MESSAGES), filled in.
+function say(key, values = {}) {
+  return ((rules().messages || {})[key] || key).replace(/\{(\w+)\}/g, (all, k) => (values[k] === undefined ? all : values[k]));
+}
 const number = (text) => Number(String(text).replace(",", "."));
 const plain = (text) => String(number(text));
 const opMs = (op) => Date.parse(op.at);
@@ -84,15 +88,14 @@ function measures(form, list, data) {
     if (!text) { continue; }
     const n = number(text);
     if (!Number.isFinite(n) || !/^-?[\d.,]+$/.test(text)) { return formError(form, `${m.label} must be a number.`); }
-    if (Math.abs(n) > hard) { return formError(form, `${m.label} ${text} cannot be right.`); }
+    if (Math.abs(n) > hard) { return formError(form, say("out_of_range", {label: m.label, value: text})); }
     if ((n < number(m.low) || n > number(m.high)) && !confirmed.includes(m.key)) { unsure.push(m); }
     data[m.key] = text;
   }
   if (!unsure.length) {
     return {data, confirmed: confirmed.filter((k) => data[k] !== undefined)};
   }
-  formError(form, unsure.map((m) => `${m.label} ${plain(field(form, m.key))} ${m.unit} is outside the usual ${m.low}–${m.high}`)
-    .join("; ") + ": check it, then confirm.");
+  formError(form, unsure.map((m) => say("confirm_needed", {...m, value: plain(field(form, m.key))})).join(" "));
   const anchor = form.querySelector("button[type=submit]");
   unsure.forEach((m) => {
     if (form.querySelector(`.outbox-confirm input[value="${CSS.escape(m.key)}"]`)) { return; }
@@ -109,11 +112,11 @@ function atLeastOne(form, checked, message) {
 // ---- Forms → ops ---------------------------------------------------------------------
 // Each returns {data, confirmed?}, or null after saying what is wrong.
 const kinds = {
-  vitals: (form) => atLeastOne(form, measures(form, rules().vitals, {}), "Enter at least one of the vitals."),
+  vitals: (form) => atLeastOne(form, measures(form, rules().vitals, {}), say("vitals_required")),
   pre(form) {
     const checked = measures(form, rules().pre, {});
     if (checked) { put(checked.data, "mm", field(form, "mm")); }
-    return atLeastOne(form, checked, "Enter at least one pre-anaesthetic value.");
+    return atLeastOne(form, checked, say("pre_required"));
   },
   drug(form) {
     const data = {drug: field(form, "drug"), dose: field(form, "dose"), route: field(form, "route")};
@@ -143,7 +146,7 @@ const kinds = {
   },
   note(form) {
     const text = field(form, "text");
-    return text ? {data: {text}} : formError(form, "The note is empty.");
+    return text ? {data: {text}} : formError(form, say("note_required"));
   },
 };
 
