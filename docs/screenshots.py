@@ -1,8 +1,9 @@
-"""Screenshots for the documentation: the ICU whiteboard at 1080p and a tablet sheet.
+"""Screenshots for the documentation: the ICU whiteboard at 1080p, a tablet sheet and an
+anaesthesia sheet on a tablet.
 
 Starts `kiosk run --demo` on a temporary SQLite database and a free port, signs in with
-Debian's Chromium (Playwright), writes docs/whiteboard.png and docs/sheet.png, and stops
-the server.
+Debian's Chromium (Playwright), writes docs/whiteboard.png, docs/sheet.png and
+docs/anaesthesia-sheet.png, and stops the server.
 
     python docs/screenshots.py [--out docs]
 """
@@ -10,7 +11,9 @@ the server.
 import argparse
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,6 +73,63 @@ def sheet_shot(browser, base_url: str, path: Path) -> None:
     context.close()
 
 
+# An anaesthesia under way: vitals every five minutes (HR, SpO₂, EtCO₂, systolic, diastolic).
+ANAESTHESIA_VITALS = ((96, 98, 36, 118, 72), (88, 98, 38, 104, 62), (82, 97, 41, 96, 55),
+                      (80, 98, 42, 94, 52), (84, 99, 40, 100, 58), (86, 98, 39, 108, 64))
+
+
+def record_at(page, form, when: datetime) -> None:
+    """Submit an anaesthesia entry form as recorded at `when` (the sheet's page takes an
+    entry's time in the clinic's zone, as when a paper note is typed in afterwards), and
+    wait for the page."""
+    clinic = ZoneInfo(page.locator("body").get_attribute("data-clinic-tz") or "UTC")
+    form.evaluate("(f, at) => { const i = document.createElement('input'); i.type = 'hidden';"
+                  " i.name = 'at'; i.value = at; f.appendChild(i); }",
+                  when.astimezone(clinic).strftime("%Y-%m-%dT%H:%M"))
+    with page.expect_navigation():
+        form.locator("button[type=submit]").first.click()
+
+
+def anaesthesia_shot(browser, base_url: str, path: Path) -> None:
+    """An anaesthesia sheet on a landscape tablet, forty minutes into an anaesthetic: the
+    vitals form on the first screen, the chart under it."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True)
+    page = context.new_page()
+    sign_in(page, base_url, "vet", "vet-demo-1")
+    href = page.locator("ul.patient-list a[href$='/sheet']").first.get_attribute("href")
+    page.goto(base_url + href.replace("/sheet", "/anaesthesia"))
+    start = page.locator("form.anaesthesia-start")
+    start.locator("input[name=procedure]").fill("Dental, extractions")
+    start.locator("select[name=asa]").select_option("II")
+    start.locator("input[name=team]").fill("Dr Okafor, Priya")
+    start.locator("input[name=equipment]").fill("ECG, SpO₂, capnograph, NIBP")
+    start.get_by_role("button", name="Start anaesthesia sheet").click()
+    page.wait_for_url("**/anaesthesia/*")
+    # A note written now gives the server's time (its clock may not be this machine's).
+    note = page.locator('form[data-kind="note"]')
+    note.locator("textarea[name=text]").fill("Extubated; warming in recovery.")
+    with page.expect_navigation():
+        note.get_by_role("button", name="Add note").click()
+    now = datetime.fromisoformat(page.locator("#note ul.notes li[data-at]").first
+                                 .get_attribute("data-at"))
+    began = now.replace(second=0, microsecond=0) - timedelta(minutes=45)
+    record_at(page, page.locator("form.event-buttons"), began)  # its first button: Induction
+    drug = page.locator('form[data-kind="drug"]')
+    drug.locator("input[name=drug]").fill("Propofol")
+    drug.locator("input[name=dose]").fill("4 mg/kg")
+    record_at(page, page.locator('form[data-kind="drug"]'), began)
+    for minutes, (hr, spo2, etco2, sys_, dia) in enumerate(ANAESTHESIA_VITALS):
+        form = page.locator("form.vitals-form")
+        for key, value in (("hr", hr), ("spo2", spo2), ("etco2", etco2), ("sys", sys_),
+                           ("dia", dia)):
+            form.locator(f"input[name={key}]").fill(str(value))
+        record_at(page, form, began + timedelta(minutes=5 + 7 * minutes))
+    page.goto(page.url.split("#")[0])
+    page.locator("#vitals figure.anaesthesia-chart").wait_for()
+    page.screenshot(path=str(path))
+    context.close()
+
+
 def main() -> int:
     """Start the demo server, take both screenshots, stop the server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,9 +144,10 @@ def main() -> int:
         try:
             whiteboard_shot(browser, server.base_url, args.out / "whiteboard.png")
             sheet_shot(browser, server.base_url, args.out / "sheet.png")
+            anaesthesia_shot(browser, server.base_url, args.out / "anaesthesia-sheet.png")
         finally:
             browser.close()
-    for name in ("whiteboard.png", "sheet.png"):
+    for name in ("whiteboard.png", "sheet.png", "anaesthesia-sheet.png"):
         print(f"wrote {args.out / name}")
     return 0
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from ..core.errors import DomainError
 from ..core.validate import choice, decimal_optional, text_optional
 from ..treatments.models import ROUTES
+from .models import KIND_LABELS
 
 ASA_CLASSES = ("I", "II", "III", "IV", "V")
 EVENTS = {"induction": "Induction", "intubation": "Intubation",
@@ -48,6 +49,16 @@ PRE = (
 )
 HEADER_TEXT = (("procedure", "Procedure", 200), ("team", "Team", 300),
                ("equipment", "Monitoring equipment", 300))
+# What a person is told about a value or an entry; the tablet, which checks the same before
+# it queues an entry, is given these words (rules_for_pages) rather than its own.
+MESSAGES = {
+    "confirm_needed": "{label} {value} {unit} is outside the usual {low}–{high}: check it, "
+                      "then confirm.",
+    "out_of_range": "{label} {value} cannot be right.",
+    "vitals_required": "Enter at least one of the vitals.",
+    "pre_required": "Enter at least one pre-anaesthetic value.",
+    "note_required": "The note is empty.",
+}
 
 
 def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
@@ -59,7 +70,7 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
     if kind == "vitals":
         clean, sure = _measures(VITALS, data, confirmed)
         if not clean:
-            raise DomainError("required", "Enter at least one of the vitals.")
+            raise DomainError("required", MESSAGES["vitals_required"])
         return clean, sure
     if kind == "pre":
         clean, sure = _measures(PRE, data, confirmed, keep=("mm",))
@@ -67,7 +78,7 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
         if mm:
             clean["mm"] = mm
         if not clean:
-            raise DomainError("required", "Enter at least one pre-anaesthetic value.")
+            raise DomainError("required", MESSAGES["pre_required"])
         return clean, sure
     if kind == "header":
         return _header(data), []
@@ -85,7 +96,7 @@ def entry_clean(kind: str, data, *, confirmed=()) -> tuple[dict, list[str]]:
     if kind == "note":
         text = text_optional(data.get("text"), "text", "Note", 2000)
         if not text:
-            raise DomainError("required", "The note is empty.", field="text")
+            raise DomainError("required", MESSAGES["note_required"], field="text")
         return {"text": text}, []
     raise DomainError("bad_choice", "The kind must be one of: header, pre, drug, event, "
                       "vitals, note.", field="kind")
@@ -102,14 +113,13 @@ def _measures(measures, data: dict, confirmed: set, keep=()) -> tuple[dict, list
         if number is None:
             continue
         if abs(number) > HARD_LIMIT:
-            raise DomainError("out_of_range", f"{m.label} {number} cannot be right.",
-                              field=m.key)
+            raise DomainError("out_of_range", MESSAGES["out_of_range"].format(
+                label=m.label, value=number), field=m.key)
         if not m.low <= number <= m.high:
             if m.key not in confirmed:
-                raise DomainError(
-                    "confirm_needed", f"{m.label} {_plain(number)} {m.unit} is outside the "
-                    f"usual {_plain(m.low)}–{_plain(m.high)}: check it, then confirm.",
-                    field=m.key)
+                raise DomainError("confirm_needed", MESSAGES["confirm_needed"].format(
+                    label=m.label, value=_plain(number), unit=m.unit, low=_plain(m.low),
+                    high=_plain(m.high)), field=m.key)
             sure.append(m.key)
         clean[m.key] = _plain(number)
     return clean, sure
@@ -196,4 +206,6 @@ def rules_for_pages() -> dict:
                  "high": _plain(m.high)} for m in measures]
 
     return {"vitals": table(VITALS), "pre": table(PRE), "hard_limit": _plain(HARD_LIMIT),
-            "events": EVENTS, "asa": list(ASA_CLASSES)}
+            "events": EVENTS, "asa": list(ASA_CLASSES), "kinds": KIND_LABELS,
+            "messages": MESSAGES,
+            "header": {key: label for key, label, _size in HEADER_TEXT} | {"asa": "ASA"}}
