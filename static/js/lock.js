@@ -370,9 +370,6 @@ function start() {
 }
 
 useLock({enabled: enabled, person: person});
-// TEMPORARY, like client/bridge.js: for offline-anaesthesia.js until it imports this module.
-window.kioskLock = {person: person, lock: lock, unlock: unlock, enabled: enabled, claim: claim,
-  refreshStaff: refreshStaff, render: render, keys: K};
 if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
 else { start(); }
 

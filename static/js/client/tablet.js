@@ -8,7 +8,6 @@ import * as refresh from "./refresh.js";
 import {register as registerWorker} from "./worker.js";
 import {isTablet} from "./device.js";
 import {ready} from "./dom.js";
-import "./bridge.js";
 
 ready(async () => {
   status.start();
