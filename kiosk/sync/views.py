@@ -10,18 +10,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from ..core import clock
 from ..extensions import csrf, db
 from .auth import api_caller, device_from_request
+from .envelope import MAX_BYTES, SyncRefused, batch_read
+from .execution import TransientFailure, sync_process
+from .heartbeat import sync_heartbeat
 from .selectors import device_info, patients_json, tasks_json
-from .services import (
-    MAX_BYTES,
-    SyncRefused,
-    TransientFailure,
-    batch_read,
-    busy_retry_after,
-    device_lock,
-    sync_heartbeat,
-    sync_process,
-    write_turn,
-)
+from .turns import busy_retry_after, device_lock, write_turn
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sync", __name__, url_prefix="/api")
