@@ -17,9 +17,10 @@ from ..forms.models import PatientForm
 from ..forms.selectors import form_template_by_uid, patient_form_by_uid
 from ..forms.services import form_fill, form_finalise, form_start
 from ..patients.models import Patient
-from ..patients.services import patient_create, patient_discharge
+from ..patients.services import PATIENT_FIELDS, patient_create, patient_discharge
 from ..treatments.models import Order, Task
 from ..treatments.services import (
+    ORDER_FIELDS,
     note_add,
     order_create,
     order_give_prn,
@@ -112,14 +113,6 @@ def _scalar(args: dict, key: str):
     if value is None or isinstance(value, str | int | float) and not isinstance(value, bool):
         return value
     raise DomainError("bad_args", f"“{key}” must be a number or text.", field=key)
-
-
-PATIENT_FIELDS = ("name", "species", "breed", "sex", "weight_kg", "date_of_birth",
-                  "owner_name", "owner_phone", "ward", "cage", "doctor", "colour", "alerts",
-                  "alert_note", "pims_id", "file_number")
-ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
-                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
-                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
 
 
 def _fields(args: dict, names: tuple[str, ...]) -> dict:

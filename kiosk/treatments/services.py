@@ -72,6 +72,12 @@ CONFLICT_ORDER_STOPPED = "order_stopped"
 CONFLICT_DISCHARGED = "patient_discharged"
 
 
+# What an order is given by, the one list (the order form, the order.create op).
+ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
+                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
+                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
+
+
 def order_fields_clean(data: dict, *, now: datetime) -> dict:
     """Validate an order from a form or an op; return clean values (times in UTC)."""
     out = {
