@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..core import clock
-from ..core.errors import DomainError
+from ..core.errors import DomainError, error_body
 from ..core.validate import INT_MAX, timestamp
 from .rows import BatchRows
 
@@ -19,8 +19,12 @@ class SyncRefused(Exception):
 
     def __init__(self, status: int, error: str, message: str, **extra):
         super().__init__(message)
-        self.status, self.body = status, {"error": error, "message": message, **extra}
+        self.status, self.error, self.message, self.extra = status, error, message, extra
 
+    @property
+    def body(self) -> dict:
+        """The JSON body of the refusal (core.errors.error_body)."""
+        return error_body(self.error, self.message, **self.extra)
 
 
 @dataclass
