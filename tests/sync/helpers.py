@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text
 
+from kiosk.core import clock
 from kiosk.core.audit import AuditEntry
 from kiosk.devices.models import Device
 from kiosk.extensions import db
@@ -33,7 +34,7 @@ def iso(value: datetime) -> str:
 
 def now_utc() -> datetime:
     """The current time in UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0)
+    return clock.utcnow().replace(microsecond=0)
 
 
 def stable_uid(*parts) -> str:

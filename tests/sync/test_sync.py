@@ -2,11 +2,12 @@
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from kiosk.core import clock
 from kiosk.core.clock import format_iso_z
 from kiosk.devices.services import device_provision, device_revoke
 from kiosk.extensions import db
@@ -18,7 +19,7 @@ from tests import factories
 
 
 def now_z(delta: timedelta = timedelta()) -> str:
-    return format_iso_z(datetime.now(UTC) + delta)
+    return format_iso_z(clock.utcnow() + delta)
 
 
 class Tablet:
@@ -270,7 +271,7 @@ def test_a_task_computed_offline_beyond_the_horizon_is_created_and_done(clinic, 
     uid = task_uid(order.uid, later)
     op = tablet.op("task.complete", {"task": uid, "order": order.uid,
                                      "due_at": format_iso_z(later)}, clinic.user(2),
-                   at=format_iso_z(datetime.now(UTC)))
+                   at=format_iso_z(clock.utcnow()))
     result = tablet.post([op]).get_json()["results"][0]
     assert result["status"] == "applied"
     wrong = tablet.op("task.complete", {"task": str(uuid.uuid4()), "order": order.uid,
@@ -281,7 +282,7 @@ def test_a_task_computed_offline_beyond_the_horizon_is_created_and_done(clinic, 
 def test_a_patient_created_offline_gets_orders_and_tasks(clinic, ward):
     patient, order, tablet = ward
     new, new_order = str(uuid.uuid4()), str(uuid.uuid4())
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = clock.utcnow().replace(minute=0, second=0, microsecond=0)
     ops = [
         tablet.op("patient.create", {"patient": new, "name": "Ziggy", "species": "ferret",
                                      "ward": "ICU"}, clinic.user(4)),
@@ -302,7 +303,7 @@ def test_a_patient_created_offline_gets_orders_and_tasks(clinic, ward):
 def test_skew_is_recorded_and_corrects_the_time(clinic, ward):
     patient, order, tablet = ward
     skewed = timedelta(minutes=-10)  # the tablet's clock is 10 minutes slow
-    at = datetime.now(UTC) + skewed
+    at = clock.utcnow() + skewed
     op = tablet.op("note.add", {"note": str(uuid.uuid4()), "patient": patient.uid,
                                 "text": "x"}, clinic.user(1), at=format_iso_z(at))
     tablet.post([op], sent_at=now_z(skewed))
@@ -312,7 +313,7 @@ def test_skew_is_recorded_and_corrects_the_time(clinic, ward):
     assert db.session.scalar(select(DeviceEvent.kind)) == "skew"
     record = db.session.scalar(select(SyncOp))
     assert record.device_at == op["at"]
-    assert abs((record.corrected_at - datetime.now(UTC)).total_seconds()) < 60
+    assert abs((record.corrected_at - clock.utcnow()).total_seconds()) < 60
 
 
 def test_a_heartbeat_updates_the_device(clinic, ward):
@@ -446,7 +447,7 @@ def test_a_task_of_an_order_that_was_a_conflict_is_a_conflict_too(clinic, ward):
     patient_discharge(patient=patient, user=clinic.user(6), override_reason="Went home")
     db.session.commit()
     new_order = str(uuid.uuid4())
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = clock.utcnow().replace(minute=0, second=0, microsecond=0)
     body = tablet.post([
         tablet.op("order.create", {"order": new_order, "patient": patient.uid, "name": "Walk",
                                    "kind": "task", "every_hours": 6,
