@@ -56,15 +56,14 @@ class Batch:
         return self.received_at - self.sent_at
 
 
-
-def device_time(value, field: str) -> datetime:
+def device_time(value, name: str) -> datetime:
     """A time by the device's clock (`sent_at`, an op's `at`): a timestamp with its zone (Z or
     an offset), however far that clock is off (the skew corrects it); else DomainError
-    `bad_time` naming `field`. The one timestamp parser (core.validate), unbounded."""
+    `bad_time` naming it. The one timestamp parser (core.validate), unbounded."""
     try:
-        return timestamp(value, field, f"“{field}”", required=True, bounded=False)
+        return timestamp(value, name, f"“{name}”", required=True, bounded=False)
     except DomainError as exc:
-        raise DomainError("bad_time", exc.message, field=field) from None
+        raise DomainError("bad_time", exc.message, field=name) from None
 
 
 def _device_time_or_none(value) -> datetime | None:
