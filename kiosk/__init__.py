@@ -137,7 +137,7 @@ def configure_database(app: Flask) -> None:
         # a time: two writing at once keep it busy while the other waits on PostgreSQL;
         # more would only slow each of them down.
         writers = max(1, min(2, options["pool_size"] // 2))
-    from .sync.services import WriteTurns
+    from .sync.turns import WriteTurns
 
     app.extensions["kiosk.write_turns"] = WriteTurns(writers)
 

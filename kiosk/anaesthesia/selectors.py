@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..core.errors import NotFound
+from ..core.models import row_by_uid
 from ..extensions import db
 from .entries import asa_label
 from .models import AnaesthesiaEntry, AnaesthesiaSheet
@@ -18,10 +18,7 @@ CHART_W, CHART_H, CHART_TOP = 720, 220, 250  # SVG units; values 0–CHART_TOP
 
 def anaesthesia_sheet_by_uid(uid: str) -> AnaesthesiaSheet:
     """The sheet with this uid (one that joined another is returned as itself), or NotFound."""
-    sheet = db.session.scalar(select(AnaesthesiaSheet).where(AnaesthesiaSheet.uid == uid))
-    if sheet is None:
-        raise NotFound("There is no anaesthesia sheet with that id.", field="sheet")
-    return sheet
+    return row_by_uid(AnaesthesiaSheet, uid, what="anaesthesia sheet", field="sheet")
 
 
 def sheets_of(patient) -> list[AnaesthesiaSheet]:

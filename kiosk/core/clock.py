@@ -118,16 +118,19 @@ def format_iso_z(value: datetime) -> str:
 
 
 def parse_local_datetime(text: str, tz: ZoneInfo, field: str) -> datetime:
-    """A datetime-local form value (clinic wall clock) as aware UTC, or a DomainError
-    (core.validate.timestamp: the same calendar bounds as every op's times)."""
+    """A datetime-local form value (clinic wall clock) as aware UTC, or a DomainError:
+    core.validate.timestamp (the one parser, and the calendar bounds of every op's times),
+    with the form's own wording when the text is not a time at all."""
     from .validate import timestamp
 
     try:
-        datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError) as exc:
-        raise DomainError("bad_time", "Enter a date and time, e.g. 2026-11-22 14:30.",
-                          field=field) from exc
-    return timestamp(text.strip(), field, "The time", tz=tz)
+        return timestamp(text.strip() if isinstance(text, str) else text, field, "The time",
+                         tz=tz, required=True)
+    except DomainError as exc:
+        if exc.code in ("bad_time", "required"):
+            raise DomainError("bad_time", "Enter a date and time, e.g. 2026-11-22 14:30.",
+                              field=field) from None
+        raise
 
 
 start_from_environment()

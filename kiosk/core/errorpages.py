@@ -5,7 +5,7 @@ import logging
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from .errors import DomainError
+from .errors import DomainError, error_body
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,20 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, message: str | None = None, code: str | None = None):
+def json_error(status: int, code: str, message: str, **extra):
+    """An error answered as JSON (core.errors.error_body), never kept in a cache."""
+    response = jsonify(error_body(code, message, **extra))
+    response.headers["Cache-Control"] = "no-store"
+    return response, status
+
+
+def error_response(status: int, message: str | None = None, code: str | None = None,
+                   field: str | None = None):
     """An error as a JSON body for the API, or as a page for people."""
     title, default = MESSAGES.get(status, ("Error", "Something went wrong."))
     text = message or default
     if _wants_json():
-        return jsonify({"error": code or title.lower().replace(" ", "_"), "message": text}), status
+        return json_error(status, code or title.lower().replace(" ", "_"), text, field=field)
     return render_template("errors/error.html", status=status, title=title, message=text), status
 
 
@@ -38,7 +46,7 @@ def install(app) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        return error_response(exc.status, exc.message, exc.code)
+        return error_response(exc.status, exc.message, exc.code, exc.field)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

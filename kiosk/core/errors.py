@@ -19,6 +19,17 @@ class DomainError(Exception):
         return body
 
 
+def error_body(code: str, message: str, *, field: str | None = None, **extra) -> dict:
+    """The one JSON error body every endpoint answers with: `{"error": code, "message": …}`,
+    plus `field` when one input is to blame and any keys the caller adds (`last_seq` …).
+    (An op's own error inside a sync answer is `DomainError.as_dict`, as SYNC.md says.)"""
+    body = {"error": code, "message": message}
+    if field:
+        body["field"] = field
+    body.update(extra)
+    return body
+
+
 class NotFound(DomainError):
     """The named thing does not exist (a 404 for a page, `rejected` for an op)."""
 

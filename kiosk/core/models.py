@@ -11,7 +11,7 @@ from sqlalchemy.types import TypeDecorator
 from ..extensions import db
 from . import clock
 from .clock import as_utc
-from .errors import DomainError
+from .errors import DomainError, NotFound
 
 
 class UTCDateTime(TypeDecorator):
@@ -54,6 +54,16 @@ def uid_check_free(model, uid: str, *, field: str, what: str) -> None:
     taken = db.session.connection().execute(_uid_query(model), {"uid": uid}).first()
     if taken is not None:
         raise DomainError("uid_taken", f"A {what} with this uid already exists.", field=field)
+
+
+def row_by_uid(model, uid, *, what: str, field: str | None = None, options=()):
+    """The `model` row with this public uid, or NotFound ("There is no {what} with that
+    id.", naming `field`): the one "find by uid" of every selector, page and op."""
+    row = db.session.scalar(select(model).where(model.uid == uid).options(*options)) \
+        if isinstance(uid, str) else None
+    if row is None:
+        raise NotFound(f"There is no {what} with that id.", field=field)
+    return row
 
 
 class UidMixin:

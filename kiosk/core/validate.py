@@ -118,27 +118,20 @@ def times_list(value, field: str = "times", max_items: int = 24) -> list[str]:
 
 
 def timestamp(value, field: str, label: str, *, tz: tzinfo | None = None,
-              required: bool = False) -> datetime | None:
-    """An ISO-8601 date and time as aware UTC, between TIME_MIN and TIME_MAX.
+              required: bool = False, bounded: bool = True) -> datetime | None:
+    """An ISO-8601 date and time as aware UTC, between TIME_MIN and TIME_MAX: the one parser
+    of times that come from outside (forms, ops' arguments, a sync request's clocks).
 
     A value without an offset is read on `tz` (the clinic's wall clock, for forms); without
     `tz` it is refused (an op's times say their zone). None or "" is None unless `required`.
+    `bounded=False` takes any time UTC can hold: a device's own clock (a sync request's
+    `sent_at`, an op's `at`) may be far off, and is corrected by its skew, never refused.
     """
     if value is None or value == "":
         if required:
             raise DomainError("required", f"{label} is required.", field=field)
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif not isinstance(value, str) or len(value) > 40:
-        raise DomainError("bad_time", f"{label} must be a date and time like "
-                          "2026-11-22T10:15:03Z.", field=field)
-    else:
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise DomainError("bad_time", f"{label}: “{value.strip()[:40]}” is not a date and "
-                              "time (e.g. 2026-11-22T10:15:03Z).", field=field) from None
+    parsed = _iso_read(value, field, label)
     if parsed.tzinfo is None:
         if tz is None:
             raise DomainError("bad_time", f"{label} needs a time zone (Z).", field=field)
@@ -147,10 +140,23 @@ def timestamp(value, field: str, label: str, *, tz: tzinfo | None = None,
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         parsed = None
-    if parsed is None or not TIME_MIN <= parsed < TIME_MAX:
+    if parsed is None or bounded and not TIME_MIN <= parsed < TIME_MAX:
         raise DomainError("out_of_range", f"{label} must be between {TIME_MIN.year} and "
                           f"{TIME_MAX.year - 1}.", field=field)
     return parsed
+
+
+def _iso_read(value, field: str, label: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value) > 40:
+        raise DomainError("bad_time", f"{label} must be a date and time like "
+                          "2026-11-22T10:15:03Z.", field=field)
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise DomainError("bad_time", f"{label}: “{value.strip()[:40]}” is not a date and "
+                          "time (e.g. 2026-11-22T10:15:03Z).", field=field) from None
 
 
 def day(value, field: str, label: str) -> date | None:

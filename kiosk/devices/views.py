@@ -31,6 +31,7 @@ from ..core.auth import (
     session_device_set,
 )
 from ..core.clock import to_local
+from ..core.errorpages import json_error
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.htmx import render
@@ -88,7 +89,7 @@ def display_claim():
     device = device_by_credential(token, "display")
     if device is None or device.board_id is None:
         db.session.rollback()
-        return jsonify({"error": "bad_display_token", "message": ERR_DISPLAY_LINK}), 401
+        return json_error(401, "bad_display_token", ERR_DISPLAY_LINK)
     session.clear()
     session_device_set(device)
     return jsonify({"board_url": url_for("boards.show", board_id=device.board_id)})

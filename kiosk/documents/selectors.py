@@ -3,20 +3,15 @@
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from ..core.errors import NotFound
+from ..core.models import row_by_uid
 from ..extensions import db
 from .models import Document, DocumentDelivery
 
 
 def document_by_uid(uid: str, *, with_pdf: bool = False) -> Document:
     """The document with this uid, or NotFound."""
-    query = select(Document).where(Document.uid == uid)
-    if with_pdf:
-        query = query.options(undefer(Document.pdf))
-    document = db.session.scalar(query)
-    if document is None:
-        raise NotFound("There is no document with that id.", field="document")
-    return document
+    return row_by_uid(Document, uid, what="document", field="document",
+                      options=(undefer(Document.pdf),) if with_pdf else ())
 
 
 def documents_of(patient) -> list[Document]:

@@ -6,16 +6,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..core.errors import NotFound
+from ..core.models import row_by_uid
 from ..extensions import db
 from .models import FORM_DRAFT, FormEntry, FormTemplate, FormVersion, PatientForm
 
 
 def form_template_by_uid(uid: str) -> FormTemplate:
     """The template with this uid, or NotFound."""
-    template = db.session.scalar(select(FormTemplate).where(FormTemplate.uid == uid))
-    if template is None:
-        raise NotFound("There is no form template with that id.", field="template")
-    return template
+    return row_by_uid(FormTemplate, uid, what="form template", field="template")
 
 
 def form_templates_list(*, active_only: bool = True) -> list[FormTemplate]:
@@ -38,10 +36,7 @@ def form_version_of(template: FormTemplate, number: int) -> FormVersion:
 
 def patient_form_by_uid(uid: str) -> PatientForm:
     """The patient's form with this uid, or NotFound."""
-    form = db.session.scalar(select(PatientForm).where(PatientForm.uid == uid))
-    if form is None:
-        raise NotFound("There is no form with that id.", field="form")
-    return form
+    return row_by_uid(PatientForm, uid, what="form", field="form")
 
 
 def forms_of(patient) -> list[PatientForm]:

@@ -2,17 +2,14 @@
 
 from sqlalchemy import func, select
 
-from ..core.errors import NotFound
+from ..core.models import row_by_uid
 from ..extensions import db
 from .models import Patient
 
 
 def patient_by_uid(uid: str) -> Patient:
     """The patient with this uid, or NotFound."""
-    patient = db.session.scalar(select(Patient).where(Patient.uid == uid))
-    if patient is None:
-        raise NotFound("There is no patient with that id.", field="patient")
-    return patient
+    return row_by_uid(Patient, uid, what="patient", field="patient")
 
 
 def patients_list(*, status: str | None = "admitted", unallocated: bool | None = None

@@ -29,6 +29,12 @@ ERR_DIRECT_OFF = ("Creating patients directly is switched off; admit them in the
                   "system, or ask a manager to allow direct creation.")
 ERR_PIMS_TAKEN = "Another patient already has practice-system id {pims_id}."
 
+# What a patient is given by, the one list (the admission and edit forms, the patient.create
+# op); `alerts` holds many values (a form's ticked boxes, an op's list).
+PATIENT_FIELDS = ("name", "species", "breed", "sex", "weight_kg", "date_of_birth", "owner_name",
+                  "owner_phone", "ward", "cage", "doctor", "colour", "alerts", "alert_note",
+                  "pims_id", "file_number")
+PATIENT_LISTS = ("alerts",)
 # Field → (label, max length) for the plain text fields of a patient.
 TEXT_FIELDS = {
     "breed": ("Breed", 80), "owner_name": ("Owner", 120), "owner_phone": ("Owner's phone", 40),

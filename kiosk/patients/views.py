@@ -18,13 +18,9 @@ from ..staff.services import user_authenticate_pin
 from ..staff.throttle import limit_sign_in
 from .models import ALERT_LABELS, PANEL_COLOURS, SEX_LABELS, SPECIES
 from .selectors import patient_by_uid, patients_list
-from .services import patient_create, patient_update
+from .services import PATIENT_FIELDS, PATIENT_LISTS, patient_create, patient_update
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
-
-FIELDS = ("name", "species", "breed", "sex", "weight_kg", "date_of_birth", "owner_name",
-          "owner_phone", "ward", "cage", "doctor", "colour", "alert_note", "pims_id",
-          "file_number")
 
 
 def _form(template_data: dict, *, patient=None, error: DomainError | None = None, status=200):
@@ -86,7 +82,7 @@ def new():
 @level_required(LEVEL_ORDERS, "create patients")
 def create():
     """Admit a patient directly; listed as unallocated until linked to the PIMS record."""
-    data = form_data(*FIELDS, lists=("alerts",))
+    data = form_data(*PATIENT_FIELDS, lists=PATIENT_LISTS)
     patient, error = commit_or_error(
         lambda: patient_create(user=current_user(), data=data, origin="direct"))
     if error:
@@ -99,7 +95,7 @@ def create():
 def edit(uid: str):
     """The patient's details as a form."""
     patient = patient_by_uid(uid)
-    data = {name: getattr(patient, name) for name in FIELDS if name != "ward"}
+    data = {name: getattr(patient, name) for name in PATIENT_FIELDS if name != "ward"}
     data.update(ward=patient.ward_id, alerts=patient.alerts or [])
     return _form(data, patient=patient)
 
@@ -111,7 +107,7 @@ def update(uid: str):
     """Save the patient's details; nothing changes if any field is wrong (or, on a tablet
     nobody signed in to on the server, if the PIN confirming it is wrong)."""
     patient = patient_by_uid(uid)
-    data = form_data(*FIELDS, lists=("alerts",))
+    data = form_data(*PATIENT_FIELDS, lists=PATIENT_LISTS)
     user, error = _editor()
     if error:
         return _form(data, patient=patient_by_uid(uid), error=error, status=422)

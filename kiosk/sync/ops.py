@@ -18,11 +18,13 @@ from ..forms.models import PatientForm
 from ..forms.selectors import form_template_by_uid, patient_form_by_uid
 from ..forms.services import form_fill, form_finalise, form_start
 from ..patients.models import Patient
-from ..patients.services import patient_create
+from ..patients.services import PATIENT_FIELDS, patient_create
 from ..treatments.models import Order, Task
 from ..treatments.services import (
+    ORDER_FIELDS,
     note_add,
     order_create,
+    order_give_prn,
     order_stop,
     task_complete,
     task_on_demand,
@@ -114,14 +116,6 @@ def _scalar(args: dict, key: str):
     raise DomainError("bad_args", f"“{key}” must be a number or text.", field=key)
 
 
-PATIENT_FIELDS = ("name", "species", "breed", "sex", "weight_kg", "date_of_birth",
-                  "owner_name", "owner_phone", "ward", "cage", "doctor", "colour", "alerts",
-                  "alert_note", "pims_id", "file_number")
-ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
-                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
-                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
-
-
 def _fields(args: dict, names: tuple[str, ...]) -> dict:
     out = {}
     for name in names:
@@ -169,8 +163,10 @@ def _order_stop(args: dict, ctx: OpContext) -> dict:
     return {"order": order.uid}
 
 
-def _task_for(args: dict, ctx: OpContext) -> Task:
-    """The task named; one a tablet computed beyond the server's horizon is made first."""
+def _task_for(args: dict, ctx: OpContext, *, dose: bool = False) -> Task | None:
+    """The task named; one a tablet computed beyond the server's horizon is made first.
+    With `dose`, None when it names no task the server has but a PRN order's dose (the
+    tablet's "Give now" numbers the dose's task itself): `order_give_prn` makes it."""
     uid = arg_uid(args, "task")
     try:
         return ctx.find(Task, uid)
@@ -178,20 +174,37 @@ def _task_for(args: dict, ctx: OpContext) -> Task:
         order_uid, due_at = arg_uid(args, "order", required=False), arg_time(args, "due_at")
         if order_uid is None or due_at is None:
             raise
-    return task_on_demand(order=ctx.find(Order, order_uid), due_at=due_at, uid=uid,
-                          now=ctx.now)
+    order = ctx.find(Order, order_uid)
+    if order.prn and dose:
+        return None
+    return task_on_demand(order=order, due_at=due_at, uid=uid, now=ctx.now)
 
 
-def _task_complete(args: dict, ctx: OpContext) -> dict:
-    task = _task_for(args, ctx)
-    completion = task_complete(task=task, user=ctx.user, device=ctx.device, at=ctx.at,
-                               value=_scalar(args, "value"), note=arg_text(args, "note"),
-                               now=ctx.now)
+def _completed(task: Task, completion, ctx: OpContext) -> dict:
     ctx.patient = task.order.patient.uid
     result = {"task": task.uid}
     if completion.conflict:
         result["conflict"] = completion.conflict
     return result
+
+
+def _task_complete(args: dict, ctx: OpContext) -> dict:
+    task = _task_for(args, ctx, dose=True)
+    if task is None:
+        return _order_give(args, ctx)
+    completion = task_complete(task=task, user=ctx.user, device=ctx.device, at=ctx.at,
+                               value=_scalar(args, "value"), note=arg_text(args, "note"),
+                               now=ctx.now)
+    return _completed(task, completion, ctx)
+
+
+def _order_give(args: dict, ctx: OpContext) -> dict:
+    order = ctx.find(Order, arg_uid(args, "order"))
+    completion = order_give_prn(order=order, user=ctx.user, device=ctx.device, at=ctx.at,
+                                value=_scalar(args, "value"), note=arg_text(args, "note"),
+                                now=ctx.now, uid=arg_uid(args, "task", required=False),
+                                named_at=arg_time(args, "due_at"))
+    return _completed(completion.task, completion, ctx)
 
 
 def _task_skip(args: dict, ctx: OpContext) -> dict:
@@ -334,6 +347,7 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("patient.create", _patient_create, _patient_arg),
     OpSpec("order.create", _order_create, _patient_arg),
     OpSpec("order.stop", _order_stop, _order_patient),
+    OpSpec("order.give", _order_give, _order_patient),
     OpSpec("task.complete", _task_complete, _task_patient),
     OpSpec("task.skip", _task_skip, _task_patient),
     OpSpec("note.add", _note_add, _patient_arg),

@@ -22,6 +22,7 @@ from ..anaesthesia.entries import ASA_CLASSES, EVENTS, PRE, VITALS, rules_for_pa
 from ..anaesthesia.selectors import sheet_uids_of_patients
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import current_tablet, login_required, session_device_set
+from ..core.errorpages import json_error
 from ..core.errors import DomainError
 from ..devices.auth import device_from_request
 from ..devices.selectors import carried_patients
@@ -56,12 +57,6 @@ def static_files(folder: str) -> list[str]:
 ERR_NOT_A_TABLET = "A valid, unrevoked tablet token is required; ask a manager."
 
 
-def _json_error(status: int, error: str, message: str):
-    response = jsonify({"error": error, "message": message})
-    response.headers["Cache-Control"] = "no-store"
-    return response, status
-
-
 @bp.get("/tablet")
 def setup():
     """The page a tablet opens once: it keeps its id and token from the link's '#'."""
@@ -88,7 +83,7 @@ def pair():
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
-        return _json_error(400, exc.code, exc.message)
+        return json_error(400, exc.code, exc.message, field=exc.field)
     _session_for(device)
     answer = {"id": device.public_id, "token": token, "kind": device.kind,
               "label": device.label, "name": device.name}
@@ -117,7 +112,7 @@ def claim():
     device = device_from_request("tablet")
     if device is None:
         db.session.rollback()
-        return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
+        return json_error(401, "unauthorized", ERR_NOT_A_TABLET)
     _session_for(device)
     return jsonify({"id": device.public_id, "label": device.label})
 
@@ -127,7 +122,7 @@ def staff(device_id: str):
     """What a tablet's lock screen needs to check PINs offline: staff, levels, verifiers."""
     device = device_from_request("tablet")
     if device is None or device.public_id != device_id:
-        return _json_error(401, "unauthorized", ERR_NOT_A_TABLET)
+        return json_error(401, "unauthorized", ERR_NOT_A_TABLET)
     # Only the people who work on this tablet's wards: a verifier anywhere else is one
     # more to guess at offline for nothing.
     people = [{"id": u.public_id, "name": u.name, "level": u.level,
@@ -165,7 +160,7 @@ def offline_pages():
     while it carries nothing)."""
     device = _keeping_device()
     if device is None:
-        return _json_error(401, "unauthorized", "Only a paired tablet keeps pages offline.")
+        return json_error(401, "unauthorized", "Only a paired tablet keeps pages offline.")
     urls = [url_for("static", filename=name) for name in static_files(current_app.static_folder)]
     urls += [url_for("patients.index"), url_for("boards.index"),
              url_for("tablet.sheet_shell"), url_for("tablet.anaesthesia_shell"),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased, joinedload
 from ..clinic.selectors import settings_get, settings_zone
 from ..core import clock
 from ..core.clock import local_day_bounds, to_local
-from ..core.errors import NotFound
+from ..core.models import row_by_uid
 from ..extensions import db
 from ..patients.models import Patient
 from ..staff.models import User
@@ -70,19 +70,13 @@ class Sheet:
 def task_by_uid(uid: str) -> Task:
     """The task with this uid, its order and patient with it (every completion reads both),
     or NotFound."""
-    task = db.session.scalar(select(Task).where(Task.uid == uid).options(
-        joinedload(Task.order).joinedload(Order.patient)))
-    if task is None:
-        raise NotFound("There is no task with that id.", field="task")
-    return task
+    return row_by_uid(Task, uid, what="task", field="task",
+                      options=(joinedload(Task.order).joinedload(Order.patient),))
 
 
 def order_by_uid(uid: str) -> Order:
     """The order with this uid, or NotFound."""
-    order = db.session.scalar(select(Order).where(Order.uid == uid))
-    if order is None:
-        raise NotFound("There is no order with that id.", field="order")
-    return order
+    return row_by_uid(Order, uid, what="order", field="order")
 
 
 def sheet_for(patient: Patient, *, day: date | None = None, now: datetime | None = None) -> Sheet:

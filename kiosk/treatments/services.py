@@ -59,6 +59,7 @@ ERR_FUTURE = "The time given is in the future."
 ERR_BEFORE_ORDER = "The time given is before this order started."
 ERR_VALUE_REQUIRED = "Enter the value measured."
 ERR_NOT_PRN = "Only as-needed (PRN) orders are given on demand; complete its scheduled tasks."
+ERR_NOT_DOSE_UID = "“task” is not the uid of that order's dose given at “due_at”."
 FUTURE_TOLERANCE = timedelta(minutes=5)
 ERR_NOT_DUE = "This order has no task due at that time."
 ERR_DUE_AHEAD = "That task is due more than 14 days ahead."
@@ -69,6 +70,12 @@ ML_MAX = Decimal("1000000")
 CONFLICT_ALREADY_DONE = "already_done"
 CONFLICT_ORDER_STOPPED = "order_stopped"
 CONFLICT_DISCHARGED = "patient_discharged"
+
+
+# What an order is given by, the one list (the order form, the order.create op).
+ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
+                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
+                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
 
 
 def order_fields_clean(data: dict, *, now: datetime) -> dict:
@@ -256,19 +263,29 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
 
 
 def order_give_prn(*, order: Order, user, device=None, at: datetime | None = None, value=None,
-                   note=None, now: datetime | None = None) -> TaskCompletion:
-    """Record a dose of an as-needed (PRN) order: a task due when given, completed at once."""
+                   note=None, now: datetime | None = None, uid: str | None = None,
+                   named_at: datetime | None = None) -> TaskCompletion:
+    """Record a dose of an as-needed (PRN) order: a task due when given, completed at once.
+
+    The one way a dose is given: the sheet's "Give now", the `order.give` op, and a tablet's
+    `task.complete` of a dose it numbered itself. `uid` is the task uid the tablet computed
+    (SYNC.md) from `named_at`, the time by its own clock; it must be that order's task uid
+    then. A scheduled order is refused (`not_prn`, naming `order`) before anything is made.
+    """
     if not order.prn:
-        raise DomainError("not_prn", ERR_NOT_PRN)
+        raise DomainError("not_prn", ERR_NOT_PRN, field="order")
     now = now or clock.utcnow()
     at = as_utc(at) if at else now
-    uid = task_uid(order.uid, at)
-    task = db.session.scalar(select(Task).where(Task.uid == uid))
+    expected = task_uid(order.uid, as_utc(named_at) if named_at else at)
+    if uid is not None and uid != expected:
+        raise DomainError("bad_args", ERR_NOT_DOSE_UID, field="task")
+    task = db.session.scalar(select(Task).where(Task.uid == expected))
     if task is None:
-        task = Task(uid=uid, order_id=order.id, patient_id=order.patient_id, due_at=at,
+        # Linked through relationships: an order made earlier in the same sync batch has
+        # no id until the batch's one flush.
+        task = Task(uid=expected, order=order, patient=order.patient, due_at=at,
                     status=TASK_OPEN)
         db.session.add(task)
-        db.session.flush()
     return task_complete(task=task, user=user, device=device, at=at, value=value, note=note,
                          now=now)
 

@@ -17,6 +17,7 @@ from ..patients.selectors import patient_by_uid
 from .models import ORDER_KINDS, ROUTES
 from .selectors import order_by_uid, sheet_for, task_by_uid
 from .services import (
+    ORDER_FIELDS,
     note_add,
     order_create,
     order_give_prn,
@@ -27,10 +28,6 @@ from .services import (
 )
 
 bp = Blueprint("treatments", __name__)
-
-ORDER_FIELDS = ("name", "kind", "dose", "units", "concentration", "volume_ml", "route",
-                "rate_ml_h", "additives", "instructions", "value_type", "value_units",
-                "every_hours", "times", "prn", "start", "end", "billable_code", "price")
 
 
 def _day_arg() -> date | None:

@@ -11,7 +11,7 @@ from kiosk.devices.models import Device, DevicePatient
 from kiosk.devices.services import device_add, device_assign_ward, device_pair
 from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
-from kiosk.sync.services import utcnow_ms
+from kiosk.sync.envelope import utcnow_ms
 from tests import factories
 
 

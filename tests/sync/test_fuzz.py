@@ -22,6 +22,7 @@ from sqlalchemy import select
 from kiosk.devices.models import SyncOp
 from kiosk.devices.services import device_provision
 from kiosk.extensions import db
+from kiosk.sync.ops import REGISTRY
 
 from .. import factories
 from .helpers import domain_counts, iso, now_utc, stable_uid, sync_post, task_uid_for
@@ -117,9 +118,7 @@ huge_ints = st.sampled_from([10**30, -10**30, 2**63, 2**63 - 1, -2**63, 2**64, 2
 seqs = st.one_of(st.builds(Next, st.integers(1, 3)), st.builds(Next, st.just(1)),
                  st.sampled_from([0, -1, 1.0, 1.5, "1", True, False, None, 2**31, 2**63, 2**64,
                                   -2**63, 10**30, [], {}]))
-NAMES = ["task.complete", "task.skip", "note.add", "patient.create", "order.create",
-         "order.stop", "patient.discharge", "form.start", "form.fill", "form.finalise",
-         "anaesthesia.start", "anaesthesia.record", "anaesthesia.finalise"]
+NAMES = sorted(REGISTRY)  # every op, a new one too
 ARG_KEYS = ["task", "value", "note", "order", "due_at", "reason", "patient", "text", "name",
             "species", "kind", "every_hours", "times", "start", "end", "prn", "billable",
             "weight_kg", "alerts", "ward", "sex", "colour", "pims_id", "dose", "date_of_birth",
@@ -514,6 +513,7 @@ def full_target(app, clinic, target):
     from kiosk.forms.services import form_start
     from kiosk.patients.models import Patient
     from kiosk.treatments.models import Order
+    from kiosk.treatments.services import order_create
 
     from ..support.forms import consent_template
 
@@ -521,9 +521,12 @@ def full_target(app, clinic, target):
     sheet = anaesthesia_start(patient=patient, user=clinic.user(5))
     template = consent_template(clinic)
     form = form_start(patient=patient, template=template, user=clinic.user(5))
+    order = db.session.scalars(select(Order)).first()
+    prn = order_create(user=clinic.user(5), patient=patient, data={
+        "name": "Buprenorphine", "kind": "medication", "prn": True})
     db.session.commit()
     return {"target": target, "template": template.uid, "sheet": sheet.uid, "form": form.uid,
-            "order": db.session.scalars(select(Order)).first().uid}
+            "order": order.uid, "prn": prn.uid}
 
 
 def _base_args(name: str, full: dict, now: str) -> dict:
@@ -540,6 +543,8 @@ def _base_args(name: str, full: dict, now: str) -> dict:
         "patient.create": {"patient": new, "name": "Rex", "species": "canine",
                            "date_of_birth": "2020-01-01", "weight_kg": "12"},
         "order.stop": {"order": full["order"], "reason": "done"},
+        "order.give": {"order": full["prn"], "task": str(uuid.uuid5(uuid.UUID(full["prn"]), now)),
+                       "due_at": now, "note": "sore"},
         "form.start": {"form": new, "patient": target.patient, "template": full["template"],
                        "version": 1},
         "anaesthesia.record": {"sheet": full["sheet"], "entry": new, "kind": "note",
@@ -561,11 +566,7 @@ def test_every_ops_dates_and_integers_at_the_extremes_are_answered(client, full_
     """Each op with one argument set to a date at the ends of the calendar or an integer
     past any column: never a 500; a refusal names the field and changes nothing."""
     target = full_target["target"]
-    name = data.draw(st.sampled_from(["order.create", "task.complete", "task.skip", "note.add",
-                                      "patient.create", "order.stop", "form.start",
-                                      "anaesthesia.record", "anaesthesia.start", "form.fill",
-                                      "form.finalise", "anaesthesia.finalise",
-                                      "patient.discharge"]), label="op")
+    name = data.draw(st.sampled_from(NAMES), label="op")
     args = _base_args(name, full_target, iso(now_utc()))
     key = data.draw(st.sampled_from(sorted({*args, "start", "end", "due_at", "at", "version",
                                             "every_hours", "dose", "price", "volume_ml",

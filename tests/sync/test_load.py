@@ -106,7 +106,7 @@ def test_a_crowd_of_tablets_larger_than_the_pool_all_sync_promptly(small_pool_ap
 
 def test_a_queued_sync_holds_no_connection(small_pool_app):
     """While one request writes, the next waits for its turn without a connection."""
-    from kiosk.sync.services import write_turn
+    from kiosk.sync.turns import write_turn
 
     clinic = factories.clinic_make()
     patient = factories.patient_make(clinic)
@@ -135,9 +135,9 @@ def test_a_sync_that_cannot_get_its_turn_soon_is_told_to_come_back(small_pool_ap
     """Past the wait cap, a busy answer (503 with Retry-After), not a minute in line;
     nothing of the batch applied."""
     from kiosk.devices.models import Device
-    from kiosk.sync import services
+    from kiosk.sync import turns
 
-    monkeypatch.setattr(services, "TURN_WAIT_S", 0.5, raising=False)
+    monkeypatch.setattr(turns, "TURN_WAIT_S", 0.5, raising=False)
     clinic = factories.clinic_make()
     patient = factories.patient_make(clinic)
     device, token = device_provision(name="Tablet", colour="blue")
@@ -148,7 +148,7 @@ def test_a_sync_that_cannot_get_its_turn_soon_is_told_to_come_back(small_pool_ap
     db.session.remove()
     client = small_pool_app.test_client()
     answers = []
-    with small_pool_app.app_context(), services.write_turn():  # a long batch is writing
+    with small_pool_app.app_context(), turns.write_turn():  # a long batch is writing
         waiting = threading.Thread(target=lambda: answers.append(client.post(
             "/api/sync", json=body, headers={"Authorization": f"Bearer {token}"})))
         waiting.start()
@@ -171,7 +171,7 @@ def test_a_device_revoked_while_its_sync_waits_in_line_is_refused(small_pool_app
     when its turn comes: revoked meanwhile, nothing of the batch is applied."""
     from kiosk.devices.models import Device
     from kiosk.devices.services import device_revoke
-    from kiosk.sync.services import write_turn
+    from kiosk.sync.turns import write_turn
 
     clinic = factories.clinic_make()
     patient = factories.patient_make(clinic)
@@ -201,7 +201,7 @@ def test_a_device_revoked_while_its_sync_waits_in_line_is_refused(small_pool_app
 
 
 def test_write_turns_are_served_in_arrival_order_and_a_wait_can_run_out():
-    from kiosk.sync.services import WriteTurns
+    from kiosk.sync.turns import WriteTurns
 
     turns = WriteTurns(1)
     assert turns.acquire(0)

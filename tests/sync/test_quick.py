@@ -6,6 +6,7 @@ through both ways, in fresh databases, and compare every answer and the final st
 check that a valid batch really goes the quick way and a refused op sends it back.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from kiosk.core import events
 from kiosk.core.clock import hour_floor, zone
-from kiosk.sync import services
+from kiosk.sync import execution
 
 from .helpers import (
     SETTINGS,
@@ -33,27 +34,31 @@ from .helpers import (
 
 
 class Ways:
-    """Counts how batches went: quick, sent back the careful way, careful from the start."""
+    """Counts how batches went, as `execution.batch_processed` tells: quick, sent back the
+    careful way, careful (from the start or after being sent back)."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self):
         self.quick = self.back = self.careful = 0
-        quick, run = services._quick, services._run
 
-        def counted_quick(device, batch):
-            answer = quick(device, batch)
-            if answer is None:
-                self.back += 1
-            else:
-                self.quick += 1
-            return answer
+    def seen(self, app, *, device, way):
+        self.quick += way == "quick"
+        self.back += way == "back"
+        self.careful += way in ("back", "careful")
 
-        def counted_run(device, batch):
-            if batch.rows is None:
-                self.careful += 1
-            return run(device, batch)
 
-        monkeypatch.setattr(services, "_quick", counted_quick)
-        monkeypatch.setattr(services, "_run", counted_run)
+@contextmanager
+def ways_counted():
+    """A Ways counting the batches processed inside the block."""
+    counted = Ways()
+    with execution.batch_processed.connected_to(counted.seen):
+        yield counted
+
+
+@pytest.fixture
+def ways():
+    """How this test's batches went."""
+    with ways_counted() as counted:
+        yield counted
 
 
 def play(client, world, plans, size: int) -> list:
@@ -106,10 +111,10 @@ def both_ways(monkeypatch, base, devices: int, run):
     for way in ("quick", "careful"):
         with monkeypatch.context() as patch:
             if way == "careful":
-                patch.setattr(services, "QUICK_FROM", 10**9)
-            ways = Ways(patch)
-            db_reset()
-            outcome[way] = run(world_make(base, devices))
+                patch.setattr(execution, "QUICK_FROM", 10**9)
+            with ways_counted() as ways:
+                db_reset()
+                outcome[way] = run(world_make(base, devices))
         if way == "quick":
             quick_ways = ways
         else:
@@ -122,22 +127,17 @@ def world(app):
     return world_make(hour_floor(now_utc(), zone("UTC")), 2)
 
 
-def test_a_batch_of_valid_ops_goes_the_quick_way(client, world, monkeypatch):
-    ways = Ways(monkeypatch)
-    apart = []
-    monkeypatch.setattr(services, "_apply_alone",
-                        lambda *a, **k: apart.append(1) or pytest.fail("op in a savepoint"))
+def test_a_batch_of_valid_ops_goes_the_quick_way(ways, client, world):
     plan = [("note", 0, 2, "ate well"), ("complete", 0, 2, False), ("patient", 0, 4),
             ("order", 0, 2, 4), ("complete", len(world.tasks), 2, False),
             ("note", 2, 2, "restless")]
     answers = play(client, world, [plan], 10)
     assert [r["status"] for r in answers[0]["results"]] == ["applied"] * 6
-    assert (ways.quick, ways.back, ways.careful) == (1, 0, 0) and not apart
+    assert (ways.quick, ways.back, ways.careful) == (1, 0, 0)
 
 
 def test_a_refused_op_sends_the_batch_the_careful_way_and_only_it_is_refused(
-        client, world, monkeypatch):
-    ways = Ways(monkeypatch)
+        ways, client, world):
     fired = []
     events.event_subscribe("note.added", fired.append)
     # A level-1 person may not create an order: refused by the service, after the first note.
@@ -157,18 +157,16 @@ def test_a_refused_op_sends_the_batch_the_careful_way_and_only_it_is_refused(
     assert len(fired) == 2, "the first try's events must not fire as well"
 
 
-def test_a_single_op_goes_the_careful_way_at_once(client, world, monkeypatch):
-    ways = Ways(monkeypatch)
+def test_a_single_op_goes_the_careful_way_at_once(ways, client, world):
     answers = play(client, world, [[("note", 0, 2, "ate well")]], 10)
     assert answers[0]["results"][0]["status"] == "applied"
     assert (ways.quick, ways.back, ways.careful) == (0, 0, 1)
 
 
-def test_an_op_twice_in_one_batch_is_applied_once(client, world, monkeypatch):
+def test_an_op_twice_in_one_batch_is_applied_once(ways, client, world):
     """The quick way writes its op records at the end of the batch, so a repeat inside the
     batch cannot point at its original: that batch goes the careful way, which answers as
     for any op a tablet sent under two seqs (409 after the ops before it)."""
-    ways = Ways(monkeypatch)
     box = Outbox(device=world.devices[0][0], token=world.devices[0][2])
     note = op_make(world, 0, 0, ("note", 0, 2, "ate well"))
     box.record(note)
@@ -260,11 +258,10 @@ def test_an_order_made_and_stopped_in_one_batch_cancels_its_tasks(client, world,
     assert outcome["quick"] == outcome["careful"]
 
 
-def test_a_quick_try_that_fails_in_a_flush_loses_no_op(client, world, monkeypatch):
+def test_a_quick_try_that_fails_in_a_flush_loses_no_op(ways, client, world):
     """The flush fails (one patient uid made twice) while an op runs: SQLAlchemy takes the
     savepoint back at once, before the batch gives up. The careful way must then start
     from the device as it was: every op processed, none answered as already seen."""
-    ways = Ways(monkeypatch)
     plan = [("patient", 0, 1), ("patient", 0, 1), ("complete", 0, 2, False)]
     answers = play(client, world, [plan], 7)
     assert [(r["seq"], r["status"]) for r in answers[0]["results"]] == [
