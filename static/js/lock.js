@@ -86,7 +86,8 @@ function adoptSignIn() {
   var p = readJSON(K.person, null);
   if (p && p.id === body.dataset.user && p.since >= at) { return; }
   setPerson({id: body.dataset.user, name: body.dataset.userName || body.dataset.user,
-    level: parseInt(body.dataset.userLevel || "1", 10), since: at});
+    level: parseInt(body.dataset.userLevel || "1", 10), levelName: body.dataset.userLevelName,
+    since: at});
 }
 
 // ---- Checking a PIN -------------------------------------------------------------------
@@ -122,7 +123,8 @@ function unlock(userId, pin) {
     if (ok) {
       delete all[userId];
       save(K.failures, all);
-      setPerson({id: who.id, name: who.name, level: who.level, since: Date.now()});
+      setPerson({id: who.id, name: who.name, level: who.level, levelName: who.level_name,
+        since: Date.now()});
       return null;
     }
     // The same growing wait as the server's (staff.services.lockout_delay): from the
@@ -231,7 +233,7 @@ function render() {
   if (!enabled()) { return; }
   var p = readJSON(K.person, null);
   var who = document.getElementById("lock-person");
-  if (who) { who.textContent = p ? p.name + " · level " + p.level : "Locked"; }
+  if (who) { who.textContent = p ? p.name + " · " + (p.levelName || "level " + p.level) : "Locked"; }
   gate(p ? p.level : 0);
   var main = document.querySelector("main");
   var s = screen();

@@ -4,8 +4,7 @@ server, empty, on the pages that need them; and the fill form is named for the b
 import re
 
 from tests import factories
-
-from .builders import consent_template
+from tests.support.forms import consent_template
 
 
 def template_of(page: str, template_id: str) -> str:
