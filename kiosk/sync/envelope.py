@@ -144,5 +144,5 @@ def client_read(client) -> dict:
 
 def utcnow_ms() -> str:
     """The server's time as 2026-11-22T10:20:00.412Z."""
-    now = clock.utcnow()
+    now = clock.utcnow_exact()
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

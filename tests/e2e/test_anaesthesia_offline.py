@@ -7,13 +7,22 @@ from the tablet's copy after a reload with the server down."""
 import json
 import re
 import time
-from datetime import UTC, datetime
 
 import pytest
-import requests
 
-from .conftest import TABLET, attention_list, own_server, sign_in, wait_outbox
-from .test_offline import outbox, wait_cached
+from .conftest import attention_list, own_server, wait_outbox
+from .helpers import (
+    check_merged,
+    outbox,
+    press_event,
+    record_drug,
+    record_ops_of,
+    record_vitals,
+    resend,
+    set_up,
+    start_sheet,
+    wait_cached,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +37,6 @@ def server(browser_ready, tmp_path_factory):
     yield from own_server(tmp_path_factory, "kiosk-anaesthesia-offline")
 
 
-def set_up(browser, server, *, number: int, colour: str, username: str, password: str):
-    """A tablet-sized page signed in and provisioned (through /tablet#id.token)."""
-    out = server.kiosk("devices", "add", "--name", f"Theatre tablet {number}", "--colour",
-                       colour, "--number", str(number))
-    device = json.loads(out.strip().splitlines()[-1])
-    context = browser.new_context(viewport=TABLET, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    sign_in(page, server.base_url, username, password)
-    page.goto(f"{server.base_url}/tablet#{device['id']}.{device['token']}")
-    page.locator("#tablet-status", has_text="This tablet is").wait_for()
-    return context, page, device
-
-
 def admitted_patient(server, index: int) -> tuple[int, str, str]:
     """An admitted patient without an anaesthesia sheet (id, uid, name)."""
     rows = server.query(
@@ -49,29 +44,6 @@ def admitted_patient(server, index: int) -> tuple[int, str, str]:
         "EXISTS (SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) ORDER BY p.id")
     assert len(rows) > index, "the demo clinic has too few admitted patients"
     return rows[index]
-
-
-def start_sheet(page, procedure: str = "", asa: str = "") -> str:
-    """Start a sheet from the patient's anaesthesia list; the new sheet's uid."""
-    form = page.locator("form.anaesthesia-start")
-    if procedure:
-        form.locator("input[name=procedure]").fill(procedure)
-    if asa:
-        form.locator("select[name=asa]").select_option(asa)
-    form.get_by_role("button", name="Start anaesthesia sheet").click()
-    page.wait_for_url(re.compile(r"/tablet/anaesthesia-shell#"))
-    return page.url.split("#", 1)[1]
-
-
-def record_vitals(page, **values) -> None:
-    """Fill in the vitals form and record (offline: until the op is queued)."""
-    form = page.locator("form.vitals-form")
-    for key, value in values.items():
-        form.locator(f"input[name={key}]").fill(str(value))
-    before = len(outbox(page))
-    form.get_by_role("button", name=re.compile("Record vitals")).click()
-    if not page.evaluate("navigator.onLine"):
-        wait_outbox(page, lambda ops: len(ops) > before, timeout=10_000)
 
 
 def wait_cached_with(page, path: str, text: str, timeout: float = 30.0) -> None:
@@ -83,19 +55,6 @@ def wait_cached_with(page, path: str, text: str, timeout: float = 30.0) -> None:
     while not page.evaluate(script, [path, text]):
         assert time.monotonic() < deadline, f"the kept copy of {path} never held {text!r}"
         time.sleep(0.3)
-
-
-def record_drug(page, drug: str, dose: str) -> None:
-    form = page.locator('form[data-kind="drug"]')
-    form.locator("input[name=drug]").fill(drug)
-    form.locator("input[name=dose]").fill(dose)
-    form.get_by_role("button", name=re.compile("Record drug")).click()
-    page.locator("#drug table.drugs tr.waiting", has_text=drug).wait_for()
-
-
-def press_event(page, label: str) -> None:
-    page.locator("form.event-buttons").get_by_role("button", name=label, exact=True).click()
-    page.locator("#event ul.events li.waiting", has_text=label).wait_for()
 
 
 def record_ops(page) -> list[dict]:
@@ -216,74 +175,12 @@ def offline_part(server, ctx_a, a, dev_a, ctx_b, b, dev_b, uid, name):
     check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, **merged)
 
 
-def resend(server, device: dict, ops: list[dict]) -> dict:
-    """Post a tablet's ops to /api/sync again, as if its first answer was lost."""
-    return requests.post(f"{server.base_url}/api/sync", timeout=15,
-                         headers={"Authorization": f"Bearer {device['token']}"},
-                         json={"device": device["id"], "sent_at": time.strftime(
-                             "%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                             "outbox": {"pending": len(ops), "oldest_at": ops[0]["at"]},
-                             "ops": ops}).json()
-
-
-def record_ops_of(ops: list[dict]) -> list[dict]:
-    return [op for op in ops if op["name"] == "anaesthesia.record"]
-
-
-def check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, *, first, addenda):
-    """One sheet for the patient, holding every entry of both tablets once, by time.
-
-    `first`: the ops of the tablet whose sheet reached the server first (the sheet the
-    other joined). `addenda`: the uids of the entries that are addenda, i.e. that reached
-    the server after the finalise did (so it depends on which tablet synced first). Every
-    op of both tablets, whatever it was, is applied once. Returns the stored entries
-    (uid, kind, device, at, confirmed, addendum) by time.
-    """
-    device_a, device_b = int(dev_a["id"][2:]), int(dev_b["id"][2:])
-    roots = server.query(
-        "SELECT s.id, s.uid, s.status FROM anaesthesia_sheets s JOIN patients p "
-        "ON p.id = s.patient_id WHERE p.uid = ? AND s.merged_into_id IS NULL", uid)
-    assert len(roots) == 1, roots
-    root_id, root_uid, status = roots[0]
-    second = ops_b if first is ops_a else ops_a
-    assert root_uid == first[0]["args"]["sheet"] and status == "finalised"
-    assert server.query("SELECT merged_into_id FROM anaesthesia_sheets WHERE uid = ?",
-                        second[0]["args"]["sheet"]) == [(root_id,)]
-    entries = server.query(
-        "SELECT uid, kind, device_id, at, confirmed, addendum FROM anaesthesia_entries "
-        "WHERE sheet_id = ? ORDER BY at, recorded_at, id", root_id)
-    sent = {op["args"]["entry"]: op for op in record_ops_of(ops_a + ops_b)}
-    stored = [e for e in entries if e[0] in sent]
-    assert sorted(e[0] for e in stored) == sorted(sent)  # every entry, exactly once
-    # The only other entries: the headers the starts carried (in these tests, A's).
-    assert [(e[1], e[2]) for e in entries if e[0] not in sent] == [("header", device_a)]
-    for entry_uid, kind, device, at, _confirmed, addendum in stored:
-        op = sent[entry_uid]
-        assert kind == op["args"]["kind"]
-        assert device == (device_a if op in ops_a else device_b)
-        gap = abs(_seconds(at) - _seconds(op["at"]))
-        assert gap < 5, (entry_uid, at, op["at"])
-        assert bool(addendum) == (entry_uid in addenda), (entry_uid, kind, addendum)
-    statuses = server.query("SELECT device_id, status, count(*) FROM sync_ops WHERE device_id "
-                            "IN (?, ?) AND status != 'duplicate' GROUP BY device_id, status",
-                            device_a, device_b)
-    assert sorted(statuses) == sorted([(device_a, "applied", len(ops_a)),
-                                       (device_b, "applied", len(ops_b))])
-    return stored
-
-
 def check_vitals_order(stored, dev_a, dev_b):
     """This test's vitals, by time: A's confirmed HR, B, A, B, then A's addendum."""
     device_a, device_b = int(dev_a["id"][2:]), int(dev_b["id"][2:])
     vitals = [(e[2], json.loads(e[4] or "[]"), e[5]) for e in stored if e[1] == "vitals"]
     assert vitals == [(device_a, ["hr"], 0), (device_b, [], 0), (device_a, [], 0),
                       (device_b, [], 0), (device_a, [], 1)]
-
-
-def _seconds(text: str) -> float:
-    """A stored or sent UTC time as epoch seconds."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def test_a_sheet_started_online_opens_offline_after_a_reload(browser, server):

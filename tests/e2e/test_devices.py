@@ -7,7 +7,7 @@ import re
 import pytest
 
 from .conftest import TABLET, WALL, own_server, sign_in, wait_outbox
-from .test_offline import complete_in_dialog, outbox, wait_cached
+from .helpers import complete_in_dialog, outbox, wait_cached
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,11 @@ import time
 import pytest
 
 from .conftest import outbox_snapshot, own_server, wait_outbox
-from .test_anaesthesia_offline import (
+from .helpers import (
     check_merged,
+    draw_signature,
+    fill_consent,
+    outbox,
     press_event,
     record_drug,
     record_ops_of,
@@ -20,9 +23,8 @@ from .test_anaesthesia_offline import (
     resend,
     set_up,
     start_sheet,
+    wait_cached,
 )
-from .test_forms import draw_signature, fill_consent
-from .test_offline import outbox, wait_cached
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from .conftest import attention_list, own_server, wait_outbox
-from .test_offline import outbox, set_up_tablet, wait_cached
+from .helpers import draw_signature, fill_consent, outbox, set_up_tablet, wait_cached
 
 pytestmark = pytest.mark.e2e
 
@@ -15,25 +15,6 @@ pytestmark = pytest.mark.e2e
 def server(browser_ready, tmp_path_factory):
     """A server of its own: the test stops and restarts it."""
     yield from own_server(tmp_path_factory, "kiosk-forms")
-
-
-def draw_signature(page) -> None:
-    """A scribble across the signature box, with the mouse as the pointer."""
-    box = page.locator("canvas[data-signature=signature]").bounding_box()
-    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    for step in range(1, 25):
-        page.mouse.move(box["x"] + 20 + step * 12,
-                        box["y"] + box["height"] / 2 + (15 if step % 2 else -15))
-    page.mouse.up()
-
-
-def fill_consent(page) -> None:
-    """The demo consent form's text fields and choice (not the tick box or signature)."""
-    page.locator("textarea[name=owner_name]").fill("Alex Client")
-    page.locator("textarea[name=owner_phone]").fill("07700 900123")
-    page.locator("textarea[name=procedure]").fill("Dental, extractions")
-    page.locator("select[name=cpr]").select_option("Resuscitate")
 
 
 def test_a_consent_form_is_filled_and_signed_offline_then_synced(browser, server):

@@ -1,13 +1,12 @@
 """Offline mode in a real browser: a provisioned tablet keeps working while the server is
 gone, survives a reload, and every change reaches the server exactly once afterwards."""
 
-import json
 import re
-import time
 
 import pytest
 
-from .conftest import TABLET, attention_list, next_seq, outbox_ops, own_server, sign_in, wait_outbox
+from .conftest import attention_list, own_server, wait_outbox
+from .helpers import complete_in_dialog, outbox, patient_with_open_tasks, set_up_tablet, wait_cached
 
 pytestmark = pytest.mark.e2e
 
@@ -16,72 +15,6 @@ pytestmark = pytest.mark.e2e
 def server(browser_ready, tmp_path_factory):
     """A server of its own: the test stops and restarts it to make it unreachable."""
     yield from own_server(tmp_path_factory, "kiosk-offline")
-
-
-def provision(server) -> dict:
-    """A new tablet: its id and token (the last line `kiosk devices add` prints)."""
-    out = server.kiosk("devices", "add", "--name", "Ward tablet", "--colour", "blue",
-                       "--number", "2")
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def set_up_tablet(browser, server, username="vet", password="vet-demo-1", **options):
-    """A tablet-sized page signed in, provisioned through /tablet#id.token."""
-    device = provision(server)
-    context = browser.new_context(viewport=TABLET, has_touch=True, **options)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    sign_in(page, server.base_url, username, password)
-    page.goto(f"{server.base_url}/tablet#{device['id']}.{device['token']}")
-    status = page.locator("#tablet-status")
-    status.filter(has_text="This tablet is Blue #2").wait_for()
-    assert "#" not in page.url  # the token left the address bar
-    stored = [page.evaluate("localStorage['kiosk.deviceId']"), next_seq(page)]
-    assert stored == [device["id"], 1]
-    return context, page, device
-
-
-def patient_with_open_tasks(server) -> tuple[str, str]:
-    """An admitted patient with at least two open tasks due today (uid, name)."""
-    rows = server.query(
-        "SELECT p.uid, p.name FROM patients p JOIN tasks t ON t.patient_id = p.id "
-        "WHERE p.status = 'admitted' AND t.status = 'scheduled' "
-        "AND date(t.due_at) = date('now') GROUP BY p.id HAVING count(*) >= 3 ORDER BY p.id")
-    assert rows, "the demo clinic has no patient with open tasks today"
-    return rows[0]
-
-
-def wait_cached(page, path: str, timeout: float = 30.0) -> None:
-    """Until the service worker controls the page and keeps `path`."""
-    try:
-        page.wait_for_function("() => !!navigator.serviceWorker.controller")
-    except Exception as exc:
-        state = page.evaluate("navigator.serviceWorker.getRegistrations().then(rs => rs.map("
-                              "r => [r.scope, !!r.installing, !!r.waiting, !!r.active]))")
-        raise AssertionError(f"no service worker controls {page.url}: {state}") from exc
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(
-            "p => caches.keys().then(ks => Promise.all(ks.map("
-            "k => caches.open(k).then(c => c.match(p))))).then(hits => hits.some(Boolean))",
-            path):
-        assert time.monotonic() < deadline, f"{path} was not kept by the service worker"
-        time.sleep(0.2)
-
-
-def outbox(page) -> list:
-    return outbox_ops(page)
-
-
-def complete_in_dialog(page, task) -> None:
-    """Open a task's dialog and press Done (with a value when the order records one)."""
-    page.wait_for_function("() => document.documentElement.dataset.sheet === 'ready'")
-    task.click()
-    dialog = page.locator("#task-dialog")
-    dialog.locator(".complete-form").wait_for()
-    value = dialog.locator(".complete-form input[name=value]")
-    if value.count():
-        value.fill("38.5")
-    dialog.get_by_role("button", name="✓ Done").click()
 
 
 def test_a_tablet_works_offline_and_syncs_everything_once(browser, server):

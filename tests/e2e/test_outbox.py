@@ -13,7 +13,7 @@ from .conftest import (
     set_next_seq,
     wait_outbox,
 )
-from .test_offline import (
+from .helpers import (
     complete_in_dialog,
     outbox,
     patient_with_open_tasks,
@@ -212,7 +212,7 @@ def test_a_conflict_stays_in_needs_attention_until_dismissed(browser, server):
 
     import requests
 
-    from .test_offline import provision
+    from .helpers import provision
 
     context, page, _device, _sheet = open_sheet(browser, server)
     try:
