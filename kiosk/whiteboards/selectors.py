@@ -46,14 +46,15 @@ class Cell:
 
 def short_name(name: str, limit: int = SHORT_NAME_CHARS) -> str:
     """An order's name shortened for a board cell: whole if it fits in `limit` characters,
-    else cut at a word boundary when one is near (or mid-word) and ended with "…"."""
+    else cut at a word boundary when one is near (or mid-word) and ended with "…", in
+    `limit - 1` characters all told (the ellipsis is wider than a letter; what still does
+    not fit a narrow cell is clipped by the page's own ellipsis)."""
     name = " ".join(name.split())
     if len(name) <= limit:
         return name
     cut = name[:limit - 1]
     space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
+    cut = cut[:space] if space >= limit // 2 else cut[:limit - 2]
     return cut.rstrip(" -,.;:/(") + "…"
 
 

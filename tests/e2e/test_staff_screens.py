@@ -81,6 +81,7 @@ def test_a_vet_unlocked_by_pin_discharges_from_the_documents_page(browser, serve
         page.goto(f"{server.base_url}/patients/{uid}/documents")
         page.get_by_role("link", name="Discharge").click()
         page.locator("h1", has_text=f"Discharge {name}").wait_for()
+        page.locator("html[data-binder=on]").wait_for(state="attached")  # the page's modules
         page.get_by_role("button", name=f"Discharge {name}").click()
         outbox_empty(page)
         # The page says how it went, by itself, once the server has the discharge.

@@ -12,6 +12,7 @@ import {ready} from "./dom.js";
 ready(async () => {
   status.start();
   binder.start();
+  document.documentElement.dataset.binder = "on";  // forms with data-outbox go to the outbox now
   refresh.start();
   if (!isTablet()) { return; }
   await outbox.start();
