@@ -86,7 +86,11 @@ register("order.stop", (form) => {
   return {args};
 });
 
-register("patient.discharge", (form) => ({args: {patient: form.dataset.patient}}));
+register("patient.discharge", (form) => {
+  const args = {patient: form.dataset.patient};
+  put(args, "override_reason", field(form, "override_reason"));  // a manager's, when blocked
+  return {args};
+});
 
 register("note.add", (form) => {
   const text = field(form, "text");

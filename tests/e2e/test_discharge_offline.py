@@ -69,14 +69,17 @@ def synced(page) -> None:
 
 
 def documents_ready(server, patient_id: int, kinds: set[str]) -> list[tuple]:
-    """Once the documents worker has archived a PDF of each of these kinds for the patient:
+    """Once the documents worker has archived every PDF of these kinds for the patient:
     every document of the patient as (kind, source uid, status, first bytes of the PDF)."""
     deadline = time.monotonic() + DOCUMENTS_TIMEOUT
     while True:
         rows = server.query(
             "SELECT kind, source_uid, status, substr(pdf, 1, 4) FROM documents "
             "WHERE patient_id = ? ORDER BY id", patient_id)
-        if {kind for kind, _s, status, _p in rows if status == "ready"} >= kinds:
+        ready = {kind for kind, _s, status, _p in rows if status == "ready"}
+        # Every document of these kinds made (the worker renders after commit, one by one).
+        if ready >= kinds and all(status == "ready" for kind, _s, status, _p in rows
+                                  if kind in kinds):
             return rows
         assert time.monotonic() < deadline, f"the PDFs were not archived in time: {rows}"
         time.sleep(0.5)

@@ -10,6 +10,7 @@ import pytest
 from tests.support.server import KioskServer
 
 from .conftest import TABLET, WALL, serving, sign_in, wait_outbox
+from .helpers import start_sheet
 
 pytestmark = pytest.mark.e2e
 
@@ -222,3 +223,33 @@ def test_a_task_done_on_two_tablets_is_reviewed_by_name_and_replaced(browser, se
             [("sync.dismiss",), ("task.completion_stand",)]
     finally:
         desk.close()
+
+
+def test_a_manager_overrides_a_blocked_discharge_from_a_tablet(browser, server):
+    """The manager's reason for discharging past a blocker travels with the tablet's op (it
+    was dropped, and the discharge refused)."""
+    patient_id, uid, name = quiet_patient(server, skip=4)
+    context, page, device_id = paired_tablet(browser, server, number=11, colour="red")
+    try:
+        unlock(page, "Dana Manager", "666666")
+        page.goto(f"{server.base_url}/patients/{uid}/anaesthesia")
+        page.locator("html[data-binder=on]").wait_for(state="attached")
+        start_sheet(page, "Dental")  # left open: it holds the discharge
+        outbox_empty(page)
+        assert server.query("SELECT status FROM anaesthesia_sheets WHERE patient_id = ?",
+                            patient_id) == [("open",)]
+        page.goto(f"{server.base_url}/patients/{uid}/discharge")
+        page.locator("h1", has_text=f"Discharge {name}").wait_for()
+        page.locator("html[data-binder=on]").wait_for(state="attached")
+        page.locator("textarea[name=override_reason]").fill(
+            "Owner collects now; sheet closed on paper")
+        page.get_by_role("button", name=f"Discharge {name}").click()
+        outbox_empty(page)
+        page.locator("#discharge", has_text="Discharged").wait_for(timeout=SYNC_TIMEOUT_MS)
+        reason = "Owner collects now; sheet closed on paper"
+        assert server.query("SELECT status, discharge_override FROM patients WHERE id = ?",
+                            patient_id) == [("discharged", reason)]
+        assert server.query("SELECT name, status FROM sync_ops WHERE device_id = ? ORDER BY seq",
+                            int(device_id[2:]))[-1] == ("patient.discharge", "applied")
+    finally:
+        context.close()
