@@ -78,6 +78,16 @@ def complete_in_dialog(page, task) -> None:
     dialog.get_by_role("button", name="✓ Done").click()
 
 
+def unlock(page, name: str, pin: str) -> None:
+    """Choose a name on the lock screen and type the PIN (checked on the tablet)."""
+    screen = page.locator("#lock-screen")
+    screen.get_by_role("button", name=name).click()
+    screen.locator("input[name=pin]").fill(pin)
+    screen.get_by_role("button", name="Unlock").click()
+    screen.wait_for(state="hidden")
+    page.locator("#lock-person", has_text=name).wait_for()
+
+
 # ---- The anaesthesia sheet on two tablets
 def set_up(browser, server, *, number: int, colour: str, username: str, password: str):
     """A tablet-sized page signed in and provisioned (through /tablet#id.token)."""

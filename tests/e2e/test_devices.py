@@ -7,7 +7,7 @@ import re
 import pytest
 
 from .conftest import TABLET, WALL, own_server, sign_in, wait_outbox
-from .helpers import complete_in_dialog, outbox, wait_cached
+from .helpers import complete_in_dialog, outbox, unlock, wait_cached
 
 pytestmark = pytest.mark.e2e
 
@@ -22,15 +22,6 @@ def is_cached(page, path: str) -> bool:
     return page.evaluate(
         "p => caches.keys().then(ks => Promise.all(ks.map("
         "k => caches.open(k).then(c => c.match(p))))).then(hits => hits.some(Boolean))", path)
-
-
-def unlock(page, name: str, pin: str) -> None:
-    """Choose a name on the lock screen and type the PIN."""
-    screen = page.locator("#lock-screen")
-    screen.get_by_role("button", name=name).click()
-    screen.locator("input[name=pin]").fill(pin)
-    screen.get_by_role("button", name="Unlock").click()
-    screen.wait_for(state="hidden")
 
 
 def add_tablet(manager, base: str) -> str:

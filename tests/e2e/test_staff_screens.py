@@ -10,7 +10,7 @@ import pytest
 from tests.support.server import KioskServer
 
 from .conftest import TABLET, WALL, serving, sign_in, wait_outbox
-from .helpers import start_sheet
+from .helpers import start_sheet, unlock
 
 pytestmark = pytest.mark.e2e
 
@@ -45,16 +45,6 @@ def paired_tablet(browser, server, *, number: int, colour: str):
     page.goto(f"{server.base_url}/patients/")
     page.locator("#lock-screen h1", has_text="Locked").wait_for()
     return context, page, device["id"]
-
-
-def unlock(page, name: str, pin: str) -> None:
-    """Choose a name on the lock screen and type the PIN (checked on the tablet)."""
-    screen = page.locator("#lock-screen")
-    screen.get_by_role("button", name=name).click()
-    screen.locator("input[name=pin]").fill(pin)
-    screen.get_by_role("button", name="Unlock").click()
-    screen.wait_for(state="hidden")
-    page.locator("#lock-person", has_text=name).wait_for()
 
 
 def outbox_empty(page) -> None:
@@ -165,11 +155,10 @@ def test_the_dashboard_never_says_synced_without_the_tablets_recent_word(browser
 def sync_one(server, device: dict, seq: int, user: str, args: dict) -> dict:
     """What a tablet's outbox sends for one task completion, sent as it would be."""
     import uuid
-    from datetime import UTC, datetime
 
     import requests
 
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = server.now_z()
     response = requests.post(f"{server.base_url}/api/sync", timeout=10,
                              headers={"Authorization": f"Bearer {device['token']}"}, json={
                                  "device": device["id"], "sent_at": now,
