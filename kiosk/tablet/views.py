@@ -5,6 +5,7 @@ The setup link carries the device id and token after '#', so they never reach th
 server's logs; the page keeps them in localStorage for the outbox (static/js/client/device.js).
 """
 
+from functools import cache
 from pathlib import Path
 
 from flask import (
@@ -47,11 +48,13 @@ STATIC_KEPT = ("css", "js", "vendor")
 STATIC_SUFFIXES = (".js", ".css")
 
 
-def static_files(folder: str) -> list[str]:
-    """The static files a tablet keeps, relative to the static folder, sorted."""
+@cache
+def static_files(folder: str) -> tuple[str, ...]:
+    """The static files a tablet keeps, relative to the static folder, sorted (read once:
+    they change only with a release, and every tablet asks for the list)."""
     root = Path(folder)
-    return sorted(str(path.relative_to(root).as_posix()) for sub in STATIC_KEPT
-                  for path in (root / sub).rglob("*") if path.suffix in STATIC_SUFFIXES)
+    return tuple(sorted(str(path.relative_to(root).as_posix()) for sub in STATIC_KEPT
+                  for path in (root / sub).rglob("*") if path.suffix in STATIC_SUFFIXES))
 
 
 ERR_NOT_A_TABLET = "A valid, unrevoked tablet token is required; ask a manager."
