@@ -221,6 +221,7 @@ def configure_blueprints(app: Flask) -> None:
 def configure_features(app: Flask) -> None:
     """What each feature registers with the layers below it (kiosk.core imports no
     feature): who a session is, upkeep jobs, template globals, what fills the boards."""
+    from .billing import hooks as billing_hooks
     from .clinic import templating as clinic_templating
     from .devices import hooks as devices_hooks
     from .discharge import hooks as discharge_hooks
@@ -228,7 +229,7 @@ def configure_features(app: Flask) -> None:
     from .treatments import hooks as treatments_hooks
 
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
-                    treatments_hooks.install, discharge_hooks.install):
+                    treatments_hooks.install, discharge_hooks.install, billing_hooks.install):
         install(app)
 
 

@@ -1,6 +1,7 @@
 """Imports every feature's tables so metadata (and Alembic) knows them all."""
 
 from .anaesthesia.models import AnaesthesiaEntry, AnaesthesiaSheet
+from .billing.models import BillingConnector, BillingItem, Charge, ShiftMark
 from .clinic.models import ClinicSettings, Ward
 from .core.audit import AuditEntry
 from .devices.models import Device, DeviceEvent, DevicePatient, SyncOp
@@ -11,7 +12,8 @@ from .staff.models import PinFailure, StaffSession, User
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
-__all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "Board", "BoardMember",
+__all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "BillingConnector",
+           "BillingItem", "Board", "BoardMember", "Charge", "ShiftMark",
            "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
            "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
            "Patient", "PatientForm", "PinFailure", "StaffSession", "SyncOp", "Task",

@@ -9,7 +9,7 @@ from ..core.audit import audit_record
 from ..core.auth import LEVEL_ANAESTHESIA, permission_check
 from ..core.clock import as_utc
 from ..core.errors import DomainError
-from ..core.events import event_record
+from ..core.events import event_record, fact_record
 from ..core.models import new_uid, uid_check_free
 from ..extensions import db
 from .entries import entry_clean
@@ -72,6 +72,9 @@ def anaesthesia_record(*, sheet: AnaesthesiaSheet, user, kind: str, data, uid: s
     db.session.add(entry)
     if entry.addendum:
         _archive_addendum(sheet, entry, user=user, device=device)
+    if kind == "drug":
+        fact_record("anaesthesia.drug_given", entry=entry, patient=sheet.patient, user=user,
+                    device=device, now=now)
     audit_record(action="anaesthesia.record", entity="anaesthesia", entity_uid=sheet.uid,
                  user=user, device=device,
                  detail={"entry": entry.uid, "kind": kind, "confirmed": sure,

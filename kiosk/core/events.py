@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 _handlers: dict[str, list[Callable]] = defaultdict(list)
+_fact_handlers: dict[str, list[Callable]] = defaultdict(list)
 _batch_handlers: list[Callable] = []
 _preparers: list[Callable] = []
 
@@ -33,6 +34,21 @@ class DomainEvent:
 def event_record(session: Session, name: str, **data) -> None:
     """Queue an event on the session; it fires after the session commits."""
     session.info.setdefault("pending_events", []).append(DomainEvent(name, data))
+
+
+def fact_subscribe(name: str, handler: Callable[..., None]) -> None:
+    """Call `handler(**objects)` whenever a service records the fact `name`, inside the same
+    unit of work: what it writes (a charge) commits or rolls back with the fact itself."""
+    if handler not in _fact_handlers[name]:
+        _fact_handlers[name].append(handler)
+
+
+def fact_record(name: str, **objects) -> None:
+    """Tell the features above that a fact happened (`task.completed` with the completion…),
+    now and in this transaction. Unlike events, a handler's error is the caller's error: a
+    fact whose consequence cannot be written is not written either."""
+    for handler in _fact_handlers.get(name, ()):
+        handler(**objects)
 
 
 def event_subscribe(name: str, handler: Callable[[DomainEvent], None]) -> None:

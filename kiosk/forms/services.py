@@ -8,7 +8,7 @@ from ..core.audit import audit_record
 from ..core.auth import LEVEL_FORMS, LEVEL_MANAGER, permission_check
 from ..core.clock import as_utc
 from ..core.errors import DomainError
-from ..core.events import event_record
+from ..core.events import event_record, fact_record
 from ..core.models import new_uid, uid_check_free
 from ..core.validate import text_required
 from ..extensions import db
@@ -158,6 +158,7 @@ def form_finalise(*, form: PatientForm, user, device=None, at: datetime | None =
     form.finalised_at = as_utc(at) if at else clock.utcnow()
     form.finalised_by = user
     _archive(form, user=user, device=device)
+    fact_record("form.finalised", form=form, user=user, device=device, now=clock.utcnow())
     audit_record(action="form.finalise", entity="form", entity_uid=form.uid, user=user,
                  device=device, detail={"patient": form.patient.uid})
     event_record(db.session, "form.changed", patient=form.patient.uid, form=form.uid)

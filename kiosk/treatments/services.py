@@ -14,7 +14,7 @@ from ..core.audit import audit_record
 from ..core.auth import LEVEL_COMPLETE_TASK, LEVEL_ORDERS, permission_check
 from ..core.clock import as_utc
 from ..core.errors import DomainError
-from ..core.events import event_record
+from ..core.events import event_record, fact_record
 from ..core.models import new_uid, uid_check_free
 from ..core.validate import (
     choice,
@@ -256,6 +256,9 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
         task.status, task.done_at, task.done_by_id = TASK_DONE, at, user.id
         task.done_device_id = device.id if device else None
         task.value, task.note = value, note
+    if conflict is None:  # a conflict charges nothing (billing listens for this fact)
+        fact_record("task.completed", task=task, completion=completion, user=user,
+                    device=device, now=now)
     audit_record(action="task.complete", entity="task", entity_uid=task.uid, user=user,
                  device=device, detail={"value": value, "conflict": conflict})
     event_record(db.session, "task.changed", patient=order.patient.uid, task=task.uid)

@@ -81,7 +81,8 @@ def sheet_url(browser, live_server):
         form.locator("input[name=spo2]").fill(str(spo2))
         form.get_by_role("button", name=re.compile("Record vitals")).click()
         # By the recorded value, not the row's text: "88" is also in a time such as 05:48.
-        page.locator(f'#vitals table.vitals-grid tbody tr[data-values*=\'"hr": "{hr}"\']').wait_for()
+        row = f'#vitals table.vitals-grid tbody tr[data-values*=\'"hr": "{hr}"\']'
+        page.locator(row).wait_for()
     context.close()
     return url
 
