@@ -58,11 +58,16 @@ def task_uid(order_uid: str, due: datetime) -> str:
 
 # ---- Setting up -------------------------------------------------------------------------
 
-def provision(env: dict, devices: int) -> dict:
+# --billing: which orders charge when a task is done (bench/billing.py compares the two ends).
+BILLING_SQL = {"demo": "", "all": "UPDATE orders SET billable_code = 'BENCH', price = 4.20",
+               "none": "UPDATE orders SET billable_code = NULL, price = NULL"}
+
+
+def provision(env: dict, devices: int, billing: str = "demo") -> dict:
     """Tablets (in one process: 50 `kiosk devices add` would take a minute), users, tasks."""
     code = f"""
 import json
-from sqlalchemy import select
+from sqlalchemy import select, text
 from kiosk import create_app
 from kiosk.devices.services import device_provision
 from kiosk.extensions import db
@@ -70,6 +75,8 @@ from kiosk.staff.models import User
 from kiosk.treatments.models import Task
 app = create_app()
 with app.app_context():
+    if {BILLING_SQL[billing]!r}:
+        db.session.execute(text({BILLING_SQL[billing]!r}))
     made = [device_provision(name=f"Tablet {{n}}", colour="blue", number=n)
             for n in range(1, {devices} + 1)]
     db.session.commit()
@@ -84,8 +91,10 @@ with app.app_context():
     return json.loads(out.strip().splitlines()[-1])
 
 
-def tablet_ops(index: int, count: int, world: dict, rng: random.Random) -> list[dict]:
-    """A tablet's shift: new patients and orders, their tasks done, demo tasks done, notes."""
+def tablet_ops(index: int, count: int, world: dict, rng: random.Random,
+               billable: bool = False) -> list[dict]:
+    """A tablet's shift: new patients and orders (billable when asked), their tasks done,
+    demo tasks done, notes."""
     now = datetime.now(UTC).replace(microsecond=0)
     hour = now.replace(minute=0, second=0)
     start, end = hour - timedelta(hours=4), hour + timedelta(hours=4)
@@ -101,7 +110,8 @@ def tablet_ops(index: int, count: int, world: dict, rng: random.Random) -> list[
             first.append(("order.create", vet, {
                 "order": order, "patient": patient, "name": name,
                 "kind": "fluid" if name.startswith("H") else "procedure",
-                "every_hours": 1, "start": iso(start), "end": iso(end)}))
+                "every_hours": 1, "start": iso(start), "end": iso(end),
+                **({"billable": {"code": "BENCH", "price": "4.20"}} if billable else {})}))
             due = start
             while due <= end:
                 work.append(("task.complete", tech, {"task": task_uid(order, due),
@@ -132,6 +142,22 @@ def tablet_ops(index: int, count: int, world: dict, rng: random.Random) -> list[
         ops.append({"id": op_id, "seq": seq, "name": name, "args": args, "at": iso(at),
                     "user": user})
     return ops
+
+
+def charges_count(env: dict) -> int:
+    """How many charges the server captured."""
+    code = """
+from sqlalchemy import func, select
+from kiosk import create_app
+from kiosk.billing.models import Charge
+from kiosk.extensions import db
+app = create_app()
+with app.app_context():
+    print(db.session.scalar(select(func.count()).select_from(Charge)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    return int(out.strip().splitlines()[-1])
 
 
 # ---- Sending ------------------------------------------------------------------------------
@@ -278,9 +304,10 @@ def bench_one(db: str, url: str, directory: Path, args) -> dict:
     server = KioskServer(directory, name=f"bench-{db}", gunicorn_threads=args.gunicorn,
                          env={"KIOSK_DATABASE_URL": url})
     server.prepare()
-    world = provision(server.env, args.devices)
+    billing = getattr(args, "billing", "demo")
+    world = provision(server.env, args.devices, billing)
     rng = random.Random(7)
-    tablets = [(device, token, tablet_ops(i, args.ops, world, rng))
+    tablets = [(device, token, tablet_ops(i, args.ops, world, rng, billing == "all"))
                for i, (device, token) in enumerate(world["devices"])]
     total = sum(len(ops) for _, _, ops in tablets)
     server.start()
@@ -293,7 +320,8 @@ def bench_one(db: str, url: str, directory: Path, args) -> dict:
         log = server.log_text()
     finally:
         server.stop()
-    figures = {"ops": total, "clients": args.clients,
+    charges = charges_count(server.env)
+    figures = {"ops": total, "charges": charges, "clients": args.clients,
                "apply_ops_s": round(total / applied["seconds"]),
                "replay_ops_s": round(total / replayed["seconds"]),
                **summary(applied),
@@ -313,6 +341,7 @@ def bench_one(db: str, url: str, directory: Path, args) -> dict:
               f"HTTP {shown['http']}, op outcomes {run['results']}")
         for failure in run["failures"][:5]:
             print(f"  FAILED {failure}")
+    print(f"  charges captured: {charges} (orders billable: {billing})")
     print(f"  sign-in + boards page during the flush: max {figures['sign_in_max_ms']} ms, "
           f"{figures['sign_in']}; a task completed through the sheet: max "
           f"{figures['page_write_max_ms']} ms, {figures['page_writes']}")
@@ -353,6 +382,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--gunicorn", type=int, default=0, metavar="THREADS")
     parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument("--billing", choices=sorted(BILLING_SQL), default="demo",
+                        help="which orders charge: the demo's, every one, or none")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-sync-") as tmp:
         directory = Path(tmp)
