@@ -74,19 +74,22 @@ def _offline(device, performed_at: datetime, recorded_at: datetime) -> bool:
     return device is not None and recorded_at - performed_at > OFFLINE_AFTER
 
 
-def _captured(key: str) -> bool:
-    """Whether a charge of this key exists (stored, or pending in this unit of work)."""
+def _captured(key: str, *, stored: bool = True) -> bool:
+    """Whether a charge of this key exists: pending in this unit of work, or (unless the
+    caller knows it cannot be, `stored=False`) stored."""
     if key in db.session.info.setdefault("charge_keys", set()):
         return True
-    return db.session.scalar(select(Charge.id).where(Charge.key == key)) is not None
+    return stored and db.session.scalar(select(Charge.id).where(Charge.key == key)) is not None
 
 
 def charge_capture(*, key: str, cause: str, patient, item_code: str, description: str,
                    unit_price: Decimal, quantity: Decimal = Decimal(1), user=None, device=None,
                    performed_at: datetime, now: datetime | None = None,
-                   reverses: Charge | None = None, reason: str | None = None) -> Charge | None:
-    """Record a charge once per key; None when this key was charged already."""
-    if _captured(key):
+                   reverses: Charge | None = None, reason: str | None = None,
+                   stored: bool = True) -> Charge | None:
+    """Record a charge once per key; None when this key was charged already. The unique
+    key is the last word: a second charge of a key never commits."""
+    if _captured(key, stored=stored):
         return None
     now = now or clock.utcnow()
     performed_at = as_utc(performed_at)
@@ -107,10 +110,12 @@ def charge_for_task(*, task, completion, user, device=None, now=None) -> Charge 
     order = task.order
     if not order.billable_code or order.price is None:
         return None
+    # A task's completion stands once (any later one is a conflict, which is no fact), so
+    # its key cannot be stored yet: no query for it, on the sync path's hottest op.
     return charge_capture(key=f"task:{task.uid}", cause="task", patient=order.patient,
                           item_code=order.billable_code, description=order.name,
                           unit_price=order.price, user=user, device=device,
-                          performed_at=completion.done_at, now=now)
+                          performed_at=completion.done_at, now=now, stored=False)
 
 
 def _matching_item(applies_to: str, name: str | None) -> BillingItem | None:
