@@ -108,7 +108,10 @@ def _failed(charge_id: int, key: str, attempts: int, reason: str, now: datetime)
 
 def charges_send_due(*, now: datetime | None = None, limit: int = 100) -> dict:
     """Send every due charge once (oldest first) through the webhook unless sending is
-    paused or not set up; how many were sent, failed, or taken by another sender."""
+    paused or not set up; how many were sent, failed, or taken by another sender.
+
+    A worker's entry point: it commits as it goes (each claim and each outcome), so no
+    transaction stays open while the practice system answers."""
     counts = {"sent": 0, "failed": 0, "taken": 0}
     if webhook_connector() is None:
         db.session.commit()
