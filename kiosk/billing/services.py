@@ -70,8 +70,17 @@ def _total(quantity: Decimal, unit_price: Decimal) -> Decimal:
     return (quantity * unit_price).quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
+def offline_after() -> timedelta:
+    """How late an action through a device must reach the server to count as captured
+    offline (KIOSK_BILLING_OFFLINE_AFTER_S, 60 s by default)."""
+    from flask import current_app
+
+    seconds = current_app.config.get("KIOSK_BILLING_OFFLINE_AFTER_S")
+    return OFFLINE_AFTER if seconds in (None, "") else timedelta(seconds=float(seconds))
+
+
 def _offline(device, performed_at: datetime, recorded_at: datetime) -> bool:
-    return device is not None and recorded_at - performed_at > OFFLINE_AFTER
+    return device is not None and recorded_at - performed_at > offline_after()
 
 
 def _captured(key: str, *, stored: bool = True) -> bool:
