@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from flask import render_template
 
-from ..clinic.selectors import settings_get
+from ..clinic.selectors import settings_get, settings_zone
 from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_DISCHARGE, LEVEL_MANAGER, permission_check
@@ -70,14 +70,16 @@ def discharge_archive(*, patient, user, device=None, overridden=()) -> None:
     """Queue the discharge summary PDF (the stay's documents, the treatments given and
     skipped, the charges), then (if the clinic asks) one PDF of everything."""
     charges = stay_charges(patient)
-    html = render_template("discharge/summary.html", patient=patient, clinic=settings_get(),
+    settings = settings_get()
+    html = render_template("discharge/summary.html", patient=patient, clinic=settings,
+                           tz=settings_zone(settings),
                            user=user, device=device, overridden=list(overridden),
                            documents=[d for d in documents_of(patient) if d.kind != "merged"],
                            treatments=stay_treatments(patient), charges=charges,
                            charges_total=sum((c.total for c in charges), Decimal(0)))
     document_queue(patient=patient, kind="discharge", source_uid=patient.uid,
                    title="Discharge summary", html=html, user=user, device=device)
-    if settings_get().documents_merge_at_discharge:
+    if settings.documents_merge_at_discharge:
         document_queue(patient=patient, kind="merged", source_uid=patient.uid,
                        title="All documents (merged at discharge)", html=None, user=user,
                        device=device)
