@@ -333,3 +333,24 @@ def test_a_bad_pims_id_links_nothing_and_the_charges_stay_held(clinic, frozen_cl
         assert rex.pims_id is None and rex.unallocated is True
         assert pending_by_patient([rex]) == {rex.id: ["unallocated — 1 charge held"]}
     assert Decimal(db.session.scalar(select(func.sum(Charge.total)))) == Decimal("12.50")
+
+
+def test_a_charge_by_hand_pokes_the_pending_boards(clinic, client, login, socketio_client,
+                                                   frozen_clock):
+    from kiosk.billing.services import charge_add, item_save
+
+    rex = factories.patient_make(clinic, "Rex")
+    board = Board(name="Pending", kind="pending")
+    db.session.add(board)
+    item_save(user=clinic.user(6), data={"code": "BATH", "description": "Bath",
+                                         "unit_price": "15.00"})
+    db.session.commit()
+    login(clinic.user(2))
+    sio = socketio_client()
+    sio.emit("join", {"rooms": [f"board:{board.id}"]}, callback=True)
+    sio.get_received()
+    charge_add(patient=rex, user=clinic.user(4), data={"item_code": "BATH"})
+    db.session.commit()
+    pokes = [evt["args"][0] for evt in sio.get_received() if evt["name"] == "poke"]
+    assert [(p["board"], p["patient"]) for p in pokes] == [(board.id, rex.uid)]
+    assert pending_by_patient([rex]) == {rex.id: ["unallocated — 1 charge held"]}
