@@ -2,14 +2,26 @@
 pending (the automatic pending board): a handful of queries, whatever the count."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..anaesthesia.models import SHEET_OPEN, AnaesthesiaSheet
+from ..billing.models import Charge
+from ..billing.selectors import sending_configured, unsent_by_patient
+from ..clinic.selectors import settings_zone
+from ..core import clock
+from ..core.clock import to_local
 from ..devices.models import Device, SyncOp
 from ..documents.models import DOC_FAILED, DOC_READY, Document
 from ..extensions import db
 from ..patients.models import Patient
+from ..treatments.models import TASK_DONE, TASK_OPEN, TASK_SKIPPED, Order, Task
+
+# An overdue order names at most this many of its due times (then "and N more").
+DUE_TIMES_NAMED = 6
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,65 @@ def _open_forms(patient_ids: list[int]) -> dict[int, list[str]]:
     return open_forms_by_patient(patient_ids)
 
 
-def discharge_blockers(patient: Patient, *, device=None) -> list[Blocker]:
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _charge_blockers(patient: Patient) -> list[Blocker]:
+    """Charges not yet in the practice system: held ones (the patient is not linked to a
+    practice-system record) always block; others only when sending is configured, as a
+    clinic exporting by hand has no "sent" to wait for."""
+    totals = list(db.session.scalars(select(Charge.total).where(
+        Charge.patient_id == patient.id, Charge.sent_at.is_(None))))
+    if not totals:
+        return []
+    what = f"{_plural(len(totals), 'charge')} (total {sum(totals, Decimal(0)):.2f})"
+    if patient.unallocated:
+        return [Blocker("charges_held", f"{what} {'is' if len(totals) == 1 else 'are'} held "
+                        f"until {patient.name} is linked to the practice system record.")]
+    if sending_configured():
+        return [Blocker("charges_unsent", f"{what} for {patient.name} "
+                        f"{'has' if len(totals) == 1 else 'have'} not been sent to the "
+                        "practice system yet.")]
+    return []
+
+
+def _overdue_blockers(patient: Patient, at: datetime) -> list[Blocker]:
+    """Open tasks of active orders due before `at`, one blocker per order naming each due
+    time in the clinic's zone. Billable ones (a code and a price: a charge would be missed)
+    and the others (a dose the patient would go home without) have their own codes."""
+    rows = db.session.execute(
+        select(Order.id, Order.name, Order.billable_code, Order.price, Task.due_at)
+        .join(Task, Task.order_id == Order.id)
+        .where(Order.patient_id == patient.id, Order.status == "active",
+               Task.patient_id == patient.id, Task.status == TASK_OPEN, Task.due_at < at)
+        .order_by(Order.name, Order.id, Task.due_at)).all()
+    by_order: dict[int, tuple[str, bool, list[datetime]]] = {}
+    for order_id, name, code, price, due_at in rows:
+        if order_id not in by_order:
+            by_order[order_id] = (name, bool(code) and price is not None, [])
+        by_order[order_id][2].append(due_at)
+    tz = settings_zone()
+    out = []
+    for name, billable, due in by_order.values():
+        times = ", ".join(f"{to_local(d, tz):%a %d %b %H:%M}" for d in due[:DUE_TIMES_NAMED])
+        if len(due) > DUE_TIMES_NAMED:
+            times += f" and {len(due) - DUE_TIMES_NAMED} more"
+        if billable:
+            out.append(Blocker("task_overdue_billable", f"{name} (billable) is overdue, not "
+                               f"done or skipped: due {times}."))
+        else:
+            out.append(Blocker("task_overdue", f"{name} is overdue, not done or skipped: "
+                               f"due {times}."))
+    return out
+
+
+def discharge_blockers(patient: Patient, *, device=None, at: datetime | None = None
+                       ) -> list[Blocker]:
     """Everything that should be finished before this patient goes home. `device`: the
-    tablet sending the discharge (its own earlier ops were applied before it)."""
+    tablet sending the discharge (its own earlier ops were applied before it); `at`: when
+    the discharge happened (a tablet's may be earlier than now), tasks due before it are
+    overdue."""
     out = []
     for other in _waiting_devices([patient.uid]).get(patient.uid, []):
         if device is not None and other.id == device.id:
@@ -63,13 +131,34 @@ def discharge_blockers(patient: Patient, *, device=None) -> list[Blocker]:
             Document.patient_id == patient.id, Document.status == DOC_FAILED)):
         out.append(Blocker("document_failed", f"The PDF of “{document.title}” could not "
                            f"be made ({document.last_error}); a manager can retry it."))
+    out.extend(_overdue_blockers(patient, at or clock.utcnow()))
+    out.extend(_charge_blockers(patient))
     return out
+
+
+def stay_treatments(patient: Patient) -> list[Task]:
+    """The tasks done or skipped during the stay, in time order, each with its order and
+    who did it (one query): what the discharge summary lists as treatments given."""
+    return list(db.session.scalars(
+        select(Task).options(joinedload(Task.order), joinedload(Task.done_by))
+        .where(Task.patient_id == patient.id, Task.status.in_((TASK_DONE, TASK_SKIPPED)))
+        .order_by(Task.done_at, Task.id)))
+
+
+def stay_charges(patient: Patient) -> list[Charge]:
+    """Every charge of the patient, reversals included, in the order performed, each with
+    who and which device (one query)."""
+    return list(db.session.scalars(
+        select(Charge).options(joinedload(Charge.user), joinedload(Charge.device))
+        .where(Charge.patient_id == patient.id)
+        .order_by(Charge.performed_at, Charge.id)))
 
 
 def pending_by_patient(patients: list[Patient]) -> dict[int, list[str]]:
     """For each of these patients with something unfinished, short labels of what: open
-    anaesthesia sheets, forms, documents waiting for their PDF, discharges not synced, and
-    discharges a tablet sent that were blocked and not yet reviewed."""
+    anaesthesia sheets, forms, documents waiting for their PDF, discharges not synced,
+    discharges a tablet sent that were blocked and not yet reviewed, and charges held
+    because the patient is not linked to the practice system."""
     if not patients:
         return {}
     ids = [p.id for p in patients]
@@ -92,4 +181,8 @@ def pending_by_patient(patients: list[Patient]) -> dict[int, list[str]]:
             SyncOp.patient_uid.in_(list(by_uid)), SyncOp.name == "patient.discharge",
             SyncOp.status == "conflict", SyncOp.dismissed_at.is_(None)).distinct()):
         out.setdefault(by_uid[uid], []).append("discharge blocked, not reviewed")
+    for patient_id, counts in unsent_by_patient(ids).items():
+        if counts["held"]:
+            out.setdefault(patient_id, []).append(
+                f"unallocated — {_plural(counts['held'], 'charge')} held")
     return out

@@ -12,6 +12,15 @@ Policy
   than `IMPORT_MAX_ROWS` patients, or gives the same pims_id on two rows.
 - Rows are matched by ``pims_id`` (required on every row). An unknown id creates an
   admitted patient (origin "pims"); a known id updates that patient's details.
+- **A patient created at the bedside is linked, not duplicated.** A row whose pims_id is
+  unknown but whose file number and name (ignoring case and spacing) are those of exactly
+  one admitted, unallocated patient created directly (on a tablet or the patient form)
+  links that patient: it gets the row's pims_id and details, is no longer unallocated,
+  and its held charges go to the practice system with the next send. A file number alone
+  is not enough (a slip would send one animal's charges to another's account). With no
+  file number on either side the row creates a patient as before. More than one such
+  patient, or two rows naming the same one, refuse the file (a guess could bill the wrong
+  client, and a second patient would take the pims_id the right one needs).
 - **An import never erases.** An empty cell (or a JSON null, or a key left out) leaves
   the stored detail as it is; to clear a detail, edit the patient. A row that changes
   nothing is counted as unchanged and writes nothing.
@@ -56,6 +65,11 @@ IMPORT_MAX_ROWS = 5000
 
 ERR_PIMS_REQUIRED = "Practice-system id is required for an import."
 ERR_PIMS_TWICE = "Practice-system id {pims_id} is also on row {first}."
+ERR_BEDSIDE_TWICE = ("{count} admitted patients created at the bedside have file number "
+                     "{number} and the name {name}: link the right one to the practice "
+                     "system by hand (Edit patient), then import the file again.")
+ERR_BEDSIDE_CLAIMED = ("{name}, created at the bedside, would also be linked by row {first}: "
+                       "a patient is linked to one practice-system record.")
 ERR_CONFLICT = "This patient was changed by someone else during the import; import the file again."
 
 # Fields whose value is text even when a JSON export gives a number (ids, cages, phones).
@@ -78,13 +92,15 @@ class ImportSummary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    linked: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     file_format: str | None = None
 
     def as_dict(self) -> dict:
         """The summary as a JSON-ready dict."""
         return {"rows": self.rows, "created": self.created, "updated": self.updated,
-                "unchanged": self.unchanged, "ignored_columns": self.ignored_columns,
+                "unchanged": self.unchanged, "linked": self.linked,
+                "ignored_columns": self.ignored_columns,
                 "format": self.file_format}
 
 
@@ -94,6 +110,7 @@ class _RowPlan:
     data: dict
     patient: Patient | None
     changes: dict
+    linked: bool = False
 
 
 def patients_import(*, user, content: bytes | None = None, file_format: str | None = None,
@@ -128,6 +145,10 @@ def _plans_make(parsed: ParsedFile) -> list[_RowPlan]:
     errors = list(parsed.errors)
     values_by_row = [(row, _values_normal(raw)) for row, raw in parsed.rows]
     existing = _patients_by_pims_id({values.get("pims_id") for _, values in values_by_row})
+    bedside = _bedside_by_file_number([
+        values for _, values in values_by_row
+        if not (isinstance(values.get("pims_id"), str) and values["pims_id"] in existing)])
+    claimed: dict[int, int] = {}  # bedside patient id -> the row that links it
     wards: dict = {}
     first_row: dict[str, int] = {}
     plans = []
@@ -139,11 +160,15 @@ def _plans_make(parsed: ParsedFile) -> list[_RowPlan]:
         elif isinstance(pims_id, str):
             first_row[pims_id] = row
         patient = existing.get(pims_id) if isinstance(pims_id, str) else None
+        linked = None
+        if patient is None and isinstance(pims_id, str):
+            linked = patient = _bedside_match(row, values, bedside, claimed, errors)
         data, clean, row_errors = _row_check(row, values, creating=patient is None, wards=wards)
         errors.extend(row_errors)
         changes = {key: data[key] for key in clean
                    if patient is not None and _differs(patient, key, clean[key])}
-        plans.append(_RowPlan(row=row, data=data, patient=patient, changes=changes))
+        plans.append(_RowPlan(row=row, data=data, patient=patient, changes=changes,
+                              linked=linked is not None))
     if errors:
         raise ImportRefused(errors)
     return plans
@@ -186,6 +211,56 @@ def _patients_by_pims_id(pims_ids: set) -> dict[str, Patient]:
         for patient in db.session.scalars(select(Patient).where(Patient.pims_id.in_(chunk))):
             found[patient.pims_id] = patient
     return found
+
+
+def _number_key(value) -> str | None:
+    """A file number as compared: without surrounding spaces, in any case (as SQL can)."""
+    return (value.strip().lower() or None) if isinstance(value, str) else None
+
+
+def _name_key(value) -> str | None:
+    """A name as compared: any case, any spacing."""
+    return (" ".join(value.split()).lower() or None) if isinstance(value, str) else None
+
+
+def _bedside_by_file_number(rows: list[dict]) -> dict[str, list[Patient]]:
+    """Admitted, unallocated patients created directly whose file number one of these rows
+    gives, by that number (_number_key), a few hundred numbers per query."""
+    wanted = sorted({key for key in (_number_key(values.get("file_number")) for values in rows)
+                     if key})
+    found: dict[str, list[Patient]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for patient in db.session.scalars(select(Patient).where(
+                Patient.origin == "direct", Patient.unallocated.is_(True),
+                Patient.status == "admitted",
+                func.lower(func.trim(Patient.file_number)).in_(chunk)).order_by(Patient.id)):
+            found.setdefault(_number_key(patient.file_number), []).append(patient)
+    return found
+
+
+def _bedside_match(row: int, values: dict, bedside: dict[str, list[Patient]],
+                   claimed: dict[int, int], errors: list[RowError]) -> Patient | None:
+    """The one bedside patient this row's file number and name name (None if none). More
+    than one, or one another row of the file took: a problem added to `errors`, as a
+    guess could send one animal's charges to another's account, and a second patient
+    would take the pims_id a manager needs to link the right one by hand."""
+    number, name = _number_key(values.get("file_number")), _name_key(values.get("name"))
+    if not number or not name:
+        return None
+    candidates = [p for p in bedside.get(number, []) if _name_key(p.name) == name]
+    if len(candidates) > 1:
+        errors.append(RowError(row, "file_number", ERR_BEDSIDE_TWICE.format(
+            count=len(candidates), number=values["file_number"], name=values["name"])))
+        return None
+    if not candidates:
+        return None
+    if candidates[0].id in claimed:
+        errors.append(RowError(row, "file_number", ERR_BEDSIDE_CLAIMED.format(
+            name=candidates[0].name, first=claimed[candidates[0].id])))
+        return None
+    claimed[candidates[0].id] = row
+    return candidates[0]
 
 
 def _row_check(row: int, values: dict, *, creating: bool, wards: dict
@@ -260,6 +335,11 @@ def _plan_apply(plan: _RowPlan, summary: ImportSummary, *, user, device) -> None
             patient_create(user=user, data=plan.data, origin="pims", device=device)
             db.session.flush()  # a PIMS id another row took is caught here, for this row
             summary.created += 1
+        elif plan.linked:
+            # patient_update allocates it and records "patient.changed": sending follows.
+            patient_update(patient=plan.patient, user=user, data=plan.changes,
+                           device=device)
+            summary.linked += 1
         elif plan.changes:
             patient_update(patient=plan.patient, user=user, data=plan.changes,
                            device=device)

@@ -15,9 +15,10 @@ from ..extensions import db, socketio
 log = logging.getLogger(__name__)
 
 ROOM_DEVICES = "devices"
+# A charge too: an unallocated patient's held charges put it on the pending boards.
 PATIENT_EVENTS = {"task.changed", "order.changed", "note.added", "patient.changed",
                   "anaesthesia.changed", "anaesthesia.finalised", "document.queued",
-                  "document.ready", "document.failed", "form.changed"}
+                  "document.ready", "document.failed", "form.changed", "charge.captured"}
 
 
 def room_board(board_id: int) -> str:

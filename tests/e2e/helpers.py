@@ -45,6 +45,20 @@ def patient_with_open_tasks(server) -> tuple[str, str]:
     return rows[0]
 
 
+def orders_stopped(server, patient_uid: str) -> None:
+    """Stop every active order of the patient, as the demo vet does before sending it home:
+    its open tasks are cancelled, so none is overdue (which would hold the discharge)."""
+    vet = server.signed_in("vet", "vet-demo-1")
+    for (order_uid,) in server.query(
+            "SELECT o.uid FROM orders o JOIN patients p ON p.id = o.patient_id "
+            "WHERE p.uid = ? AND o.status = 'active'", patient_uid):
+        response = vet.post(f"{server.base_url}/orders/{order_uid}/stop",
+                            data={"reason": "Going home"}, timeout=10)
+        assert response.status_code == 200, response.text
+    assert server.query("SELECT count(*) FROM orders o JOIN patients p ON p.id = o.patient_id "
+                        "WHERE p.uid = ? AND o.status = 'active'", patient_uid) == [(0,)]
+
+
 def wait_cached(page, path: str, timeout: float = 30.0) -> None:
     """Until the service worker controls the page and keeps `path`."""
     try:

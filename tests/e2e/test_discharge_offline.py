@@ -15,6 +15,7 @@ from .helpers import (
     check_merged,
     draw_signature,
     fill_consent,
+    orders_stopped,
     outbox,
     press_event,
     record_drug,
@@ -40,13 +41,15 @@ def server(browser_ready, tmp_path_factory):
 
 def quiet_patient(server) -> tuple[int, str, str]:
     """An admitted patient with nothing that would hold a discharge: no anaesthesia sheet,
-    no form, no document (id, uid, name)."""
+    no form, no document, and (its orders stopped) no task left to become overdue (id, uid,
+    name)."""
     rows = server.query(
         "SELECT p.id, p.uid, p.name FROM patients p WHERE p.status = 'admitted' "
         "AND NOT EXISTS (SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) "
         "AND NOT EXISTS (SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) "
         "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY p.id")
     assert rows, "the demo clinic has no admitted patient with nothing pending"
+    orders_stopped(server, rows[0][1])
     return rows[0]
 
 

@@ -6,7 +6,14 @@ import re
 import pytest
 
 from .conftest import attention_list, own_server, wait_outbox
-from .helpers import complete_in_dialog, outbox, patient_with_open_tasks, set_up_tablet, wait_cached
+from .helpers import (
+    complete_in_dialog,
+    orders_stopped,
+    outbox,
+    patient_with_open_tasks,
+    set_up_tablet,
+    wait_cached,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -203,6 +210,7 @@ def test_a_discharged_patients_sheet_offers_no_stop_or_give_now(browser, server)
             "(SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) AND NOT EXISTS "
             "(SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) AND NOT EXISTS "
             "(SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY id")[0][0]
+        orders_stopped(server, uid)  # no task left to become overdue and hold the discharge
         sheet = f"{server.base_url}/patients/{uid}/sheet"
         # An as-needed order, made through the order page: the sheet offers Give now and Stop.
         page.goto(f"{server.base_url}/patients/{uid}/orders/new")

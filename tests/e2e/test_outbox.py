@@ -15,6 +15,7 @@ from .conftest import (
 )
 from .helpers import (
     complete_in_dialog,
+    orders_stopped,
     outbox,
     patient_with_open_tasks,
     set_up_tablet,
@@ -278,6 +279,7 @@ def test_a_discharge_once_sent_gives_way_to_the_servers_page(browser, server):
             "(SELECT 1 FROM anaesthesia_sheets s WHERE s.patient_id = p.id) AND NOT EXISTS "
             "(SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) AND NOT EXISTS "
             "(SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY id DESC")[0]
+        orders_stopped(server, uid)  # no task left to become overdue and hold the discharge
         sheet = f"/patients/{uid}/sheet"
         page.goto(server.base_url + sheet)
         wait_cached(page, sheet)

@@ -10,7 +10,7 @@ import pytest
 from tests.support.server import KioskServer
 
 from .conftest import TABLET, WALL, serving, sign_in, wait_outbox
-from .helpers import start_sheet, unlock
+from .helpers import orders_stopped, start_sheet, unlock
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +61,7 @@ def quiet_patient(server, skip: int = 0) -> tuple[int, str, str]:
         "AND NOT EXISTS (SELECT 1 FROM patient_forms f WHERE f.patient_id = p.id) "
         "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.patient_id = p.id) ORDER BY p.id")
     assert len(rows) > skip, "the demo clinic has too few admitted patients with nothing pending"
+    orders_stopped(server, rows[skip][1])  # no task left to become overdue
     return rows[skip]
 
 
