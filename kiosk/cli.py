@@ -327,7 +327,8 @@ def devices_pair(device_id):
 
 @main.command("upkeep")
 def upkeep_command():
-    """Hourly upkeep: two days of sheet ahead, fresh query statistics (cron with gunicorn)."""
+    """Upkeep now: two days of sheet ahead, fresh query statistics (the job queue runs it
+    hourly by itself; this is for scripts and cron)."""
     click.echo(json.dumps(upkeep_run()))
 
 

@@ -180,7 +180,7 @@ def _in_app_context(app, fn: Callable[..., object]) -> Callable[..., object]:
     return run
 
 
-def _worker_separate(app) -> bool:
+def _worker_separate(app, *, warn: bool = False) -> bool:
     """Whether `kiosk worker` processes run the jobs instead of the server processes."""
     mode = str(app.config.get("KIOSK_WORKER") or "in-process").strip().lower()
     if mode not in WORKER_MODES:
@@ -188,7 +188,8 @@ def _worker_separate(app) -> bool:
     old = app.config.get("KIOSK_DOCUMENTS_WORKER")
     if mode == "in-process" and old is not None \
             and str(old).strip().lower() in ("0", "false", "no", "off", "none"):
-        log.warning("KIOSK_DOCUMENTS_WORKER=0 is deprecated: set KIOSK_WORKER=separate")
+        if warn:
+            log.warning("KIOSK_DOCUMENTS_WORKER=0 is deprecated: set KIOSK_WORKER=separate")
         return True
     return mode == "separate"
 
@@ -330,12 +331,14 @@ def _quiet_repeats(logger: logging.Logger) -> None:
 def consumer_start(app) -> None:
     """Run the jobs in threads of this server process (a scheduler for delays and periodic
     jobs, IN_PROCESS_WORKERS workers), unless KIOSK_WORKER=separate; stops at exit."""
-    if _worker_separate(app):
+    if _worker_separate(app, warn=True):
         log.info("jobs: run by `kiosk worker` (KIOSK_WORKER=separate)")
         return
     consumer = _consumer(app, IN_PROCESS_WORKERS, _QuietConsumer,
                          shutdown_timeout=SHUTDOWN_S)
     consumer.start()
+    log.info("jobs: %d worker threads in this process, queue %s", IN_PROCESS_WORKERS,
+             consumer.huey.name)
     threading.Thread(target=_watch, args=(app, consumer), name="jobs-watch",
                      daemon=True).start()
     atexit.register(consumer.stop, graceful=True)
