@@ -369,3 +369,29 @@ def test_the_clock_of_the_queue_is_kiosks(queue_app, frozen_clock):
     app = queue_app()
     stamp = app.extensions["kiosk.jobs"].huey._get_timestamp()
     assert stamp == datetime(2026, 11, 22, 12, 0, tzinfo=UTC).replace(tzinfo=None)
+
+
+def test_kiosk_jobs_run_once_runs_what_is_queued(tmp_path):
+    url = f"sqlite:///{tmp_path / 'kiosk.db'}"
+    env = {**os.environ, "KIOSK_DATABASE_URL": url, "KIOSK_TIMEZONE": "UTC",
+           "KIOSK_SECRET_KEY": secrets.token_urlsafe(32)}
+    env.pop("KIOSK_REDIS_URL", None)
+
+    def kiosk(*args):
+        done = subprocess.run([kiosk_executable(), *args], env=on_the_clock(env), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    kiosk("db", "upgrade")
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        document_id = _queue_document(factories.clinic_make())
+        db.session.commit()
+        db.session.remove()
+
+    assert json.loads(kiosk("jobs", "run-once").splitlines()[-1]) == {"ran": 1}
+    with app.app_context():
+        assert _status(document_id) == DOC_READY
+        db.session.remove()
+    assert json.loads(kiosk("jobs", "run-once").splitlines()[-1]) == {"ran": 0}

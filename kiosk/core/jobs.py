@@ -19,6 +19,7 @@ import atexit
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from huey.registry import Message
 from huey.serializer import Serializer
+from huey.storage import SqliteStorage
 from sqlalchemy.engine import make_url
 
 from ..extensions import db
@@ -127,8 +129,22 @@ class _ClockTime:
         return clock.utcnow_exact().replace(tzinfo=None)
 
 
+class _ForkSafeSqliteStorage(SqliteStorage):
+    """A connection per process: one opened before gunicorn forked its worker (a job
+    queued by `kiosk run --demo`) stays the parent's, never shared across the fork."""
+
+    _pid = None
+
+    @property
+    def conn(self):
+        """This process's connection to the queue's file (opened on first use)."""
+        if self._pid != os.getpid():
+            self._conn, self._pid = None, os.getpid()
+        return super().conn
+
+
 class _SqliteQueue(_ClockTime, SqliteHuey):
-    pass
+    storage_class = _ForkSafeSqliteStorage
 
 
 class _RedisQueue(_ClockTime, RedisHuey):
