@@ -51,9 +51,17 @@ KIOSK_SMTP_FROM = None
 KIOSK_SMTP_USER = None
 KIOSK_SMTP_PASSWORD = None
 KIOSK_SMTP_STARTTLS = False
-# The documents worker renders PDFs and sends them on inside `kiosk run`; a deployment with
-# a separate worker (`kiosk documents work --loop`) switches it off.
-KIOSK_DOCUMENTS_WORKER = True
+# Who runs the job queue (PDFs, deliveries, sweeps, upkeep): threads inside each server
+# process ("in-process"), or `kiosk worker` processes of their own ("separate").
+KIOSK_WORKER = "in-process"
+# The queue's name on Redis (default: KIOSK_REDIS_CHANNEL + "_jobs"); clinics sharing one
+# Redis server need different ones, the processes of one clinic the same one.
+KIOSK_JOBS_NAME = None
+# The queue's SQLite file without Redis; None: beside an SQLite database (kiosk.db →
+# kiosk-jobs.db), else jobs.db in the instance folder.
+KIOSK_JOBS_FILE = None
+# Deprecated: 0 meant KIOSK_WORKER=separate, and still does.
+KIOSK_DOCUMENTS_WORKER = None
 # Threads of a server process (`kiosk run`): live connections plus requests at once. The
 # database pool follows it (PostgreSQL's capped at KIOSK_DB_POOL_MAX per process).
 KIOSK_THREADS = 100
@@ -61,3 +69,8 @@ KIOSK_DB_POOL_MAX = 20
 # A tablet counts as "all sent" on the sync dashboard only while its last report of an empty
 # outbox is at most this old (tablets report every minute while a page is open).
 KIOSK_SYNC_CONFIRM_SECONDS = 120
+# Billing: an action through a tablet that reaches the server this many seconds after it was
+# performed was captured offline (flagged on the billing report and PDF).
+KIOSK_BILLING_OFFLINE_AFTER_S = 60
+# Seconds the practice system's webhook has to answer before the charge is tried again later.
+KIOSK_BILLING_WEBHOOK_TIMEOUT = 10

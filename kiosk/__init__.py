@@ -31,11 +31,15 @@ ENV_OVERRIDES = {
     "KIOSK_SMTP_USER": "KIOSK_SMTP_USER",
     "KIOSK_SMTP_PASSWORD": "KIOSK_SMTP_PASSWORD",
     "KIOSK_SMTP_STARTTLS": "KIOSK_SMTP_STARTTLS",
-    "KIOSK_DOCUMENTS_WORKER": "KIOSK_DOCUMENTS_WORKER",
+    "KIOSK_WORKER": "KIOSK_WORKER",
+    "KIOSK_JOBS_NAME": "KIOSK_JOBS_NAME",
+    "KIOSK_DOCUMENTS_WORKER": "KIOSK_DOCUMENTS_WORKER",  # deprecated: KIOSK_WORKER=separate
     "KIOSK_THREADS": "KIOSK_THREADS",
     "KIOSK_DB_POOL_MAX": "KIOSK_DB_POOL_MAX",
     "KIOSK_SIGN_IN_LIMIT": "KIOSK_SIGN_IN_LIMIT",
     "KIOSK_SYNC_CONFIRM_SECONDS": "KIOSK_SYNC_CONFIRM_SECONDS",
+    "KIOSK_BILLING_OFFLINE_AFTER_S": "KIOSK_BILLING_OFFLINE_AFTER_S",
+    "KIOSK_BILLING_WEBHOOK_TIMEOUT": "KIOSK_BILLING_WEBHOOK_TIMEOUT",
 }
 
 
@@ -50,6 +54,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     configure_extensions(app)
     configure_blueprints(app)
     configure_features(app)
+    configure_jobs(app)
     configure_templates(app)
     configure_errors(app)
     return app
@@ -86,15 +91,15 @@ def configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # WeasyPrint narrates every step of every PDF at INFO.
-    for name in ("weasyprint", "fontTools"):
+    # WeasyPrint narrates every step of every PDF at INFO, huey every job it runs.
+    for name in ("weasyprint", "fontTools", "huey"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # Threads a server process serves requests and live connections with (`kiosk run`).
 DEFAULT_THREADS = 100
-# Threads of a server process that use the database besides the requests: upkeep, the
-# documents worker, the revocation sweep, and one to spare.
+# Threads of a server process that use the database besides the requests: the job
+# queue's workers (core.jobs.IN_PROCESS_WORKERS), the revocation sweep, and one to spare.
 BACKGROUND_THREADS = 4
 # PostgreSQL's connections are a shared, costly resource (100 by default for the whole
 # server): one process never keeps more than this many, whatever its thread count.
@@ -221,17 +226,30 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_features(app: Flask) -> None:
     """What each feature registers with the layers below it (kiosk.core imports no
-    feature): who a session is, upkeep jobs, template globals, what fills the boards."""
+    feature): who a session is, upkeep and queue jobs, template globals, what fills the
+    boards, and the facts billing charges for."""
     from .billing import hooks as billing_hooks
     from .clinic import templating as clinic_templating
     from .devices import hooks as devices_hooks
     from .discharge import hooks as discharge_hooks
+    from .documents import hooks as documents_hooks
     from .staff import hooks as staff_hooks
     from .treatments import hooks as treatments_hooks
 
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
-                    treatments_hooks.install, discharge_hooks.install, billing_hooks.install):
+                    treatments_hooks.install, discharge_hooks.install, documents_hooks.install,
+                    billing_hooks.install):
         install(app)
+
+
+def configure_jobs(app: Flask) -> None:
+    """The one job queue, with core's hourly upkeep and every job the features registered
+    in configure_features, bound to this application (see kiosk.core.jobs)."""
+    from .core import upkeep
+    from .core.jobs import jobs_install
+
+    upkeep.install()
+    jobs_install(app)
 
 
 def configure_templates(app: Flask) -> None:

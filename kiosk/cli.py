@@ -1,4 +1,5 @@
-"""The `kiosk` command: run the server, demo data, users, devices, imports, upkeep."""
+"""The `kiosk` command: run the server and the job worker, demo data, users, devices,
+imports, upkeep."""
 
 import json
 import os
@@ -12,8 +13,8 @@ from sqlalchemy import inspect, select
 
 from . import create_app
 from .core.errors import DomainError
-from .core.upkeep import upkeep_loop, upkeep_run
-from .documents.worker import worker_start
+from .core.jobs import consumer_run, consumer_start, jobs_run_pending
+from .core.upkeep import upkeep_run
 from .extensions import db, socketio
 from .live.sockets import start_sweep
 
@@ -59,8 +60,8 @@ def run_command(host: str, port: int, demo: bool, dev: bool):
     """Serve the application with live updates (one process; see docs/deployment.md).
 
     A production server (gunicorn, one worker of KIOSK_THREADS threads: a live connection
-    holds a thread), with the hourly upkeep, the documents worker and the revocation sweep
-    running inside it.
+    holds a thread), with the job queue's consumer (PDFs, deliveries, hourly upkeep; unless
+    KIOSK_WORKER=separate) and the revocation sweep running inside it.
     """
     from .demo import demo_build, demo_summary
 
@@ -84,10 +85,9 @@ def run_command(host: str, port: int, demo: bool, dev: bool):
 
 
 def background_start(app) -> None:
-    """The serving process's own work: hourly upkeep, the documents worker (unless a
-    separate one is configured) and the sweep of revoked devices' live connections."""
-    socketio.start_background_task(upkeep_loop, app)
-    worker_start(app)
+    """The serving process's own work: the job queue's consumer (unless KIOSK_WORKER=separate:
+    `kiosk worker` runs it) and the sweep of revoked devices' live connections."""
+    consumer_start(app)
     start_sweep(app)
 
 
@@ -149,6 +149,26 @@ def _run_production(app, host: str, port: int) -> None:
             return app
 
     KioskServer().run()
+
+
+@main.command("worker")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Threads running jobs at once.")
+def worker_command(workers: int):
+    """Run the job queue in this process (PDFs, deliveries, sweeps, upkeep) until stopped:
+    for a group whose web processes have KIOSK_WORKER=separate (see docs/deployment.md)."""
+    consumer_run(current_app._get_current_object(), workers)
+
+
+@main.group("jobs")
+def jobs_group():
+    """The job queue."""
+
+
+@jobs_group.command("run-once")
+def jobs_run_once():
+    """Run every job queued now, in this process; the last line is JSON with how many ran."""
+    click.echo(json.dumps({"ran": jobs_run_pending()}))
 
 
 @main.command("demo")
@@ -307,7 +327,8 @@ def devices_pair(device_id):
 
 @main.command("upkeep")
 def upkeep_command():
-    """Hourly upkeep: two days of sheet ahead, fresh query statistics (cron with gunicorn)."""
+    """Upkeep now: two days of sheet ahead, fresh query statistics (the job queue runs it
+    hourly by itself; this is for scripts and cron)."""
     click.echo(json.dumps(upkeep_run()))
 
 

@@ -2,18 +2,18 @@
 
 The charge rows say what is to send; a job is only the nudge. "billing.send" is queued
 after each commit that captured a charge, changed the connector (a resume, a new address),
-changed a patient (linking releases held charges) or asked to send failing charges now,
+linked a patient to the practice system (its held charges go) or asked to send failing charges now,
 and a sweep every minute picks up retries whose back-off is over.
 """
 
-from ..core.events import event_subscribe
+from ..core.events import event_subscribe_batch
 from ..core.jobs import job_enqueue, job_periodic, job_register
 from .sending import charges_send_due
 
 SEND_JOB = "billing.send"
 SWEEP_JOB = "billing.send_sweep"
 # After these commits there may be something to send.
-SEND_EVENTS = ("charge.captured", "billing.connector_changed", "patient.changed",
+SEND_EVENTS = ("charge.captured", "billing.connector_changed", "patient.allocated",
                "billing.send_requested")
 
 
@@ -30,8 +30,11 @@ def charges_send_all() -> dict:
             return totals
 
 
-def _enqueue_send(_event=None) -> None:
-    job_enqueue(SEND_JOB)
+def _enqueue_send(events) -> None:
+    """One send job per commit that may have given it work (a sync batch's hundred charges
+    queue one job, not a hundred)."""
+    if any(evt.name in SEND_EVENTS for evt in events):
+        job_enqueue(SEND_JOB)
 
 
 def install_jobs() -> None:
@@ -39,5 +42,4 @@ def install_jobs() -> None:
     have given it work."""
     job_register(SEND_JOB, charges_send_all, retries=3, retry_delay_s=30)
     job_periodic(SWEEP_JOB, charges_send_all, every_minutes=1)
-    for name in SEND_EVENTS:
-        event_subscribe(name, _enqueue_send)
+    event_subscribe_batch(_enqueue_send)

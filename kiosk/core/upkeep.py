@@ -1,16 +1,16 @@
 """Hourly upkeep: the jobs features register (treatments: tasks ahead), then fresh
-statistics for the database's query planner."""
+statistics for the database's query planner; a periodic job of the queue (core.jobs)."""
 
 import logging
-import time
 from collections.abc import Callable
 
 from sqlalchemy import text
 
 from ..extensions import db
+from .jobs import job_periodic
 
 log = logging.getLogger(__name__)
-INTERVAL_S = 3600
+INTERVAL_MINUTES = 60
 
 # Name → job, registered at start-up by the features that own the work; a job returns a
 # count that the run reports under its name ("tasks_created").
@@ -39,17 +39,14 @@ def upkeep_run() -> dict:
     return done
 
 
-def upkeep_loop(app, interval_s: int = INTERVAL_S) -> None:
-    """Run upkeep now and then every hour for as long as the server runs."""
-    while True:
-        with app.app_context():
-            try:
-                done = upkeep_run()
-                if any(done.values()):
-                    log.info("upkeep: %s", done)
-            except Exception:  # the loop must outlive a bad hour (database restarting …)
-                db.session.rollback()
-                log.exception("upkeep failed; retrying in %d s", interval_s)
-            finally:
-                db.session.remove()
-        time.sleep(interval_s)
+def upkeep_job() -> dict:
+    """Upkeep as the hourly job: what it did is logged when it did anything."""
+    done = upkeep_run()
+    if any(done.values()):
+        log.info("upkeep: %s", done)
+    return done
+
+
+def install() -> None:
+    """Make upkeep the hourly job of the queue (and run at each consumer's start)."""
+    job_periodic("upkeep", upkeep_job, every_minutes=INTERVAL_MINUTES)

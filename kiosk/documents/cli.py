@@ -1,4 +1,4 @@
-"""`kiosk documents`: work the documents queue from the command line (cron, a worker)."""
+"""`kiosk documents`: work the documents queue once from the command line (cron, scripts)."""
 
 import json
 
@@ -6,7 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .worker import documents_work, worker_loop
+from ..core.jobs import consumer_run
+from .worker import documents_work
 
 
 # An AppGroup (not a bare click group) so its commands run inside the application context:
@@ -17,11 +18,16 @@ def documents_command():
 
 
 @documents_command.command("work")
-@click.option("--loop", is_flag=True, help="Keep working as documents are queued.")
+@click.option("--loop", is_flag=True, help="Deprecated: run `kiosk worker` instead.")
 def work_command(loop: bool):
-    """Render every due PDF and send every due delivery (once, or for ever with --loop)."""
+    """Render every due PDF and send every due delivery once (cron, scripts)."""
     if loop:
-        worker_loop(current_app._get_current_object())
+        # Deployments that ran the old documents-only worker keep working: the job
+        # queue's worker makes the documents now, and everything else with them.
+        click.echo("`kiosk documents work --loop` is deprecated: run `kiosk worker`.",
+                   err=True)
+        consumer_run(current_app._get_current_object())
+        return
     totals = {"rendered": 0, "failed": 0, "waiting": 0, "delivered": 0}
     while True:
         done = documents_work()

@@ -1,22 +1,22 @@
 """The documents worker: renders queued PDFs and sends ready ones on, retrying failures.
 
-The document rows are the queue (models.py). A worker claims one row by moving its next
-try past a lease, in a statement that only succeeds if nobody else moved it first, so
-several worker threads or processes (gunicorn, `kiosk documents work`) never render the
-same document twice at once, and one that dies mid-render leaves it to the next.
+The document rows are the queue (models.py); the job queue's "documents.work" job and its
+periodic sweep run the passes (hooks.py). A pass claims one row by moving its next try
+past a lease, in a statement that only succeeds if nobody else moved it first, so several
+worker threads or processes (gunicorn, `kiosk worker`, `kiosk documents work`) never
+render the same document twice at once, and one that dies mid-render leaves it to the next.
 """
 
 import hashlib
 import io
 import logging
-import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..core import clock
 from ..core.errors import DomainError
-from ..core.events import event_record, event_subscribe
+from ..core.events import event_record
 from ..extensions import db
 from .delivery import DeliveryError, deliver_connector, deliver_email, deliver_folder
 from .models import (
@@ -37,8 +37,6 @@ LEASE = timedelta(minutes=5)
 BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2),
            timedelta(minutes=10), timedelta(minutes=30))
 WAIT_FOR_SOURCES = timedelta(seconds=5)
-IDLE_S = 5
-_wake = threading.Event()
 
 
 class NotYet(Exception):  # noqa: N818
@@ -187,34 +185,10 @@ def documents_work(*, now: datetime | None = None, limit: int = 50) -> dict:
     return counts
 
 
-def worker_wake(_event=None) -> None:
-    """Ask the worker to look now (a document was queued and committed)."""
-    _wake.set()
-
-
-def worker_start(app) -> None:
-    """Run the worker in a background thread of this process, unless the settings say a
-    separate worker (`kiosk documents work --loop`) does it."""
-    if str(app.config.get("KIOSK_DOCUMENTS_WORKER")).lower() not in ("0", "false", "no",
-                                                                     "off", "none", ""):
-        from ..extensions import socketio
-
-        socketio.start_background_task(worker_loop, app)
-
-
-def worker_loop(app, idle_s: float = IDLE_S) -> None:
-    """Work documents as they are queued (and every `idle_s` for retries), for ever."""
-    event_subscribe("document.queued", worker_wake)
-    event_subscribe("document.ready", worker_wake)
-    while True:
-        _wake.wait(idle_s)
-        _wake.clear()
-        with app.app_context():
-            try:
-                while any(documents_work().values()):
-                    pass  # more may have been queued meanwhile, or a merge now has its parts
-            except Exception:  # the loop must outlive a bad moment (database restarting …)
-                db.session.rollback()
-                log.exception("documents worker failed; retrying in %s s", idle_s)
-            finally:
-                db.session.remove()
+def documents_next_try() -> datetime | None:
+    """When the next queued document or delivery falls due (None: nothing is queued)."""
+    tries = [db.session.scalar(select(func.min(model.next_try_at)).where(
+        model.status == status)) for model, status in
+        ((Document, DOC_QUEUED), (DocumentDelivery, DELIVERY_QUEUED))]
+    tries = [clock.as_utc(t) for t in tries if t is not None]
+    return min(tries) if tries else None

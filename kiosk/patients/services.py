@@ -161,8 +161,12 @@ def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patien
     before = {key: _plain(getattr(patient, key if key != "ward" else "ward_id"))
               for key in fields}
     ward_was = patient.ward_id
+    was_unallocated = patient.unallocated
     _apply(patient, fields)
     patient.unallocated = not patient.pims_id
+    if was_unallocated and not patient.unallocated:
+        # Linked to the practice system's record: what waited for it (charges) may go.
+        event_record(db.session, "patient.allocated", patient=patient.uid)
     audit_record(action="patient.update", entity="patient", entity_uid=patient.uid, user=user,
                  device=device, detail={"before": before})
     # A move between wards changes two boards: the one it left must drop its row.

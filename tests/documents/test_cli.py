@@ -6,6 +6,8 @@ import secrets
 import subprocess
 import time
 
+import pytest
+
 from kiosk import create_app
 from kiosk.documents.models import DOC_QUEUED, DOC_READY, Document
 from kiosk.documents.services import document_queue
@@ -59,10 +61,13 @@ def test_the_documents_work_command_renders_a_queued_document(tmp_path):
         db.session.remove()
 
 
-def test_the_separate_worker_keeps_working_the_queue(tmp_path):
-    """`kiosk documents work --loop`, the documented separate worker, makes the PDF."""
+@pytest.mark.parametrize("command", [("worker",), ("documents", "work", "--loop")],
+                         ids=["kiosk worker", "deprecated --loop"])
+def test_the_separate_worker_keeps_working_the_queue(tmp_path, command):
+    """`kiosk worker`, the documented separate worker (on the SQLite queue beside the
+    database), makes the PDF; the old `kiosk documents work --loop` still runs it."""
     env, app, uid = _queued(tmp_path)
-    worker = subprocess.Popen([kiosk_executable(), "documents", "work", "--loop"],
+    worker = subprocess.Popen([kiosk_executable(), *command],
                               env=on_the_clock(env),
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)

@@ -47,8 +47,9 @@ def test_a_bedside_patient_is_linked_and_its_held_charges_released(clinic, froze
     # The practice system's spelling and spacing differ from what the tablet typed.
     summary = patients_import(user=clinic.user(4), filename="p.csv", content=csv_bytes(
         HEADER, "P-900, REX ,canine, f-77 ,31.5,Ann Smith"))
-    changed = [e.data for e in db.session.info["pending_events"] if e.name == "patient.changed"]
-    assert {"patient": rex.uid, "ward_was": clinic.ward.id} in changed  # sending follows it
+    allocated = [e.data for e in db.session.info["pending_events"]
+                 if e.name == "patient.allocated"]
+    assert allocated == [{"patient": rex.uid}]  # sending follows it
     db.session.commit()
     assert (summary.linked, summary.created, summary.updated, summary.unchanged) == (1, 0, 0, 0)
     assert summary.as_dict()["linked"] == 1

@@ -28,7 +28,10 @@ def app_on_fresh_database(server_database, sqlite_file, overrides=None):
     """An application (its context pushed) on `server_database`, emptied afterwards, or on
     a new SQLite file; `overrides` are more settings for it."""
     url = server_database or f"sqlite:///{sqlite_file}"
-    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, **(overrides or {})})
+    # The job queue's file beside it: a test's queue starts empty, on PostgreSQL too.
+    jobs = sqlite_file.with_name(f"{sqlite_file.stem}-jobs.db")
+    application = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url,
+                                         "KIOSK_JOBS_FILE": str(jobs), **(overrides or {})})
     with application.app_context():
         if server_database is None:
             db.create_all()
