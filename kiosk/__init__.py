@@ -200,6 +200,7 @@ def configure_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from .admin.views import bp as admin_bp
     from .anaesthesia.views import bp as anaesthesia_bp
+    from .billing.views import bp as billing_bp
     from .devices.views import bp as devices_bp
     from .discharge.views import bp as discharge_bp
     from .documents.views import bp as documents_bp
@@ -214,7 +215,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
-               discharge_bp):
+               discharge_bp, billing_bp):
         app.register_blueprint(bp)
 
 

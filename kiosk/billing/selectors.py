@@ -1,7 +1,8 @@
 """Reading charges: the period a report covers, the charges in it, what is not yet sent."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -10,7 +11,7 @@ from ..core.errors import DomainError
 from ..core.models import row_by_uid
 from ..extensions import db
 from ..patients.models import Patient
-from .models import BillingConnector, Charge, ShiftMark
+from .models import BillingConnector, BillingItem, Charge, ShiftMark
 
 ERR_PERIOD_ORDER = "The period's end must be after its start."
 
@@ -45,6 +46,13 @@ def current_shift_period() -> Period:
     latest = db.session.scalar(select(ShiftMark).order_by(ShiftMark.at.desc(),
                                                           ShiftMark.id.desc()).limit(1))
     return Period(latest.at if latest else None, None, None, latest)
+
+
+def period_default() -> Period:
+    """The last shift closed by a mark, or the shift under way when there is none yet."""
+    latest = db.session.scalar(select(ShiftMark).order_by(ShiftMark.at.desc(),
+                                                          ShiftMark.id.desc()).limit(1))
+    return shift_period(latest) if latest is not None else current_shift_period()
 
 
 def period_resolve(*, shift: str | None = None, start: datetime | None = None,
@@ -103,3 +111,84 @@ def unsent_by_patient(patient_ids: list[int]) -> dict[int, dict[str, int]]:
         if unallocated:
             entry["held"] += count
     return out
+
+
+@dataclass
+class PatientCharges:
+    """One patient's lines in a report, with their total (Decimal)."""
+
+    patient: Patient
+    charges: list[Charge] = field(default_factory=list)
+    total: Decimal = Decimal("0.00")
+    unsent: int = 0
+
+
+@dataclass
+class Report:
+    """A billing report: the charges performed in a period, grouped per patient (by name),
+    each group's total and the clinic's, and what is not yet sent to the practice system
+    (held: the patient is unallocated, so the connector keeps them back)."""
+
+    period: Period
+    patients: list[PatientCharges]
+    total: Decimal
+    count: int
+    unsent: int
+    unsent_total: Decimal
+    held: int
+    held_total: Decimal
+    offline: int
+    late: int
+
+    def arrived_late(self, charge: Charge) -> bool:
+        """Whether the charge reached the server after the period's end (performed in it)."""
+        return self.period.end is not None and charge.recorded_at >= self.period.end
+
+
+def report_build(period: Period, *, patient: Patient | None = None) -> Report:
+    """The report of a period (one query for the charges, whatever their number)."""
+    groups: dict[int, PatientCharges] = {}
+    total = unsent_total = held_total = Decimal("0.00")
+    unsent = held = offline = late = 0
+    charges = charges_in_period(period, patient=patient)
+    for charge in charges:
+        group = groups.get(charge.patient_id)
+        if group is None:
+            group = groups[charge.patient_id] = PatientCharges(charge.patient)
+        group.charges.append(charge)
+        group.total += charge.total
+        total += charge.total
+        offline += charge.offline
+        late += period.end is not None and charge.recorded_at >= period.end
+        if charge.sent_at is None:
+            group.unsent += 1
+            unsent += 1
+            unsent_total += charge.total
+            if charge.patient.unallocated:
+                held += 1
+                held_total += charge.total
+    ordered = sorted(groups.values(), key=lambda g: (g.patient.name.lower(), g.patient.id))
+    return Report(period, ordered, total, len(charges), unsent, unsent_total, held,
+                  held_total, offline, late)
+
+
+def charges_of_patient(patient: Patient) -> tuple[list[Charge], set[int]]:
+    """Every charge of a patient (all time, in time order) and the ids of those that a
+    reversal already undid: two queries."""
+    charges = list(db.session.scalars(
+        select(Charge).options(joinedload(Charge.user), joinedload(Charge.device))
+        .where(Charge.patient_id == patient.id).order_by(Charge.performed_at, Charge.id)))
+    reversed_ids = {c.reverses_id for c in charges if c.reverses_id is not None}
+    return charges, reversed_ids
+
+
+def charge_by_uid(uid: str) -> Charge:
+    """The charge with this uid, or NotFound naming `charge`."""
+    return row_by_uid(Charge, uid, what="charge", field="charge",
+                      options=(joinedload(Charge.patient),))
+
+
+def items_active() -> list[BillingItem]:
+    """The catalogue items a person may charge by hand, by code."""
+    return list(db.session.scalars(select(BillingItem).where(BillingItem.active.is_(True))
+                                   .order_by(BillingItem.code)))
