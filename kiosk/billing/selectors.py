@@ -113,6 +113,11 @@ def unsent_by_patient(patient_ids: list[int]) -> dict[int, dict[str, int]]:
     return out
 
 
+def arrived_late(period: Period, charge: Charge) -> bool:
+    """Whether a charge of the period reached the server after the period had ended."""
+    return period.end is not None and charge.recorded_at > period.end
+
+
 @dataclass
 class PatientCharges:
     """One patient's lines in a report, with their total (Decimal)."""
@@ -142,7 +147,7 @@ class Report:
 
     def arrived_late(self, charge: Charge) -> bool:
         """Whether the charge reached the server after the period's end (performed in it)."""
-        return self.period.end is not None and charge.recorded_at >= self.period.end
+        return arrived_late(self.period, charge)
 
 
 def report_build(period: Period, *, patient: Patient | None = None) -> Report:
@@ -159,7 +164,7 @@ def report_build(period: Period, *, patient: Patient | None = None) -> Report:
         group.total += charge.total
         total += charge.total
         offline += charge.offline
-        late += period.end is not None and charge.recorded_at >= period.end
+        late += arrived_late(period, charge)
         if charge.sent_at is None:
             group.unsent += 1
             unsent += 1

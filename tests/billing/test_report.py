@@ -228,3 +228,16 @@ def test_the_pdf_flags_offline_charges_and_has_the_totals_a_patient_a_page(
     assert pages >= 2  # each patient starts a page
     assert "OFFLINE" in text and "Maropitant" in text and "Consultation" in text
     assert "57.50" in text and "12.50" in text and "45.00" in text
+
+
+def test_the_demo_clinic_has_a_closed_shift_with_charges_to_report(app, frozen_clock):
+    from kiosk.demo import demo_build
+
+    demo_build()
+    db.session.commit()
+    report = report_build(period_default())
+    assert report.period.mark is not None and report.period.mark.note == "Day shift"
+    assert report.count > 10 and report.total > 0 and report.late == 0
+    codes = {c.item_code for g in report.patients for c in g.charges}
+    assert {"MED-METH", "CONS", "BAND"} <= codes
+    assert any(c.total < 0 for g in report.patients for c in g.charges)  # the reversal
