@@ -9,8 +9,10 @@ from sqlalchemy.orm import joinedload
 
 from ..core.errors import DomainError
 from ..core.models import row_by_uid
+from ..devices.models import Device
 from ..extensions import db
 from ..patients.models import Patient
+from ..staff.models import User
 from .models import BillingConnector, BillingItem, Charge, ShiftMark
 
 ERR_PERIOD_ORDER = "The period's end must be after its start."
@@ -113,9 +115,34 @@ def unsent_by_patient(patient_ids: list[int]) -> dict[int, dict[str, int]]:
     return out
 
 
-def arrived_late(period: Period, charge: Charge) -> bool:
+def arrived_late(period: Period, charge) -> bool:
     """Whether a charge of the period reached the server after the period had ended."""
     return period.end is not None and charge.recorded_at > period.end
+
+
+@dataclass(slots=True)
+class ReportLine:
+    """One charge as a report shows it (read as plain columns: a report may hold thousands,
+    and full rows with their relations cost ten times as much to load)."""
+
+    id: int
+    uid: str
+    patient_id: int
+    item_code: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    total: Decimal
+    performed_at: datetime
+    recorded_at: datetime
+    offline: bool
+    reverses_id: int | None
+    reason: str | None
+    sent_at: datetime | None
+    user_name: str | None
+    device_label: str | None
+    held: bool = False
+    late: bool = False
 
 
 @dataclass
@@ -123,7 +150,7 @@ class PatientCharges:
     """One patient's lines in a report, with their total (Decimal)."""
 
     patient: Patient
-    charges: list[Charge] = field(default_factory=list)
+    charges: list[ReportLine] = field(default_factory=list)
     total: Decimal = Decimal("0.00")
     unsent: int = 0
 
@@ -145,35 +172,63 @@ class Report:
     offline: int
     late: int
 
-    def arrived_late(self, charge: Charge) -> bool:
-        """Whether the charge reached the server after the period's end (performed in it)."""
-        return arrived_late(self.period, charge)
+
+_LINE_COLUMNS = (Charge.id, Charge.uid, Charge.patient_id, Charge.item_code,
+                 Charge.description, Charge.quantity, Charge.unit_price, Charge.total,
+                 Charge.performed_at, Charge.recorded_at, Charge.offline, Charge.reverses_id,
+                 Charge.reason, Charge.sent_at, Charge.user_id, Charge.device_id)
+
+
+def _report_lines(period: Period, patient: Patient | None) -> list:
+    query = select(*_LINE_COLUMNS)
+    if period.start is not None:
+        query = query.where(Charge.performed_at >= period.start)
+    if period.end is not None:
+        query = query.where(Charge.performed_at < period.end)
+    if patient is not None:
+        query = query.where(Charge.patient_id == patient.id)
+    return db.session.execute(query.order_by(Charge.performed_at, Charge.id)).all()
+
+
+def _by_id(model, ids: set[int]) -> dict:
+    if not ids:
+        return {}
+    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(ids)))}
 
 
 def report_build(period: Period, *, patient: Patient | None = None) -> Report:
-    """The report of a period (one query for the charges, whatever their number)."""
+    """The report of a period: four queries (charges, then their patients, people and
+    devices), whatever the number of charges."""
+    rows = _report_lines(period, patient)
+    patients = _by_id(Patient, {r.patient_id for r in rows})
+    users = _by_id(User, {r.user_id for r in rows if r.user_id is not None})
+    devices = _by_id(Device, {r.device_id for r in rows if r.device_id is not None})
+    labels = {device_id: device.label for device_id, device in devices.items()}
+    names = {user_id: user.name for user_id, user in users.items()}
     groups: dict[int, PatientCharges] = {}
     total = unsent_total = held_total = Decimal("0.00")
     unsent = held = offline = late = 0
-    charges = charges_in_period(period, patient=patient)
-    for charge in charges:
-        group = groups.get(charge.patient_id)
+    for r in rows:
+        group = groups.get(r.patient_id)
         if group is None:
-            group = groups[charge.patient_id] = PatientCharges(charge.patient)
-        group.charges.append(charge)
-        group.total += charge.total
-        total += charge.total
-        offline += charge.offline
-        late += arrived_late(period, charge)
-        if charge.sent_at is None:
+            group = groups[r.patient_id] = PatientCharges(patients[r.patient_id])
+        line = ReportLine(*r[:14], names.get(r.user_id), labels.get(r.device_id),
+                          held=group.patient.unallocated and r.sent_at is None)
+        line.late = arrived_late(period, line)
+        group.charges.append(line)
+        group.total += line.total
+        total += line.total
+        offline += line.offline
+        late += line.late
+        if line.sent_at is None:
             group.unsent += 1
             unsent += 1
-            unsent_total += charge.total
-            if charge.patient.unallocated:
+            unsent_total += line.total
+            if line.held:
                 held += 1
-                held_total += charge.total
+                held_total += line.total
     ordered = sorted(groups.values(), key=lambda g: (g.patient.name.lower(), g.patient.id))
-    return Report(period, ordered, total, len(charges), unsent, unsent_total, held,
+    return Report(period, ordered, total, len(rows), unsent, unsent_total, held,
                   held_total, offline, late)
 
 

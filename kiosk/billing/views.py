@@ -42,9 +42,15 @@ def quantity_text(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _when(value) -> str:
-    """A UTC time as the clinic's 'YYYY-MM-DD HH:MM'."""
-    return to_local(value, settings_zone()).strftime("%Y-%m-%d %H:%M") if value else ""
+def clinic_time_format():
+    """A function writing a UTC time as the clinic's 'YYYY-MM-DD HH:MM' (the zone looked
+    up once: a report writes thousands)."""
+    tz = settings_zone()
+
+    def when(value) -> str:
+        return to_local(value, tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    return when
 
 
 def _day_end(text: str, parsed):
@@ -90,7 +96,7 @@ def _report_page(query: dict, *, error=None, note: str = "", status: int = 200):
         error, status = error or exc, 400
     return render_template(
         "billing/report.html", report=report, patient=patient, query=query, error=error,
-        note=note, marks=shift_marks(MARKS_LISTED), when=_when, qty=quantity_text,
+        note=note, marks=shift_marks(MARKS_LISTED), when=clinic_time_format(), qty=quantity_text,
         sending=sending_configured(), export_href=_export_href(query),
         zone=settings_zone()), status
 
@@ -111,7 +117,7 @@ def report_pdf():
     query = _report_query()
     report_, patient = _report_of(query)
     name = f"billing-{patient.uid}.pdf" if patient else "billing.pdf"
-    return pdf_response(billing_report_pdf(report_, patient=patient, when=_when,
+    return pdf_response(billing_report_pdf(report_, patient=patient, when=clinic_time_format(),
                                            qty=quantity_text), name)
 
 
@@ -132,7 +138,7 @@ def _patient_page(patient, *, error=None, data=None, reverse_error=None, status=
     return render_template(
         "billing/patient.html", patient=patient, charges=charges, reversed_ids=reversed_ids,
         total=total, items=items_active(), error=error, data=data or {"quantity": "1"},
-        reverse_error=reverse_error, when=_when, qty=quantity_text,
+        reverse_error=reverse_error, when=clinic_time_format(), qty=quantity_text,
         form_uid=new_uid()), status
 
 
