@@ -194,14 +194,14 @@ def _demo_billing(now, tz, vet) -> None:
     consultation, and a bandage charged in error and reversed."""
     end = hour_floor(now, tz) - timedelta(hours=3)
     patients = list(db.session.scalars(select(Patient).order_by(Patient.id).limit(2)))
-    shift_end(user=vet, at=end - timedelta(hours=11), now=now, note="Night shift")
+    shift_end(user=vet, at=end - timedelta(hours=11), now=now, note="Previous shift")
     charge_add(patient=patients[0], user=vet, now=end - timedelta(hours=2), data={
         "item_code": "CONS", "performed_at": end - timedelta(hours=2)})
     wrong = charge_add(patient=patients[1], user=vet, now=end - timedelta(hours=1), data={
         "item_code": "BAND", "performed_at": end - timedelta(hours=1)})
     charge_reverse(charge=wrong, user=vet, reason="Charged to the wrong patient",
                    now=end - timedelta(minutes=30))
-    shift_end(user=vet, at=end, now=now, note="Day shift")
+    shift_end(user=vet, at=end, now=now, note="Shift handover")
 
 
 def _demo_value(task, rng) -> str | None:

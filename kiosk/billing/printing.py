@@ -16,6 +16,7 @@ from .selectors import Report, ReportLine
 COLUMNS = (("Performed", 16, False), ("Item", 12, False), ("Description", 34, False),
            ("Qty", 8, True), ("Unit", 10, True), ("Total", 11, True), ("Who", 18, False),
            ("Device", 12, False), ("Flags", 12, False), ("Sent", 6, False))
+GAP = "  "  # between columns: a right-aligned amount never touches the name after it
 
 
 def _cells(values) -> str:
@@ -24,13 +25,13 @@ def _cells(values) -> str:
         text = " ".join(str(value).split())  # one line: no breaks or tabs from a note
         text = text if len(text) <= width else text[:width - 1] + "…"
         out.append(text.rjust(width) if right else text.ljust(width))
-    return " ".join(out).rstrip()
+    return GAP.join(out).rstrip()
 
 
 def heading_line() -> str:
     """The column headings of the printed lines, underlined."""
     head = _cells(name for name, _, _ in COLUMNS)
-    return f"{head}\n{'-' * len(_cells('' for _ in COLUMNS).ljust(len(head)))}"
+    return f"{head}\n{'-' * len(head)}"
 
 
 def charge_line(charge: ReportLine, *, when, qty) -> str:
@@ -45,7 +46,7 @@ def charge_line(charge: ReportLine, *, when, qty) -> str:
 
 def total_line(label: str, total) -> str:
     """A total under the Total column."""
-    width = sum(w + 1 for _, w, _ in COLUMNS[:5])
+    width = sum(w + len(GAP) for _, w, _ in COLUMNS[:5])
     return f"{label[:width - 1].ljust(width)}{str(total).rjust(COLUMNS[5][1])}"
 
 

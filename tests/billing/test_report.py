@@ -236,7 +236,7 @@ def test_the_demo_clinic_has_a_closed_shift_with_charges_to_report(app, frozen_c
     demo_build()
     db.session.commit()
     report = report_build(period_default())
-    assert report.period.mark is not None and report.period.mark.note == "Day shift"
+    assert report.period.mark is not None and report.period.mark.note == "Shift handover"
     assert report.count > 10 and report.total > 0 and report.late == 0
     codes = {c.item_code for g in report.patients for c in g.charges}
     assert {"MED-METH", "CONS", "BAND"} <= codes
