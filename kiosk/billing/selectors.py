@@ -1,7 +1,8 @@
 """Reading charges: the period a report covers, the charges in it, what is not yet sent."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -9,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from ..core.errors import DomainError
 from ..core.models import row_by_uid
+from ..core.validate import timestamp
 from ..devices.models import Device
 from ..extensions import db
 from ..patients.models import Patient
@@ -55,6 +57,25 @@ def period_default() -> Period:
     latest = db.session.scalar(select(ShiftMark).order_by(ShiftMark.at.desc(),
                                                           ShiftMark.id.desc()).limit(1))
     return shift_period(latest) if latest is not None else current_shift_period()
+
+
+# The query a billing report is chosen by (page, PDF and CSV export alike).
+REPORT_ARGS = ("shift", "from", "to", "patient")
+
+
+def period_of_query(query: Mapping[str, str], *, tz: tzinfo) -> Period:
+    """The period a report's query names: `shift` (a mark's uid or "current"), else `from`
+    and `to` on the clinic's wall clock `tz` (a bare `to` date is that whole day), else
+    the default (the last shift closed). DomainError naming the bad argument."""
+    if query.get("shift"):
+        return period_resolve(shift=query["shift"])
+    if query.get("from") or query.get("to"):
+        start = timestamp(query.get("from"), "from", "From", tz=tz)
+        end = timestamp(query.get("to"), "to", "To", tz=tz)
+        if end is not None and len(query["to"].strip()) == len("YYYY-MM-DD"):
+            end += timedelta(days=1)
+        return period_resolve(start=start, end=end)
+    return period_default()
 
 
 def period_resolve(*, shift: str | None = None, start: datetime | None = None,

@@ -2,7 +2,6 @@
 shift, and a patient's charges (added by hand, reversed). Level 4 and up."""
 
 import uuid
-from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -15,14 +14,13 @@ from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.models import new_uid
 from ..core.pdf import pdf_response
-from ..core.validate import timestamp
 from ..patients.selectors import patient_by_uid
 from .selectors import (
+    REPORT_ARGS,
     charge_by_uid,
     charges_of_patient,
     items_active,
-    period_default,
-    period_resolve,
+    period_of_query,
     report_build,
     sending_configured,
     shift_marks,
@@ -30,8 +28,6 @@ from .selectors import (
 from .services import LEVEL_BILLING, charge_add, charge_reverse, shift_end
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
-# The query a report is chosen by; the PDF and CSV links carry the same.
-REPORT_ARGS = ("shift", "from", "to", "patient")
 CHARGE_FIELDS = ("item_code", "quantity", "unit_price", "reason")
 MARKS_LISTED = 30
 
@@ -53,11 +49,6 @@ def clinic_time_format():
     return when
 
 
-def _day_end(text: str, parsed):
-    """A `to` given as a bare date means the whole of that day: up to the next midnight."""
-    return parsed + timedelta(days=1) if len(text.strip()) == 10 else parsed
-
-
 def _report_query() -> dict:
     """The report's query arguments as given (empty ones left out)."""
     return {key: request.args[key].strip() for key in REPORT_ARGS
@@ -66,16 +57,8 @@ def _report_query() -> dict:
 
 def _report_of(query: dict):
     """(report, patient) the query names; DomainError naming the bad argument."""
-    tz = settings_zone()
     patient = patient_by_uid(query["patient"]) if "patient" in query else None
-    if "shift" in query:
-        period = period_resolve(shift=query["shift"])
-    elif "from" in query or "to" in query:
-        start = timestamp(query.get("from"), "from", "From", tz=tz)
-        end = timestamp(query.get("to"), "to", "To", tz=tz)
-        period = period_resolve(start=start, end=_day_end(query["to"], end) if end else None)
-    else:
-        period = period_default()
+    period = period_of_query(query, tz=settings_zone())
     return report_build(period, patient=patient), patient
 
 
@@ -97,8 +80,7 @@ def _report_page(query: dict, *, error=None, note: str = "", status: int = 200):
     return render_template(
         "billing/report.html", report=report, patient=patient, query=query, error=error,
         note=note, marks=shift_marks(MARKS_LISTED), when=clinic_time_format(), qty=quantity_text,
-        sending=sending_configured(), export_href=_export_href(query),
-        zone=settings_zone()), status
+        sending=sending_configured(), export_href=_export_href(query)), status
 
 
 @bp.get("/")

@@ -241,3 +241,22 @@ def test_the_demo_clinic_has_a_closed_shift_with_charges_to_report(app, frozen_c
     codes = {c.item_code for g in report.patients for c in g.charges}
     assert {"MED-METH", "CONS", "BAND"} <= codes
     assert any(c.total < 0 for g in report.patients for c in g.charges)  # the reversal
+
+
+def test_dates_are_read_on_the_clinics_clock_and_a_bare_to_date_is_that_whole_day(app):
+    from zoneinfo import ZoneInfo
+
+    from kiosk.billing.selectors import period_of_query
+
+    new_york = ZoneInfo("America/New_York")  # UTC-5 in November
+    period = period_of_query({"from": "2026-11-21", "to": "2026-11-22"}, tz=new_york)
+    assert (period.start, period.end) == (datetime(2026, 11, 21, 5, 0, tzinfo=UTC),
+                                          datetime(2026, 11, 23, 5, 0, tzinfo=UTC))
+    period = period_of_query({"from": "2026-11-21T08:30", "to": "2026-11-21T17:00"},
+                             tz=new_york)
+    assert (period.start, period.end) == (datetime(2026, 11, 21, 13, 30, tzinfo=UTC),
+                                          datetime(2026, 11, 21, 22, 0, tzinfo=UTC))
+    assert period_of_query({"to": "2026-11-22"}, tz=new_york).start is None
+    with pytest.raises(DomainError) as caught:
+        period_of_query({"to": "22/11/2026"}, tz=new_york)
+    assert caught.value.field == "to"
