@@ -1,11 +1,13 @@
 """Screenshots for the documentation: the ICU whiteboard at 1080p, a tablet sheet and an
-anaesthesia sheet on a tablet.
+anaesthesia sheet on a tablet, and the first page of the billing report's PDF.
 
 Starts `kiosk run --demo` on a temporary SQLite database and a free port, signs in with
 Debian's Chromium (Playwright), writes docs/whiteboard.png, docs/sheet.png and
-docs/anaesthesia-sheet.png, and stops the server.
+docs/anaesthesia-sheet.png, and stops the server. The billing PDF is made from the demo
+clinic in a database of its own (with one charge a tablet sent late), and shown by
+Chromium's PDF viewer for docs/billing-pdf.png.
 
-    python docs/screenshots.py [--out docs]
+    python docs/screenshots.py [--out docs] [--billing-only]
 """
 
 import argparse
@@ -130,14 +132,75 @@ def anaesthesia_shot(browser, base_url: str, path: Path) -> None:
     context.close()
 
 
+def billing_pdf(tmp: Path) -> Path:
+    """The demo clinic's last shift as a billing PDF, with a charge a tablet recorded
+    offline during the shift and sent after its end."""
+    from datetime import UTC
+
+    from kiosk import create_app
+    from kiosk.billing.printing import billing_report_pdf
+    from kiosk.billing.selectors import period_default, report_build
+    from kiosk.billing.services import charge_add
+    from kiosk.billing.views import clinic_time_format, quantity_text
+    from kiosk.core import clock
+    from kiosk.demo import demo_build
+    from kiosk.devices.services import device_provision
+    from kiosk.extensions import db
+    from kiosk.staff.models import User
+
+    app = create_app("default", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/billing.db",
+                                 "SECRET_KEY": "screenshots", "KIOSK_TIMEZONE": "Europe/London"})
+    with app.app_context():
+        db.create_all()
+        with clock.frozen(datetime(2026, 11, 22, 16, 20, tzinfo=UTC)):
+            demo_build()
+            db.session.flush()
+            period = period_default()
+            tablet, _ = device_provision(name="Ward", colour="green")
+            vet = db.session.scalar(db.select(User).where(User.username == "vet"))
+            patient = report_build(period).patients[0].patient  # the first page's
+            charge_add(patient=patient, user=vet, device=tablet, data={
+                "item_code": "BAND", "performed_at": period.end - timedelta(minutes=50)})
+            db.session.commit()
+            with app.test_request_context():
+                data = billing_report_pdf(report_build(period_default()),
+                                          when=clinic_time_format(), qty=quantity_text)
+    path = tmp / "billing.pdf"
+    path.write_bytes(data)
+    return path
+
+
+def billing_pdf_shot(browser, pdf: Path, path: Path) -> None:
+    """The PDF's first page as Chromium's viewer shows it, without its toolbar."""
+    context = browser.new_context(viewport={"width": 1240, "height": 900})
+    page = context.new_page()
+    page.goto(f"file://{pdf}#toolbar=0&view=FitH")
+    page.wait_for_timeout(2500)  # the viewer paints the page after the load event
+    page.screenshot(path=str(path))
+    context.close()
+
+
 def main() -> int:
     """Start the demo server, take both screenshots, stop the server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--billing-only", action="store_true",
+                        help="only docs/billing-pdf.png (no demo server)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
+            sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=[*CHROMIUM_ARGS, "--headless=new"])
+        try:
+            billing_pdf_shot(browser, billing_pdf(Path(tmp)), args.out / "billing-pdf.png")
+        finally:
+            browser.close()
+    print(f"wrote {args.out / 'billing-pdf.png'}")
+    if args.billing_only:
+        return 0
     with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
             KioskServer(Path(tmp), run_demo=True) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -206,6 +206,7 @@ def configure_blueprints(app: Flask) -> None:
     from .admin.views import bp as admin_bp
     from .anaesthesia.views import bp as anaesthesia_bp
     from .billing.admin_views import bp as billing_admin_bp
+    from .billing.views import bp as billing_bp
     from .devices.views import bp as devices_bp
     from .discharge.views import bp as discharge_bp
     from .documents.views import bp as documents_bp
@@ -220,7 +221,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
-               discharge_bp, billing_admin_bp):
+               discharge_bp, billing_bp, billing_admin_bp):
         app.register_blueprint(bp)
 
 

@@ -6,11 +6,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from .billing.services import charge_add, charge_reverse, item_save, shift_end
 from .clinic.models import ClinicSettings, Ward
 from .core import clock
 from .core.clock import hour_floor, zone
 from .extensions import db
 from .forms.services import form_template_create
+from .patients.models import Patient
 from .patients.services import patient_create
 from .staff.services import user_create
 from .treatments.models import TASK_OPEN, Task
@@ -107,6 +109,18 @@ BOARDING_ORDERS = [
 ]
 WARD_ORDERS = {"ICU": ICU_ORDERS, "Surgery": SURGERY_ORDERS, "Boarding": BOARDING_ORDERS}
 
+# The billing catalogue (Billing → items): the codes the demo orders carry, a drug the
+# anaesthesia sheet charges by name, and items charged by hand.
+BILLING_ITEMS = [
+    # code, description, price, applies to, matches
+    ("MED-METH", "Methadone injection", "12.50", "order", None),
+    ("MED-MARO", "Maropitant injection", "18.00", "order", None),
+    ("MED-MELOX", "Meloxicam oral dose", "6.40", "order", None),
+    ("ANA-PROP", "Propofol induction", "28.00", "anaesthesia_drug", "Propofol"),
+    ("CONS", "Consultation", "45.00", "manual", None),
+    ("BAND", "Bandage change", "14.20", "manual", None),
+]
+
 
 def demo_build(*, seed: int = 7) -> None:
     """Create the demo clinic in the current unit of work (the caller commits)."""
@@ -137,8 +151,13 @@ def demo_build(*, seed: int = 7) -> None:
                 order_create(user=vet, patient=patient, now=now,
                              data={"name": name, "kind": kind, "start": start, **extra})
     db.session.flush()
+    for code, description, price, applies_to, match in BILLING_ITEMS:
+        item_save(user=users[0], data={"code": code, "description": description,
+                                       "unit_price": price, "applies_to": applies_to,
+                                       "match": match})
     _demo_history(rng, now, tech)
     form_template_create(user=users[0], name="Anaesthesia consent", fields=CONSENT_FORM)
+    _demo_billing(now, tz, vet)
 
 
 def _demo_patient(index, row, wards, vet, rng, now):
@@ -161,11 +180,28 @@ def _demo_history(rng, now, tech) -> None:
         roll = rng.random()
         recent = task.due_at > now - timedelta(hours=3)
         if roll < (0.6 if recent else 0.97):
-            task_complete(task=task, user=tech, now=now,
-                          at=task.due_at + timedelta(minutes=rng.randint(0, 20)),
+            # Recorded when done (a charge's arrival then matches its time, as on a ward).
+            done_at = task.due_at + timedelta(minutes=rng.randint(0, 20))
+            task_complete(task=task, user=tech, now=done_at, at=done_at,
                           value=_demo_value(task, rng), note=None)
         elif roll < (0.65 if recent else 0.985):
             task_skip(task=task, user=tech, reason="Patient sleeping", at=task.due_at)
+
+
+def _demo_billing(now, tz, vet) -> None:
+    """An end of shift three hours ago, so the report shows a closed shift (the one before
+    it began at the previous mark, eleven hours earlier), and charges by hand: a
+    consultation, and a bandage charged in error and reversed."""
+    end = hour_floor(now, tz) - timedelta(hours=3)
+    patients = list(db.session.scalars(select(Patient).order_by(Patient.id).limit(2)))
+    shift_end(user=vet, at=end - timedelta(hours=11), now=now, note="Previous shift")
+    charge_add(patient=patients[0], user=vet, now=end - timedelta(hours=2), data={
+        "item_code": "CONS", "performed_at": end - timedelta(hours=2)})
+    wrong = charge_add(patient=patients[1], user=vet, now=end - timedelta(hours=1), data={
+        "item_code": "BAND", "performed_at": end - timedelta(hours=1)})
+    charge_reverse(charge=wrong, user=vet, reason="Charged to the wrong patient",
+                   now=end - timedelta(minutes=30))
+    shift_end(user=vet, at=end, now=now, note="Shift handover")
 
 
 def _demo_value(task, rng) -> str | None:

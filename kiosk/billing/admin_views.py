@@ -2,7 +2,7 @@
 that fail to go), the item catalogue, and the CSV export of a shift's or a patient's charges."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -13,12 +13,11 @@ from ..core.clock import to_local
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.models import row_by_uid
-from ..core.validate import timestamp
 from ..extensions import db
 from ..patients.selectors import patient_by_uid
 from .connectors import charges_csv
 from .models import APPLIES_TO, BillingItem
-from .selectors import Period, charges_in_period, connector_settings, period_resolve
+from .selectors import Period, charges_in_period, connector_settings, period_of_query
 from .sending import charges_failing, charges_send_now, sending_counts
 from .services import LEVEL_BILLING, connector_configure, connector_pause, item_save
 
@@ -170,22 +169,6 @@ def item_deactivate(uid: str):
 
 # The CSV export
 
-def period_from_args(args, tz) -> Period:
-    """The period a query string names: `shift` (a mark's uid, or "current"), else `from`
-    and `to` on the clinic's clock; a bare date as `to` includes that whole day."""
-    shift = (args.get("shift") or "").strip() or None
-    start = timestamp(args.get("from") or None, "from", "From", tz=tz)
-    end = timestamp(args.get("to") or None, "to", "To", tz=tz)
-    if end is not None and len(args.get("to", "").strip()) == 10:
-        end = end + timedelta(days=1)
-    try:
-        return period_resolve(shift=shift, start=start, end=end)
-    except DomainError as exc:
-        if exc.field == "end":  # the period's end is this query's `to`
-            exc.field = "to"
-        raise
-
-
 def _local_stamp(value: datetime | None, tz) -> str:
     return to_local(value, tz).strftime("%Y%m%d-%H%M") if value else "start"
 
@@ -212,7 +195,7 @@ def export_file_name(period: Period, tz, *, shift: str | None = None, patient=No
 def export_csv():
     """The charges of a shift or a period (all patients, or one) as a CSV to import."""
     tz = settings_zone()
-    period = period_from_args(request.args, tz)
+    period = period_of_query(request.args, tz=tz)
     patient_uid = request.args.get("patient")
     patient = patient_by_uid(patient_uid) if patient_uid else None
     body = charges_csv(charges_in_period(period, patient=patient), tz=tz)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..anaesthesia.models import AnaesthesiaSheet
 from ..anaesthesia.selectors import anaesthesia_sheet_by_uid
 from ..anaesthesia.services import anaesthesia_finalise, anaesthesia_record, anaesthesia_start
+from ..billing.services import shift_end
 from ..core.errors import DomainError, NotFound
 from ..core.validate import INT_MAX, int_optional, timestamp
 from ..discharge.services import patient_discharge
@@ -343,6 +344,23 @@ def _form_patient(args: dict) -> str | None:
         PatientForm, PatientForm.patient_id == Patient.id).where(PatientForm.uid == value))
 
 
+def _shift_end(args: dict, ctx: OpContext) -> dict:
+    uid = arg_uid(args, "mark")
+    at = arg_time(args, "at")  # when it was marked, by the device's clock: corrected too
+    try:
+        at = min(at + ctx.skew, ctx.now) if at is not None else ctx.at
+    except OverflowError:
+        raise DomainError("bad_args", "“at” is too far from the device's clock.",
+                          field="at") from None
+    mark = shift_end(user=ctx.user, at=at, uid=uid, device=ctx.device,
+                     note=arg_text(args, "note"), now=ctx.now)
+    return {"mark": mark.uid}
+
+
+def _no_patient(args: dict) -> None:
+    return None
+
+
 REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("patient.create", _patient_create, _patient_arg),
     OpSpec("order.create", _order_create, _patient_arg),
@@ -358,4 +376,5 @@ REGISTRY: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("form.start", _form_start, _patient_arg),
     OpSpec("form.fill", _form_fill, _form_patient),
     OpSpec("form.finalise", _form_finalise, _form_patient),
+    OpSpec("shift.end", _shift_end, _no_patient),
 )}

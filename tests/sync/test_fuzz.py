@@ -556,6 +556,7 @@ def _base_args(name: str, full: dict, now: str) -> dict:
         "form.finalise": {"form": full["form"]},
         "anaesthesia.finalise": {"sheet": full["sheet"]},
         "patient.discharge": {"patient": target.patient, "override_reason": "fine"},
+        "shift.end": {"mark": new, "note": "handover"},
     }[name]
 
 

@@ -188,6 +188,10 @@ CASES: dict[str, Case] = {
         page=lambda client, g: client.post(f"/forms/{g['form']}/fill",
                                            data={**FORM_VALUES, "action": "finalise"}),
         args=lambda g: {"form": g["form"]}),
+    "shift.end": Case(
+        setup=lambda clinic: {},
+        page=lambda client, g: client.post("/billing/shift-end", data={"note": "Night shift"}),
+        args=lambda g: {"mark": new_uid(), "note": "Night shift"}),
 }
 
 
