@@ -2,12 +2,20 @@
 // it works offline), and on a tablet, which patients' sheets this tablet keeps for an
 // outage (what the service worker's cache actually holds) and the patients made on this
 // tablet that the server has not heard of yet (listed first, marked waiting).
+import {register} from "./client/binder.js";
 import {fill} from "./client/dom.js";
+import {uuid4} from "./client/ids.js";
 import {mark, paint} from "./client/overlay.js";
 import {isTablet} from "./client/device.js";
 import {ready} from "./client/dom.js";
 
 const list = () => document.getElementById("patient-list");
+
+// "Mark end of shift" on a tablet: an op with the tablet's time, sent when it can be.
+register("shift.end", () => ({
+  args: {mark: uuid4()},
+  after: () => { const note = document.getElementById("shift-end-waiting"); if (note) { note.hidden = false; } },
+}));
 
 function pendingPatients(ops) {
   const ul = list();

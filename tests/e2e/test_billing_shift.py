@@ -1,8 +1,9 @@
 """A shift with an outage, as a clinic lives it: end of shift marked, the server dies, two
-tablets keep completing billable tasks offline (one task done on both), the server comes
-back, the tablets sync, the shift is closed. Each billable action is charged exactly once,
-the offline ones are flagged on the billing PDF, and the practice system's webhook holds
-exactly those charges."""
+tablets keep completing billable tasks offline (one task done on both), the shift is closed
+on a tablet while still offline, the server comes back and the tablets sync. Each billable
+action is charged exactly once, in the shift it was performed in although it arrived after
+its end; the offline ones are flagged on the billing PDF, and the practice system's webhook
+holds exactly those charges."""
 
 import io
 import time
@@ -83,6 +84,7 @@ def test_a_shift_through_an_outage_charges_each_billable_action_once(browser, se
                 page.goto(base + sheet)
                 wait_cached(page, sheet)
                 wait_cached(page, "/static/js/sheet.js")
+                wait_cached(page, "/patients/")
             outage(server, (blue_context, blue, (t1, t2)), (green_context, green, (t2, t3)),
                    name)
         finally:
@@ -108,10 +110,13 @@ def test_a_shift_through_an_outage_charges_each_billable_action_once(browser, se
                  f"shift's charges (it has {len(set(peer.accepted) - before)} new)")
         assert set(peer.accepted) - before == new_uids
 
-        # The shift is closed after the outage; its billing PDF flags the offline charges.
-        assert manager.post(f"{base}/billing/shift-end", data={"note": "after the outage"}
-                            ).status_code == 200
-        mark = server.query("SELECT uid FROM shift_marks ORDER BY at DESC LIMIT 1")[0][0]
+        # The shift was closed on the blue tablet, offline, after the tasks were done.
+        mark, by_device = server.query(
+            "SELECT uid, device_id FROM shift_marks ORDER BY at DESC LIMIT 1")[0]
+        assert by_device is not None
+        assert server.query("SELECT count(*) FROM charges c JOIN shift_marks m ON m.uid = ? "
+                            "WHERE c.key IN (?, ?, ?) AND c.performed_at < m.at "
+                            "AND c.recorded_at > m.at", mark, *keys) == [(3,)]
         pdf = manager.get(f"{base}/billing/report.pdf", params={"shift": mark,
                                                                 "patient": uid})
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
@@ -119,6 +124,7 @@ def test_a_shift_through_an_outage_charges_each_billable_action_once(browser, se
                                                                    ).pages)
         assert name in text
         assert "3 captured OFFLINE" in text, text[:2000]
+        assert "3 arrived after the shift's end" in text
         assert text.count("OFFLINE") >= 3 + 1  # each line, and the summary
 
 
@@ -135,6 +141,11 @@ def outage(server, *tablets_and_tasks_and_name) -> None:
         for task in tasks:
             complete_in_dialog(page, page.locator(f'a.task[data-task="{task}"]'))
             page.locator(f'a.task.done.waiting[data-task="{task}"]').wait_for()
+    # The shift ends during the outage: marked on the first tablet, from its kept list.
+    _, first, _ = tablets[0]
+    first.goto(server.base_url + "/patients/")
+    first.get_by_role("button", name="Mark end of shift").click()
+    first.locator("#shift-end-waiting").wait_for()
     time.sleep(OFFLINE_AFTER_S + 1)  # the outage lasts longer than "offline" means
     server.start()
     for context, page, _ in tablets:
