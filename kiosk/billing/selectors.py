@@ -73,7 +73,10 @@ def period_of_query(query: Mapping[str, str], *, tz: tzinfo) -> Period:
         start = timestamp(query.get("from"), "from", "From", tz=tz)
         end = timestamp(query.get("to"), "to", "To", tz=tz)
         if end is not None and len(query["to"].strip()) == len("YYYY-MM-DD"):
-            end += timedelta(days=1)
+            # The whole of that day on the clinic's clock: to the next local midnight (23
+            # or 25 hours later on the days the clocks change).
+            next_day = end.astimezone(tz).date() + timedelta(days=1)
+            end = timestamp(next_day.isoformat(), "to", "To", tz=tz)
         try:
             return period_resolve(start=start, end=end)
         except DomainError as exc:
@@ -278,3 +281,9 @@ def items_active() -> list[BillingItem]:
     """The catalogue items a person may charge by hand, by code."""
     return list(db.session.scalars(select(BillingItem).where(BillingItem.active.is_(True))
                                    .order_by(BillingItem.code)))
+
+
+def charge_saved(patient: Patient, charge_uid: str) -> bool:
+    """Whether this patient has the charge of that uid (a form posted twice was saved)."""
+    return db.session.scalar(select(Charge.id).where(
+        Charge.uid == charge_uid, Charge.patient_id == patient.id)) is not None

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from ..clinic.selectors import settings_zone
 from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, LEVEL_ORDERS, permission_check
-from ..core.clock import as_utc
+from ..core.clock import as_utc, to_local
 from ..core.errors import DomainError
 from ..core.events import event_record
 from ..core.models import new_uid, uid_check_free
@@ -35,8 +36,8 @@ CENTS = Decimal("0.01")
 
 ERR_UNKNOWN_ITEM = "There is no billing item with the code “{code}”."
 ERR_INACTIVE_ITEM = "The billing item “{code}” is no longer in use."
-ERR_MARK_OLDER = ("An end of shift was already marked at {at} UTC; a new mark must be later "
-                  "than that.")
+ERR_MARK_OLDER = ("An end of shift was already marked at {at}; a new mark must be later than "
+                  "that.")
 ERR_MARK_FUTURE = "The end of shift cannot be in the future."
 ERR_ALREADY_REVERSED = "This charge has already been reversed."
 ERR_REVERSE_REVERSAL = "A reversal cannot itself be reversed; charge the item again instead."
@@ -63,6 +64,9 @@ def _quantity(value) -> Decimal:
                               maximum=QUANTITY_MAX)
     if number is None:
         raise DomainError("required", "Quantity is required.", field="quantity")
+    if number != number.quantize(Decimal("0.001")):
+        raise DomainError("bad_quantity", "Quantity has more than three decimals.",
+                          field="quantity")
     return number.quantize(Decimal("0.001"))
 
 
@@ -84,9 +88,10 @@ def _offline(device, performed_at: datetime, recorded_at: datetime) -> bool:
 
 
 def _captured(key: str, *, stored: bool = True) -> bool:
-    """Whether a charge of this key exists: pending in this unit of work, or (unless the
-    caller knows it cannot be, `stored=False`) stored."""
-    if key in db.session.info.setdefault("charge_keys", set()):
+    """Whether a charge of this key exists: pending in this unit of work (read from the
+    session itself, so a rolled-back attempt leaves nothing behind), or (unless the caller
+    knows it cannot be, `stored=False`) stored or flushed."""
+    if any(isinstance(row, Charge) and row.key == key for row in db.session.new):
         return True
     return stored and db.session.scalar(select(Charge.id).where(Charge.key == key)) is not None
 
@@ -95,21 +100,21 @@ def charge_capture(*, key: str, cause: str, patient, item_code: str, description
                    unit_price: Decimal, quantity: Decimal = Decimal(1), user=None, device=None,
                    performed_at: datetime, now: datetime | None = None,
                    reverses: Charge | None = None, reason: str | None = None,
-                   stored: bool = True) -> Charge | None:
+                   stored: bool = True, uid: str | None = None) -> Charge | None:
     """Record a charge once per key; None when this key was charged already. The unique
     key is the last word: a second charge of a key never commits."""
     if _captured(key, stored=stored):
         return None
     now = now or clock.utcnow()
     performed_at = as_utc(performed_at)
-    charge = Charge(uid=new_uid(), key=key, cause=cause, patient=patient, item_code=item_code,
-                    description=description[:200], quantity=quantity, unit_price=unit_price,
+    charge = Charge(uid=uid or new_uid(), key=key, cause=cause, patient=patient,
+                    item_code=item_code, description=description[:200], quantity=quantity,
+                    unit_price=unit_price,
                     total=_total(quantity, unit_price), user_id=user.id if user else None,
                     device_id=device.id if device else None, performed_at=performed_at,
                     recorded_at=now, offline=_offline(device, performed_at, now),
                     reverses=reverses, reason=reason, send_attempts=0, send_next_at=now)
     db.session.add(charge)
-    db.session.info["charge_keys"].add(key)
     event_record(db.session, "charge.captured", patient=patient.uid, charge=charge.uid)
     return charge
 
@@ -186,8 +191,7 @@ def charge_add(*, patient, user, data: dict, uid: str | None = None, device=None
                             item_code=item.code, description=item.description,
                             unit_price=item.unit_price if unit_price is None else unit_price,
                             quantity=quantity, user=user, device=device,
-                            performed_at=performed_at, now=now, reason=reason)
-    charge.uid = uid
+                            performed_at=performed_at, now=now, reason=reason, uid=uid)
     audit_record(action="charge.add", entity="patient", entity_uid=patient.uid, user=user,
                  device=device, detail={"charge": uid, "item": item.code,
                                         "quantity": str(quantity)})
@@ -275,7 +279,7 @@ def shift_end(*, user, at=None, uid: str | None = None, device=None, note=None,
     latest = shift_mark_latest()
     if latest is not None and at <= latest.at:
         raise DomainError("mark_too_old", ERR_MARK_OLDER.format(
-            at=latest.at.strftime("%Y-%m-%d %H:%M:%S")), field="at")
+            at=to_local(latest.at, settings_zone()).strftime("%Y-%m-%d %H:%M:%S")), field="at")
     if uid is not None:
         uid_check_free(ShiftMark, uid, field="mark", what="end-of-shift mark")
     mark = ShiftMark(uid=uid or new_uid(), at=at, user_id=user.id,
@@ -320,24 +324,23 @@ def webhook_url_clean(value, *, own_hosts=()) -> str:
     return url
 
 
+def _host_key(name: str) -> str:
+    """A host as one canonical text: any loopback or unspecified address (in any spelling:
+    ::ffff:127.0.0.1, 2130706433, localhost) is "local"."""
+    name = name.lower().strip("[]").rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return "local"
+    try:
+        ip = ip_address(int(name)) if name.isdigit() else ip_address(name)
+    except ValueError:
+        return name
+    mapped = getattr(ip, "ipv4_mapped", None)
+    ip = mapped or ip
+    return "local" if ip.is_loopback or ip.is_unspecified else str(ip)
+
+
 def _same_host(a: str, b: str) -> bool:
-    local = {"localhost", "0.0.0.0", "::"}  # noqa: S104 - names, not a bind
-    a, b = a.lower().strip("[]"), b.lower().strip("[]")
-    if a == b:
-        return True
-    try:
-        return (ip_address(a).is_loopback or a in local) and (ip_address(b).is_loopback
-                                                             or b in local)
-    except ValueError:
-        return a in local and b in local or (a == "localhost" and _loopback(b)) or (
-            b == "localhost" and _loopback(a))
-
-
-def _loopback(name: str) -> bool:
-    try:
-        return ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return _host_key(a) == _host_key(b)
 
 
 def connector_configure(*, user, kind, webhook_url=None, own_hosts=()) -> BillingConnector:

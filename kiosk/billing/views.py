@@ -6,6 +6,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from ..clinic.selectors import settings_zone
 from ..core.auth import current_user, level_required
@@ -14,10 +15,12 @@ from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.models import new_uid
 from ..core.pdf import pdf_response
+from ..extensions import db
 from ..patients.selectors import patient_by_uid
 from .selectors import (
     REPORT_ARGS,
     charge_by_uid,
+    charge_saved,
     charges_of_patient,
     items_active,
     period_of_query,
@@ -146,8 +149,16 @@ def patient_charge_add(uid: str):
     data = form_data(*CHARGE_FIELDS)
     # The form's own uid: a double click or a resent form finds it taken, never bills twice.
     form_uid = _uid_or_none(request.form.get("charge_uid"))
-    _, error = commit_or_error(lambda: charge_add(patient=patient, user=current_user(),
-                                                  data=data, uid=form_uid))
+    if form_uid and charge_saved(patient, form_uid):
+        return redirect(url_for("billing.patient_charges", uid=uid))  # a second click: saved
+    try:
+        _, error = commit_or_error(lambda: charge_add(patient=patient, user=current_user(),
+                                                      data=data, uid=form_uid))
+    except IntegrityError:  # the same form posted twice at once: the other post saved it
+        db.session.rollback()
+        if form_uid and charge_saved(patient_by_uid(uid), form_uid):
+            return redirect(url_for("billing.patient_charges", uid=uid))
+        raise
     if error:
         return _patient_page(patient_by_uid(uid), error=error, data=data, status=422)
     return redirect(url_for("billing.patient_charges", uid=uid))

@@ -2,7 +2,7 @@
 pending (the automatic pending board): a handful of queries, whatever the count."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 from ..anaesthesia.models import SHEET_OPEN, AnaesthesiaSheet
 from ..billing.models import Charge
 from ..billing.selectors import sending_configured, unsent_by_patient
-from ..clinic.selectors import settings_zone
+from ..clinic.selectors import settings_get, settings_zone
 from ..core import clock
 from ..core.clock import to_local
 from ..devices.models import Device, SyncOp
@@ -22,6 +22,8 @@ from ..treatments.models import TASK_DONE, TASK_OPEN, TASK_SKIPPED, Order, Task
 
 # An overdue order names at most this many of its due times (then "and N more").
 DUE_TIMES_NAMED = 6
+# A charge not sent this long after it was captured should be in the practice system by now.
+CHARGE_IN_FLIGHT = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -56,52 +58,58 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _charge_blockers(patient: Patient) -> list[Blocker]:
+def _charge_blockers(patient: Patient, at: datetime) -> list[Blocker]:
     """Charges not yet in the practice system: held ones (the patient is not linked to a
-    practice-system record) always block; others only when sending is configured, as a
-    clinic exporting by hand has no "sent" to wait for."""
-    totals = list(db.session.scalars(select(Charge.total).where(
-        Charge.patient_id == patient.id, Charge.sent_at.is_(None))))
+    practice-system record) always block; others only when sending is configured and they
+    should be there by now (sent and failed, or waiting longer than a send takes), as a
+    clinic exporting by hand has no "sent" to wait for, and a charge captured a moment ago
+    (in the same sync as the discharge) is on its way."""
+    rows = db.session.execute(select(Charge.total, Charge.recorded_at, Charge.send_attempts)
+                              .where(Charge.patient_id == patient.id,
+                                     Charge.sent_at.is_(None))).all()
+    if patient.unallocated:
+        totals = [total for total, _, _ in rows]
+    elif sending_configured():
+        totals = [total for total, recorded_at, attempts in rows
+                  if attempts or recorded_at < at - CHARGE_IN_FLIGHT]
+    else:
+        return []
     if not totals:
         return []
     what = f"{_plural(len(totals), 'charge')} (total {sum(totals, Decimal(0)):.2f})"
     if patient.unallocated:
         return [Blocker("charges_held", f"{what} {'is' if len(totals) == 1 else 'are'} held "
                         f"until {patient.name} is linked to the practice system record.")]
-    if sending_configured():
-        return [Blocker("charges_unsent", f"{what} for {patient.name} "
-                        f"{'has' if len(totals) == 1 else 'have'} not been sent to the "
-                        "practice system yet.")]
-    return []
+    return [Blocker("charges_unsent", f"{what} for {patient.name} "
+                    f"{'has' if len(totals) == 1 else 'have'} not reached the practice "
+                    "system yet (see Billing settings: sending may be paused or failing).")]
 
 
 def _overdue_blockers(patient: Patient, at: datetime) -> list[Blocker]:
-    """Open tasks of active orders due before `at`, one blocker per order naming each due
-    time in the clinic's zone. Billable ones (a code and a price: a charge would be missed)
-    and the others (a dose the patient would go home without) have their own codes."""
+    """Open tasks of the patient's active billable orders (a code and a price: a charge
+    would be missed, a dose not given) overdue at `at` as the boards say overdue (past the
+    clinic's due grace window), one blocker per order naming each due time in the clinic's
+    zone."""
+    settings = settings_get()
+    late = at - timedelta(minutes=settings.due_grace_minutes)
     rows = db.session.execute(
-        select(Order.id, Order.name, Order.billable_code, Order.price, Task.due_at)
+        select(Order.id, Order.name, Task.due_at)
         .join(Task, Task.order_id == Order.id)
         .where(Order.patient_id == patient.id, Order.status == "active",
-               Task.patient_id == patient.id, Task.status == TASK_OPEN, Task.due_at < at)
+               Order.billable_code.is_not(None), Order.price.is_not(None),
+               Task.patient_id == patient.id, Task.status == TASK_OPEN, Task.due_at < late)
         .order_by(Order.name, Order.id, Task.due_at)).all()
-    by_order: dict[int, tuple[str, bool, list[datetime]]] = {}
-    for order_id, name, code, price, due_at in rows:
-        if order_id not in by_order:
-            by_order[order_id] = (name, bool(code) and price is not None, [])
-        by_order[order_id][2].append(due_at)
-    tz = settings_zone()
+    by_order: dict[int, tuple[str, list[datetime]]] = {}
+    for order_id, name, due_at in rows:
+        by_order.setdefault(order_id, (name, []))[1].append(due_at)
+    tz = settings_zone(settings)
     out = []
-    for name, billable, due in by_order.values():
+    for name, due in by_order.values():
         times = ", ".join(f"{to_local(d, tz):%a %d %b %H:%M}" for d in due[:DUE_TIMES_NAMED])
         if len(due) > DUE_TIMES_NAMED:
             times += f" and {len(due) - DUE_TIMES_NAMED} more"
-        if billable:
-            out.append(Blocker("task_overdue_billable", f"{name} (billable) is overdue, not "
-                               f"done or skipped: due {times}."))
-        else:
-            out.append(Blocker("task_overdue", f"{name} is overdue, not done or skipped: "
-                               f"due {times}."))
+        out.append(Blocker("task_overdue_billable", f"{name} (billable) is overdue, not "
+                           f"done or skipped: due {times}."))
     return out
 
 
@@ -131,8 +139,9 @@ def discharge_blockers(patient: Patient, *, device=None, at: datetime | None = N
             Document.patient_id == patient.id, Document.status == DOC_FAILED)):
         out.append(Blocker("document_failed", f"The PDF of “{document.title}” could not "
                            f"be made ({document.last_error}); a manager can retry it."))
-    out.extend(_overdue_blockers(patient, at or clock.utcnow()))
-    out.extend(_charge_blockers(patient))
+    at = at or clock.utcnow()
+    out.extend(_overdue_blockers(patient, at))
+    out.extend(_charge_blockers(patient, at))
     return out
 
 

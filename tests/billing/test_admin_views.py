@@ -74,6 +74,10 @@ def test_a_webhook_is_saved_and_shown(clinic, manager, client):
     ("", "Webhook address is required.", None),
     ("http://localhost/hook", ERR_WEBHOOK_SELF, None),  # the test client is "localhost"
     ("http://127.0.0.1:80/hook", ERR_WEBHOOK_SELF, None),
+    # Other spellings of this machine: an IPv4-mapped IPv6 address, a number, a dot.
+    ("http://[::ffff:127.0.0.1]:80/hook", ERR_WEBHOOK_SELF, None),
+    ("http://2130706433/hook", ERR_WEBHOOK_SELF, None),
+    ("http://localhost./hook", ERR_WEBHOOK_SELF, None),
     # The name the browser reached this server by (behind a proxy too) is the server's.
     ("https://kiosk.vets.example/billing", ERR_WEBHOOK_SELF, "https://kiosk.vets.example"),
     ("http://KIOSK.vets.example:8080/x", ERR_WEBHOOK_SELF, "http://kiosk.vets.example:8080"),

@@ -185,6 +185,8 @@ def test_a_correction_is_a_reversing_charge_and_happens_once(clinic, frozen_cloc
     ({"item_code": "GAUZE", "unit_price": "1.005"}, "unit_price",
      "Unit price has more than two decimals."),
     ({"item_code": "GAUZE", "quantity": "0"}, "quantity", "Quantity must be at least 0.001."),
+    ({"item_code": "GAUZE", "quantity": "1.0005"}, "quantity",
+     "Quantity has more than three decimals."),
 ])
 def test_a_bad_charge_by_hand_is_refused_naming_the_field_and_stores_nothing(
         clinic, frozen_clock, data, field, words):
@@ -197,3 +199,23 @@ def test_a_bad_charge_by_hand_is_refused_naming_the_field_and_stores_nothing(
     assert refused.value.field == field and refused.value.message == words
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Charge)) == 0
+
+
+def test_a_sync_batch_worked_again_op_by_op_still_charges(clinic, client, frozen_clock):
+    """A batch with one bad op is rolled back and worked op by op: the billable completion's
+    charge, made in the rolled-back attempt, is made again in the one that commits."""
+    from tests.sync.conftest import SyncTablet
+
+    patient = factories.patient_make(clinic)
+    order = billable(clinic, patient)
+    task = first_task(order)
+    tablet = SyncTablet(client, "Blue")
+    ops = [tablet.op("task.complete", {"task": task.uid}, clinic.user(3)),
+           tablet.op("task.complete", {"task": "not-a-uid"}, clinic.user(3))]
+    db.session.remove()
+    answer = client.post("/api/sync", json={
+        "device": tablet.id, "sent_at": format_iso_z(clock.utcnow()), "ops": ops},
+        headers={"Authorization": f"Bearer {tablet.token}"}).get_json()
+    assert [r["status"] for r in answer["results"]] == ["applied", "rejected"]
+    (charge,) = charges()
+    assert charge.key == f"task:{task.uid}"

@@ -260,3 +260,18 @@ def test_dates_are_read_on_the_clinics_clock_and_a_bare_to_date_is_that_whole_da
     with pytest.raises(DomainError) as caught:
         period_of_query({"to": "22/11/2026"}, tz=new_york)
     assert caught.value.field == "to"
+
+
+def test_a_bare_to_date_covers_that_whole_local_day_across_a_clock_change(app):
+    from zoneinfo import ZoneInfo
+
+    from kiosk.billing.selectors import period_of_query
+
+    london = ZoneInfo("Europe/London")
+    # 25 October 2026: the clocks go back, the day has 25 hours.
+    period = period_of_query({"from": "2026-10-25", "to": "2026-10-25"}, tz=london)
+    assert period.start.isoformat() == "2026-10-24T23:00:00+00:00"
+    assert period.end.isoformat() == "2026-10-26T00:00:00+00:00"
+    # 29 March 2026: they go forward, 23 hours.
+    period = period_of_query({"from": "2026-03-29", "to": "2026-03-29"}, tz=london)
+    assert period.end - period.start == timedelta(hours=23)

@@ -97,16 +97,20 @@ def test_held_charges_block_whether_or_not_sending_is_configured(clinic, frozen_
     assert codes(patient) == ["charges_held"]  # held, and said once (not also as unsent)
 
 
-def test_unsent_charges_block_only_when_sending_is_configured(clinic, frozen_clock):
+def test_unsent_charges_block_only_when_sending_is_configured_and_they_are_late(
+        clinic, frozen_clock):
     patient = factories.patient_make(clinic, "Biscuit", pims_id="P-1")
     charged(clinic, patient, count=3)
     assert codes(patient) == []  # exported by hand: no "sent" to wait for
     connector_configure(user=clinic.user(6), kind="webhook", webhook_url="http://pims.test/c")
     db.session.commit()
+    assert codes(patient) == []  # captured a moment ago: on their way
+    frozen_clock.advance(minutes=3)
     [blocker] = discharge_blockers(patient)
     assert blocker.code == "charges_unsent"
-    assert blocker.message == ("3 charges (total 37.50) for Biscuit have not been sent to "
-                               "the practice system yet.")
+    assert blocker.message == ("3 charges (total 37.50) for Biscuit have not reached the "
+                               "practice system yet (see Billing settings: sending may be "
+                               "paused or failing).")
     connector_pause(user=clinic.user(6), paused=True, reason="Upgrade")
     db.session.commit()
     assert codes(patient) == ["charges_unsent"]  # paused: they still have not gone
@@ -133,7 +137,7 @@ def test_a_manager_overrides_charge_blockers_with_a_reason(clinic, frozen_clock)
 
 # --- overdue tasks -------------------------------------------------------------------------
 
-def test_overdue_tasks_block_naming_each_with_billable_ones_apart(app, frozen_clock):
+def test_overdue_billable_tasks_block_naming_each_due_time(app, frozen_clock):
     clinic = factories.clinic_make(timezone="Europe/Berlin")
     patient = factories.patient_make(clinic, "Biscuit", pims_id="P-1")
     start = clock.utcnow()  # 12:00 UTC, 13:00 in Berlin
@@ -141,11 +145,9 @@ def test_overdue_tasks_block_naming_each_with_billable_ones_apart(app, frozen_cl
     plain = factories.order_make(clinic, patient, name="Methadone")
     frozen_clock.advance(hours=8, minutes=30)  # 12:00, 16:00 and 20:00 are past
     blockers = discharge_blockers(patient)
-    assert [b.code for b in blockers] == ["task_overdue_billable", "task_overdue"]
+    assert [b.code for b in blockers] == ["task_overdue_billable"]  # Methadone has no price
     assert blockers[0].message == ("Maropitant (billable) is overdue, not done or skipped: "
                                    "due Sun 22 Nov 13:00, Sun 22 Nov 17:00, Sun 22 Nov 21:00.")
-    assert blockers[1].message.startswith("Methadone is overdue, not done or skipped: due Sun "
-                                          "22 Nov 13:00,")
     # Done, skipped or stopped is not overdue; a task due later is not either.
     first, second, third = tasks_of(paid)[:3]
     task_complete(task=first, user=clinic.user(3), at=start)
@@ -164,12 +166,15 @@ def test_overdue_tasks_block_naming_each_with_billable_ones_apart(app, frozen_cl
 
 def test_an_order_long_overdue_names_a_few_due_times_and_counts_the_rest(clinic, frozen_clock):
     patient = factories.patient_make(clinic, "Biscuit", pims_id="P-1")
-    factories.order_make(clinic, patient, name="Walk", kind="task", every_hours=1)
-    frozen_clock.advance(hours=10, minutes=1)  # 11 hourly tasks past
+    factories.order_make(clinic, patient, name="Walk", kind="task", every_hours=1,
+                         billable_code="WALK", price="3.00")
+    frozen_clock.advance(hours=10, minutes=16)  # 11 hourly tasks past the 15-minute grace
     [blocker] = discharge_blockers(patient)
-    assert blocker.code == "task_overdue"
+    assert blocker.code == "task_overdue_billable"
     assert blocker.message.count("Sun 22 Nov") == 6 and blocker.message.endswith(
         " and 5 more.")
+    frozen_clock.set(clock.utcnow().replace(minute=14))  # within the grace: due, not overdue
+    assert discharge_blockers(patient)[0].message.endswith(" and 4 more.")
 
 
 def test_a_tablet_discharge_counts_tasks_due_before_it_not_before_it_arrived(
