@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from ..core.clock import as_utc
 from ..core.errors import DomainError
 from ..core.models import row_by_uid
 from ..core.validate import timestamp
@@ -200,6 +201,35 @@ class Report:
     held_total: Decimal
     offline: int
     late: int
+    earlier: "EarlierArrivals | None" = None
+
+
+@dataclass(frozen=True)
+class EarlierArrivals:
+    """Charges that reached the server during a period but were performed before it (a
+    tablet offline across a shift's end): they count in their own, earlier shift, whose
+    report was perhaps printed already."""
+
+    count: int
+    total: Decimal
+    first_performed: datetime
+
+
+def earlier_arrivals(period: Period, *, patient: Patient | None = None
+                     ) -> EarlierArrivals | None:
+    """What arrived in `period` for earlier periods (one query), or None."""
+    if period.start is None:
+        return None
+    query = select(func.count(), func.sum(Charge.total), func.min(Charge.performed_at)).where(
+        Charge.recorded_at >= period.start, Charge.performed_at < period.start)
+    if period.end is not None:
+        query = query.where(Charge.recorded_at < period.end)
+    if patient is not None:
+        query = query.where(Charge.patient_id == patient.id)
+    count, total, first = db.session.execute(query).one()
+    if not count:
+        return None
+    return EarlierArrivals(count, Decimal(total).quantize(Decimal("0.01")), as_utc(first))
 
 
 _LINE_COLUMNS = (Charge.id, Charge.uid, Charge.patient_id, Charge.item_code,
@@ -226,8 +256,8 @@ def _by_id(model, ids: set[int]) -> dict:
 
 
 def report_build(period: Period, *, patient: Patient | None = None) -> Report:
-    """The report of a period: four queries (charges, then their patients, people and
-    devices), whatever the number of charges."""
+    """The report of a period: five queries (charges, then their patients, people and
+    devices, and what arrived for earlier periods), whatever the number of charges."""
     rows = _report_lines(period, patient)
     patients = _by_id(Patient, {r.patient_id for r in rows})
     users = _by_id(User, {r.user_id for r in rows if r.user_id is not None})
@@ -258,7 +288,7 @@ def report_build(period: Period, *, patient: Patient | None = None) -> Report:
                 held_total += line.total
     ordered = sorted(groups.values(), key=lambda g: (g.patient.name.lower(), g.patient.id))
     return Report(period, ordered, total, len(rows), unsent, unsent_total, held,
-                  held_total, offline, late)
+                  held_total, offline, late, earlier_arrivals(period, patient=patient))
 
 
 def charges_of_patient(patient: Patient) -> tuple[list[Charge], set[int]]:

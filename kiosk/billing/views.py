@@ -3,9 +3,8 @@ shift, and a patient's charges (added by hand, reversed). Level 4 and up."""
 
 import uuid
 from decimal import Decimal
-from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from ..clinic.selectors import settings_zone
@@ -67,9 +66,20 @@ def _report_of(query: dict):
 
 def _export_href(query: dict) -> str:
     """The CSV export of the same query (served by the connector's pages)."""
-    if "billing_admin.export_csv" in current_app.view_functions:
-        return url_for("billing_admin.export_csv", **query)
-    return "/billing/admin/export.csv" + (f"?{urlencode(query)}" if query else "")
+    return url_for("billing_admin.export_csv", **query)
+
+
+def _earlier_href(report, query: dict) -> str | None:
+    """The report of the dates the charges that arrived late for earlier periods were
+    performed in (from that first day to this period's start)."""
+    if report is None or report.earlier is None:
+        return None
+    tz = settings_zone()
+    args = {"from": to_local(report.earlier.first_performed, tz).strftime("%Y-%m-%d"),
+            "to": to_local(report.period.start, tz).strftime("%Y-%m-%dT%H:%M:%S")}
+    if "patient" in query:
+        args["patient"] = query["patient"]
+    return url_for("billing.report", **args)
 
 
 def _report_page(query: dict, *, error=None, note: str = "", status: int = 200):
@@ -83,7 +93,8 @@ def _report_page(query: dict, *, error=None, note: str = "", status: int = 200):
     return render_template(
         "billing/report.html", report=report, patient=patient, query=query, error=error,
         note=note, marks=shift_marks(MARKS_LISTED), when=clinic_time_format(), qty=quantity_text,
-        sending=sending_configured(), export_href=_export_href(query)), status
+        sending=sending_configured(), export_href=_export_href(query),
+        earlier_href=_earlier_href(report, query)), status
 
 
 @bp.get("/")

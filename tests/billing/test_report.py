@@ -2,6 +2,7 @@
 charge that reached the server late lands in the shift it was performed in; the PDF."""
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -102,7 +103,13 @@ def test_a_charge_that_reached_the_server_late_lands_in_the_shift_it_was_perform
     assert charge.performed_at == done_at and charge.offline
     assert charge.recorded_at > mark_at and charge.late
     assert (shift.offline, shift.late) == (1, 1)
-    assert report_build(period_resolve(shift="current")).patients == []
+    assert shift.earlier is None
+    # The shift under way does not count it, but says it arrived (for a shift perhaps
+    # printed already), with the dates to find it.
+    current = report_build(period_resolve(shift="current"))
+    assert current.patients == []
+    assert (current.earlier.count, current.earlier.total) == (1, Decimal("12.50"))
+    assert current.earlier.first_performed == done_at
 
 
 def test_the_default_period_is_the_last_shift_closed_else_the_one_under_way(
@@ -275,3 +282,21 @@ def test_a_bare_to_date_covers_that_whole_local_day_across_a_clock_change(app):
     # 29 March 2026: they go forward, 23 hours.
     period = period_of_query({"from": "2026-03-29", "to": "2026-03-29"}, tz=london)
     assert period.end - period.start == timedelta(hours=23)
+
+
+def test_the_report_page_says_what_arrived_for_earlier_shifts_and_links_to_it(
+        clinic, tablet, client, login, frozen_clock):
+    patient = factories.patient_make(clinic, pims_id="P-9")
+    task = first_task(billable(clinic, patient))
+    done_at = clock.utcnow()
+    frozen_clock.advance(minutes=10)
+    shift_end(user=clinic.user(4))
+    db.session.commit()
+    frozen_clock.advance(minutes=30)
+    login(clinic.user(4))
+    tablet.send("task.complete", {"task": task.uid}, clinic.user(3), at=format_iso_z(done_at))
+    page = client.get("/billing/?shift=current").text
+    assert "Arrived in this period for earlier ones" in page and "1 charge, 12.50" in page
+    link = re.search(r'<a href="([^"]+)">see them</a>', page).group(1).replace("&amp;", "&")
+    earlier = client.get(link).text
+    assert "Maropitant" in earlier and 'data-total="12.50"' in earlier
