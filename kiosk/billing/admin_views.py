@@ -18,7 +18,7 @@ from ..patients.selectors import patient_by_uid
 from .connectors import charges_csv
 from .models import APPLIES_TO, BillingItem
 from .selectors import Period, charges_in_period, connector_settings, period_of_query
-from .sending import charges_failing, charges_send_now, sending_counts
+from .sending import charges_failing, charges_send_now, patients_held, sending_counts
 from .services import LEVEL_BILLING, connector_configure, connector_pause, item_save
 
 bp = Blueprint("billing_admin", __name__, url_prefix="/billing/admin")
@@ -45,7 +45,8 @@ def _settings_page(data: dict | None = None, error: DomainError | None = None,
     data = data or {"kind": row.kind if row else "none",
                     "webhook_url": (row.webhook_url if row else None) or ""}
     return render_template("billing/settings.html", data=data, error=error, connector=row,
-                           counts=sending_counts(), failing=charges_failing()), status
+                           counts=sending_counts(), failing=charges_failing(),
+                           held=patients_held()), status
 
 
 @bp.get("/")

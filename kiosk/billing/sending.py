@@ -168,3 +168,13 @@ def charges_failing(limit: int = 200) -> list[Charge]:
         select(Charge).options(joinedload(Charge.patient))
         .where(Charge.sent_at.is_(None), Charge.send_attempts >= 1)
         .order_by(Charge.id).limit(limit)))
+
+
+def patients_held(limit: int = 200) -> list[tuple]:
+    """Unallocated patients with charges held (admitted or already gone home): each with
+    the count and total held, oldest first — what a manager links to release."""
+    return list(db.session.execute(
+        select(Patient, func.count(Charge.id), func.sum(Charge.total))
+        .join(Charge, Charge.patient_id == Patient.id)
+        .where(Patient.unallocated.is_(True), Charge.sent_at.is_(None))
+        .group_by(Patient.id).order_by(func.min(Charge.recorded_at)).limit(limit)).all())

@@ -257,3 +257,21 @@ def test_not_signed_in_goes_to_the_sign_in_page(app, clinic, client):
         response = client.get(url) if url in gets else client.post(url, data=ITEM)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert count(BillingItem) == 1
+
+
+def test_held_patients_are_listed_to_link_even_after_they_went_home(clinic, manager, client,
+                                                                    frozen_clock):
+    from kiosk.discharge.services import patient_discharge
+
+    item_make(clinic)
+    stray = factories.patient_make(clinic, "Stray", file_number="F-7")  # unallocated
+    charge_make(clinic, stray)
+    charge_make(clinic, stray, quantity="2")
+    charge_make(clinic, factories.patient_make(clinic, "Linked", pims_id="P-1"))
+    patient_discharge(patient=stray, user=clinic.user(6), override_reason="Owner in a hurry")
+    db.session.commit()
+    page = client.get("/billing/admin/").text
+    table = page[page.index('id="held-patients"'):]
+    table = table[:table.index("</table>")]
+    assert "Stray (file F-7)" in table and "discharged" in table and "37.50" in table
+    assert f"/patients/{stray.uid}/edit" in table and "Linked" not in table

@@ -144,6 +144,7 @@ def outage(server, *tablets_and_tasks_and_name) -> None:
     # The shift ends during the outage: marked on the first tablet, from its kept list.
     _, first, _ = tablets[0]
     first.goto(server.base_url + "/patients/")
+    first.once("dialog", lambda dialog: dialog.accept())  # "Mark the end of the shift now?"
     first.get_by_role("button", name="Mark end of shift").click()
     first.locator("#shift-end-waiting").wait_for()
     time.sleep(OFFLINE_AFTER_S + 1)  # the outage lasts longer than "offline" means
