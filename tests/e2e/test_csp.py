@@ -13,7 +13,7 @@ from .conftest import WALL, own_server, sign_in
 pytestmark = pytest.mark.e2e
 
 # Links a crawl must not follow: they sign out, or answer a PDF (not a page).
-SKIP = re.compile(r"/logout|\.pdf$|/sw\.js$")
+SKIP = re.compile(r"/logout|\.pdf$|\.csv$|/sw\.js$")  # downloads are not pages
 ID = re.compile(r"/(\d+|[0-9a-f]{8}-[0-9a-f-]{27,}|d_\d+)(?=/|$)")
 MAX_PAGES = 70
 
