@@ -1,5 +1,5 @@
-"""The billing report as an A4 PDF: each patient's charges (each patient on a new page in
-the whole clinic's), offline charges flagged in words, totals.
+"""The billing report as an A4 PDF: each patient's charges (one after another in the whole
+clinic's, a heading never left at a page's foot), offline charges flagged in words, totals.
 
 Lean on purpose: a busy clinic's shift holds thousands of charges, and WeasyPrint lays
 out a table cell by cell (30,000 cells take half a minute). Each patient's lines are one

@@ -44,9 +44,16 @@ def clinic_time_format():
     """A function writing a UTC time as the clinic's 'YYYY-MM-DD HH:MM' (the zone looked
     up once: a report writes thousands)."""
     tz = settings_zone()
+    written: dict = {}  # by minute: a busy shift has several charges a minute
 
     def when(value) -> str:
-        return to_local(value, tz).strftime("%Y-%m-%d %H:%M") if value else ""
+        if not value:
+            return ""
+        minute = value.replace(second=0, microsecond=0)
+        text = written.get(minute)
+        if text is None:
+            text = written[minute] = to_local(minute, tz).strftime("%Y-%m-%d %H:%M")
+        return text
 
     return when
 
