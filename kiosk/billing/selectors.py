@@ -105,14 +105,20 @@ def charges_in_period(period: Period, *, patient: Patient | None = None) -> list
     """Every charge performed in the period (a late one from an offline tablet counts in
     the shift it was performed in), with its patient, person and device, in time order."""
     query = select(Charge).options(joinedload(Charge.patient), joinedload(Charge.user),
-                                   joinedload(Charge.device))
+                                   joinedload(Charge.device), joinedload(Charge.reverses))
+    return list(db.session.scalars(_performed_in(query, period, patient)))
+
+
+def _performed_in(query, period: Period, patient: Patient | None):
+    """`query` narrowed to the charges performed in the period (of one patient), in time
+    order: the one rule of which charges a report, its PDF and the CSV export hold."""
     if period.start is not None:
         query = query.where(Charge.performed_at >= period.start)
     if period.end is not None:
         query = query.where(Charge.performed_at < period.end)
     if patient is not None:
         query = query.where(Charge.patient_id == patient.id)
-    return list(db.session.scalars(query.order_by(Charge.performed_at, Charge.id)))
+    return query.order_by(Charge.performed_at, Charge.id)
 
 
 def connector_settings() -> BillingConnector | None:
@@ -239,14 +245,7 @@ _LINE_COLUMNS = (Charge.id, Charge.uid, Charge.patient_id, Charge.item_code,
 
 
 def _report_lines(period: Period, patient: Patient | None) -> list:
-    query = select(*_LINE_COLUMNS)
-    if period.start is not None:
-        query = query.where(Charge.performed_at >= period.start)
-    if period.end is not None:
-        query = query.where(Charge.performed_at < period.end)
-    if patient is not None:
-        query = query.where(Charge.patient_id == patient.id)
-    return db.session.execute(query.order_by(Charge.performed_at, Charge.id)).all()
+    return db.session.execute(_performed_in(select(*_LINE_COLUMNS), period, patient)).all()
 
 
 def _by_id(model, ids: set[int]) -> dict:
