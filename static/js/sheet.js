@@ -412,8 +412,10 @@ ready(() => {
   scrollToNow();
   if (!isTablet()) { return; }
   if (isShell()) {
-    // The shell is drawn once the outbox is read, and again after each change.
-    document.addEventListener("outbox:changed", renderShell);
+    // The shell is drawn once the outbox is read, and again after each change; then what
+    // waits is painted on it again (the overlay's own repaint on the same event may have
+    // run first, and drawing the shell empties the grid it painted).
+    document.addEventListener("outbox:changed", () => { renderShell(); repaint(); });
     document.addEventListener("click", shellNav);
     window.addEventListener("hashchange", () => { renderShell(); repaint(); });
   }

@@ -141,13 +141,15 @@ def outage(server, *tablets_and_tasks_and_name) -> None:
         for task in tasks:
             complete_in_dialog(page, page.locator(f'a.task[data-task="{task}"]'))
             page.locator(f'a.task.done.waiting[data-task="{task}"]').wait_for()
-    # The shift ends during the outage: marked on the first tablet, from its kept list.
+    # The outage lasts longer than "offline" means; then the shift ends, still during it,
+    # marked on the first tablet from its kept list. (Seconds after the tasks: the server
+    # corrects each tablet's times by its own measured skew, good to a request's latency.)
+    time.sleep(OFFLINE_AFTER_S + 1)
     _, first, _ = tablets[0]
     first.goto(server.base_url + "/patients/")
     first.once("dialog", lambda dialog: dialog.accept())  # "Mark the end of the shift now?"
     first.get_by_role("button", name="Mark end of shift").click()
     first.locator("#shift-end-waiting").wait_for()
-    time.sleep(OFFLINE_AFTER_S + 1)  # the outage lasts longer than "offline" means
     server.start()
     for context, page, _ in tablets:
         context.set_offline(False)
