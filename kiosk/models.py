@@ -6,15 +6,20 @@ from .clinic.models import ClinicSettings, Ward
 from .core.audit import AuditEntry
 from .devices.models import Device, DeviceEvent, DevicePatient, SyncOp
 from .documents.models import Document, DocumentDelivery
+from .flows.models import Flow, FlowEvent, FlowRun, FlowStep, FlowTemplate, FlowVersion
 from .forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
+from .inbox.models import StaffMessage, StaffMessageRead, StaffTask
+from .messaging.models import ClientMessage
 from .patients.models import Patient
 from .staff.models import PinFailure, StaffSession, User
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
 __all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "BillingConnector",
-           "BillingItem", "Board", "BoardMember", "Charge", "ShiftMark",
+           "BillingItem", "Board", "BoardMember", "Charge", "ClientMessage", "Flow", "FlowEvent",
+           "FlowRun", "FlowStep", "FlowTemplate", "FlowVersion", "ShiftMark",
            "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
            "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
-           "Patient", "PatientForm", "PinFailure", "StaffSession", "SyncOp", "Task",
+           "Patient", "PatientForm", "PinFailure", "StaffMessage", "StaffMessageRead",
+           "StaffSession", "StaffTask", "SyncOp", "Task",
            "TaskCompletion", "User", "Ward"]
