@@ -234,12 +234,13 @@ def configure_features(app: Flask) -> None:
     from .devices import hooks as devices_hooks
     from .discharge import hooks as discharge_hooks
     from .documents import hooks as documents_hooks
+    from .flows import hooks as flows_hooks
     from .staff import hooks as staff_hooks
     from .treatments import hooks as treatments_hooks
 
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
                     treatments_hooks.install, discharge_hooks.install, documents_hooks.install,
-                    billing_hooks.install):
+                    billing_hooks.install, flows_hooks.install):
         install(app)
 
 

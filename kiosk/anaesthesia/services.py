@@ -102,7 +102,7 @@ def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
     audit_record(action="anaesthesia.finalise", entity="anaesthesia", entity_uid=sheet.uid,
                  user=user, device=device, detail={"patient": sheet.patient.uid})
     event_record(db.session, "anaesthesia.finalised", patient=sheet.patient.uid,
-                 sheet=sheet.uid)
+                 sheet=sheet.uid, at=sheet.finalised_at)
     return sheet
 
 

@@ -12,7 +12,7 @@ from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_DISCHARGE, LEVEL_MANAGER, permission_check
 from ..core.errors import DomainError
-from ..core.events import event_record
+from ..core.events import event_record, fact_record
 from ..core.validate import text_optional
 from ..documents.selectors import documents_of
 from ..documents.services import document_queue
@@ -45,7 +45,11 @@ def patient_discharge(*, patient: Patient, user, device=None, at=None,
                  detail={"override": patient.discharge_override,
                          "overridden": [b.code for b in overridden]})
     discharge_archive(patient=patient, user=user, device=device, overridden=overridden)
+    # What no longer applies once the patient has gone (flow tasks) ends with the discharge.
+    fact_record("patient.discharged", patient=patient, at=patient.discharged_at)
     event_record(db.session, "patient.changed", patient=patient.uid)
+    event_record(db.session, "patient.discharged", patient=patient.uid,
+                 at=patient.discharged_at)
     return patient
 
 

@@ -84,6 +84,10 @@ class FlowEvent(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Taken by one evaluator until then (a crashed one's events are taken again after).
+    claim: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(300))
 
 
 class FlowRun(UidMixin, db.Model):
@@ -132,6 +136,7 @@ class FlowStep(UidMixin, db.Model):
     run_at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim: Mapped[str | None] = mapped_column(String(36))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -162,7 +162,8 @@ def form_finalise(*, form: PatientForm, user, device=None, at: datetime | None =
     audit_record(action="form.finalise", entity="form", entity_uid=form.uid, user=user,
                  device=device, detail={"patient": form.patient.uid})
     event_record(db.session, "form.changed", patient=form.patient.uid, form=form.uid)
-    event_record(db.session, "form.finalised", patient=form.patient.uid, form=form.uid)
+    event_record(db.session, "form.finalised", patient=form.patient.uid, form=form.uid,
+                 at=form.finalised_at)
     return form
 
 

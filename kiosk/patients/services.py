@@ -149,6 +149,8 @@ def patient_create(*, user, data: dict, origin: str = "direct", uid: str | None 
     audit_record(action="patient.create", entity="patient", entity_uid=patient.uid, user=user,
                  device=device, detail={"origin": origin, "name": patient.name})
     event_record(db.session, "patient.changed", patient=patient.uid)
+    # When the patient really came in: a tablet's offline admission syncs later.
+    event_record(db.session, "patient.admitted", patient=patient.uid, at=patient.admitted_at)
     return patient
 
 

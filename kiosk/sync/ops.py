@@ -151,7 +151,7 @@ def _order_create(args: dict, ctx: OpContext) -> dict:
         data["billable_code"], data["price"] = billable.get("code"), billable.get("price")
     arg_time(args, "start", required=True)
     order = order_create(user=ctx.user, patient=patient, data=data, uid=uid, device=ctx.device,
-                         now=ctx.now)
+                         now=ctx.now, at=ctx.at)
     ctx.patient = patient.uid
     return {"order": order.uid, "tasks": order.tasks_made}
 

@@ -130,9 +130,10 @@ def _flag(value, field: str) -> bool:
 
 
 def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, device=None,
-                 now: datetime | None = None) -> Order:
+                 now: datetime | None = None, at: datetime | None = None) -> Order:
     """Add an order to an admitted patient and generate its first two days of tasks
-    (how many: `order.tasks_made`, on the returned order only, not stored)."""
+    (how many: `order.tasks_made`, on the returned order only, not stored). `at` is when
+    it was ordered (an offline tablet's order syncs later), `now` by default."""
     permission_check(user, LEVEL_ORDERS, "create orders")
     if patient.status != "admitted":
         raise DomainError("not_admitted", ERR_NOT_ADMITTED.format(name=patient.name))
@@ -147,6 +148,8 @@ def order_create(*, user, patient: Patient, data: dict, uid: str | None = None, 
     audit_record(action="order.create", entity="order", entity_uid=order.uid, user=user,
                  device=device, detail={"patient": patient.uid, "name": order.name})
     event_record(db.session, "order.changed", patient=patient.uid, order=order.uid)
+    event_record(db.session, "order.created", patient=patient.uid, order=order.uid,
+                 at=as_utc(at) if at else now)
     return order
 
 
@@ -259,6 +262,9 @@ def task_complete(*, task: Task, user, device=None, at: datetime | None = None, 
     if conflict is None:  # a conflict charges nothing (billing listens for this fact)
         fact_record("task.completed", task=task, completion=completion, user=user,
                     device=device, now=now)
+        if value is not None:
+            event_record(db.session, "task.value_recorded", patient=order.patient.uid,
+                         task=task.uid, value=value, at=at)
     audit_record(action="task.complete", entity="task", entity_uid=task.uid, user=user,
                  device=device, detail={"value": value, "conflict": conflict})
     event_record(db.session, "task.changed", patient=order.patient.uid, task=task.uid)
