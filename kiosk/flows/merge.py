@@ -1,0 +1,182 @@
+"""Merge fields: the words of flow templates and task names with {{ patient.name }} in them.
+
+Templates are written by managers and rendered by the runtime, so they go through Jinja's
+sandbox, and only what the catalogue below names may be read: a check walks the parsed
+template before it is saved, so a typo (`patient.nmae`) or an attribute escape
+(`''.__class__`) is refused on the builder's form, not found at send time.
+"""
+
+from datetime import date, datetime
+
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..core.clock import to_local
+from ..core.errors import DomainError
+
+MERGE_FIELDS: dict[str, str] = {
+    "patient.name": "Patient's name",
+    "patient.species": "Species",
+    "patient.breed": "Breed",
+    "patient.sex": "Sex",
+    "patient.age": "Age (e.g. 3 years)",
+    "patient.weight": "Weight (e.g. 12.5 kg)",
+    "patient.ward": "Ward",
+    "patient.cage": "Cage",
+    "patient.doctor": "Doctor",
+    "patient.file_number": "File number",
+    "patient.admitted": "When the patient was admitted",
+    "patient.discharged": "When the patient was discharged",
+    "owner.name": "Owner's name",
+    "owner.phone": "Owner's phone",
+    "clinic.name": "The clinic's name",
+    "event.kind": "What happened (e.g. patient admitted)",
+    "event.date": "The day it happened",
+    "event.time": "The time it happened",
+    "event.value": "The value recorded",
+    "event.order": "The order's name",
+    "flow.name": "This flow's name",
+    "task.due": "When the task is due",
+}
+MERGE_ROOTS = tuple(dict.fromkeys(key.split(".")[0] for key in MERGE_FIELDS))
+# Filters a manager may use; everything else Jinja offers is refused.
+FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "truncate", "replace")
+RENDER_MAX = 5000  # characters of one rendered text (a message, a note, a task's name)
+
+# Node types a template may contain: text, merge fields, filters and simple if/else.
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.If,
+                  nodes.Not, nodes.And, nodes.Or, nodes.Compare, nodes.Operand, nodes.CondExpr,
+                  nodes.Concat, nodes.Keyword, nodes.Filter, nodes.Getattr, nodes.Name)
+
+
+def _environment(undefined) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=undefined, autoescape=False,
+                                        keep_trailing_newline=True)
+    env.filters = {name: env.filters[name] for name in FILTERS}
+    env.globals = {}
+    return env
+
+
+# The check is strict (a field missing from the sample is an error); sending is forgiving
+# (a value the patient lacks renders empty, never stops a message).
+_CHECK_ENV = _environment(StrictUndefined)
+_RENDER_ENV = _environment(Undefined)
+_SAMPLE = {root: {key.split(".")[1]: "x" for key in MERGE_FIELDS if key.startswith(root + ".")}
+           for root in MERGE_ROOTS}
+
+
+def _invalid(label: str, field: str, reason: str) -> DomainError:
+    return DomainError("template_invalid", f"{label}: {reason}", field=field)
+
+
+def _walk(node, label: str, field: str) -> None:
+    """Refuse any node outside the allow-list, any unknown merge field or filter."""
+    if not isinstance(node, _ALLOWED_NODES):
+        raise _invalid(label, field, f"“{type(node).__name__}” is not allowed in a template "
+                                     "(use merge fields, filters and if/else only).")
+    if isinstance(node, nodes.Getattr):
+        inner = node.node
+        name = f"{inner.name}.{node.attr}" if isinstance(inner, nodes.Name) else None
+        if name not in MERGE_FIELDS:
+            shown = name or f"….{node.attr}"
+            raise _invalid(label, field, f"unknown merge field “{shown}”.")
+        return
+    if isinstance(node, nodes.Name):
+        raise _invalid(label, field, f"unknown merge field “{node.name}” "
+                                     "(write e.g. “patient.name”).")
+    if isinstance(node, nodes.Filter) and node.name not in FILTERS:
+        raise _invalid(label, field, f"unknown filter “{node.name}” (you may use: "
+                                     f"{', '.join(FILTERS)}).")
+    for child in node.iter_child_nodes():
+        _walk(child, label, field)
+
+
+def template_check(text: str, *, field: str, label: str) -> None:
+    """Refuse (DomainError "template_invalid", naming `field`) a text that does not parse,
+    reads anything but the catalogue's merge fields or uses a filter not allowed."""
+    try:
+        tree = _CHECK_ENV.parse(text or "")
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise _invalid(label, field, f"the template cannot be read{where}: {exc.message}") \
+            from None
+    _walk(tree, label, field)
+    try:  # a filter given arguments it cannot take only shows when it runs
+        _CHECK_ENV.from_string(text or "").render(_SAMPLE)
+    except Exception as exc:  # noqa: BLE001 (any failure of a manager's text is a form error)
+        raise _invalid(label, field, f"the template cannot be used: {exc}") from None
+
+
+def template_render(text: str, context: dict) -> str:
+    """The text with its merge fields filled in, sandboxed, plain text, at most RENDER_MAX
+    characters; DomainError "template_invalid" if it cannot be rendered."""
+    try:
+        out = _RENDER_ENV.from_string(text or "").render(context)
+    except Exception as exc:  # noqa: BLE001 (a stored text that fails says why, never crashes)
+        raise DomainError("template_invalid", f"The template cannot be used: {exc}") from None
+    return out[:RENDER_MAX]
+
+
+def _when(value: datetime | None, tz) -> str:
+    """A time as the clinic's 'Wed 2 Dec 14:05' ("" when there is none)."""
+    if value is None:
+        return ""
+    local = to_local(value, tz)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+def _age(born: date | None, today: date) -> str:
+    """'3 years', '5 months' or '12 days' ("" when the date of birth is unknown)."""
+    if born is None or born > today:
+        return ""
+    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+    if months >= 24:
+        return f"{months // 12} years"
+    if months >= 1:
+        return f"{months} month{'s' if months != 1 else ''}"
+    days = (today - born).days
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _patient_fields(patient, tz, today: date) -> tuple[dict, dict]:
+    """The patient and owner roots (every key present, empty when unknown)."""
+    if patient is None:
+        return ({key.split(".")[1]: "" for key in MERGE_FIELDS if key.startswith("patient.")},
+                {"name": "", "phone": ""})
+    weight = patient.weight_kg
+    return ({
+        "name": patient.name or "", "species": patient.species or "",
+        "breed": patient.breed or "", "sex": patient.sex_label if patient.sex else "",
+        "age": _age(patient.date_of_birth, today),
+        "weight": f"{weight.normalize():f} kg" if weight is not None else "",
+        "ward": patient.ward.name if patient.ward is not None else "",
+        "cage": patient.cage or "", "doctor": patient.doctor or "",
+        "file_number": patient.file_number or "",
+        "admitted": _when(patient.admitted_at, tz), "discharged": _when(patient.discharged_at, tz),
+    }, {"name": patient.owner_name or "", "phone": patient.owner_phone or ""})
+
+
+def merge_context(*, patient, event_kind: str, event_at, event_data: dict, flow_name: str,
+                  task_due=None) -> dict:
+    """The values merge fields read, as text in the clinic's time zone; `patient` may be
+    None (a clinic-wide schedule): its fields and the owner's are then empty."""
+    from ..clinic.selectors import settings_get, settings_zone
+
+    settings = settings_get()
+    tz = settings_zone(settings)
+    local = to_local(event_at, tz) if event_at is not None else None
+    patient_root, owner_root = _patient_fields(
+        patient, tz, local.date() if local is not None else date.min)
+    data = event_data or {}
+    value = data.get("value")
+    return {
+        "patient": patient_root, "owner": owner_root, "clinic": {"name": settings.name or ""},
+        "event": {"kind": (event_kind or "").replace("_", " "),
+                  "date": f"{local:%a} {local.day} {local:%b}" if local else "",
+                  "time": f"{local:%H:%M}" if local else "",
+                  "value": "" if value is None else str(value),
+                  "order": data.get("order_name") or ""},
+        "flow": {"name": flow_name or ""},
+        "task": {"due": _when(task_due, tz)},
+    }
