@@ -251,6 +251,18 @@ def _run_create(*, key: str, flow: Flow, version: FlowVersion, facts: Facts, bat
 
 # The dry run.
 
+def condition_label(condition: dict) -> str:
+    """A condition in words: 'Species is dog', 'Form field “temp” is more than 39.5'."""
+    from .definition import CONDITION_LABELS, OP_LABELS
+
+    name = condition["field"]
+    if name.startswith("form_field:"):
+        what = f"Form field “{name.split(':', 1)[1]}”"
+    else:
+        what = CONDITION_LABELS.get(name, name)
+    return f"{what} {OP_LABELS.get(condition['op'], condition['op'])} {condition['value']}"
+
+
 @dataclass(frozen=True)
 class PlannedStep:
     """One step as the dry run shows it: what, when, for whom, and its words."""
@@ -292,8 +304,6 @@ def flow_plan(*, version, patient, at: datetime, event_kind: str | None = None,
     if kind == "task_overdue":
         facts.minutes = definition["trigger"].get("minutes")
         facts.task_due = facts.at - timedelta(minutes=int(facts.minutes or 0))
-    from .definition import condition_label
-
     conditions = conditions_explain(definition["conditions"], facts, condition_label)
     tz = settings_zone()
     steps = [step_preview(step, position, facts, now=facts.at, tz=tz)
