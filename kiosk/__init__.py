@@ -211,6 +211,7 @@ def configure_blueprints(app: Flask) -> None:
     from .discharge.views import bp as discharge_bp
     from .documents.views import bp as documents_bp
     from .forms.views import bp as forms_bp
+    from .inbox.views import bp as inbox_bp
     from .intake.views import bp as intake_bp
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
@@ -221,7 +222,7 @@ def configure_blueprints(app: Flask) -> None:
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
-               discharge_bp, billing_bp, billing_admin_bp):
+               discharge_bp, billing_bp, billing_admin_bp, inbox_bp):
         app.register_blueprint(bp)
 
 
@@ -235,12 +236,13 @@ def configure_features(app: Flask) -> None:
     from .discharge import hooks as discharge_hooks
     from .documents import hooks as documents_hooks
     from .flows import hooks as flows_hooks
+    from .inbox import hooks as inbox_hooks
     from .staff import hooks as staff_hooks
     from .treatments import hooks as treatments_hooks
 
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
                     treatments_hooks.install, discharge_hooks.install, documents_hooks.install,
-                    billing_hooks.install, flows_hooks.install):
+                    billing_hooks.install, inbox_hooks.install, flows_hooks.install):
         install(app)
 
 

@@ -18,7 +18,8 @@ ROOM_DEVICES = "devices"
 # A charge too: an unallocated patient's held charges put it on the pending boards.
 PATIENT_EVENTS = {"task.changed", "order.changed", "note.added", "patient.changed",
                   "anaesthesia.changed", "anaesthesia.finalised", "document.queued",
-                  "document.ready", "document.failed", "form.changed", "charge.captured"}
+                  "document.ready", "document.failed", "form.changed", "charge.captured",
+                  "staff_task.changed"}
 
 
 def room_board(board_id: int) -> str:
@@ -53,7 +54,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     devices = synced = False
     assigned: set[int] = set()
     for evt in events:
-        if evt.name in PATIENT_EVENTS:
+        if evt.name in PATIENT_EVENTS and evt.data.get("patient"):  # a task may have none
             wards = patients.setdefault(evt.data["patient"], set())
             if evt.data.get("ward_was"):
                 wards.add(evt.data["ward_was"])

@@ -101,6 +101,16 @@ class BoardRow:
     undone_yesterday: int = 0
     carriers: list = field(default_factory=list)  # the tablets carrying this patient
     pending: list = field(default_factory=list)  # what is unfinished (pending boards)
+    tasks: list = field(default_factory=list)  # TaskChip: open staff tasks, due soonest first
+
+
+@dataclass(frozen=True)
+class TaskChip:
+    """A staff task on a patient's row: "Bloods 14:00", the whole title, overdue or not."""
+
+    text: str
+    title: str
+    overdue: bool
 
 
 @dataclass
@@ -212,11 +222,20 @@ def board_grid(board: Board, *, now: datetime | None = None,
             rows[patient_id].undone_yesterday = count
         for patient_id, devices in board_source("carriers", patients).items():
             rows[patient_id].carriers = devices
+        for patient_id, tasks in board_source("tasks", patients).items():
+            rows[patient_id].tasks = [task_chip(t, now, tz) for t in tasks]
         if board_is_pending(board):
             for patient_id, labels in board_source("pending", patients).items():
                 rows[patient_id].pending = labels
     return BoardGrid(board=board, hours=hours, rows=list(rows.values()), now=now,
                      current_hour=settings.board_hours_back)
+
+
+def task_chip(task, now: datetime, tz) -> TaskChip:
+    """A BoardTask as its chip: short name and clinic-local due time; overdue once past due."""
+    due = to_local(task.due_at, tz).strftime("%H:%M")
+    return TaskChip(text=f"{short_name(task.title)} {due}", title=f"{task.title}, due {due}",
+                    overdue=task.due_at < now)
 
 
 def _cells(ids: list[int], first: datetime, columns: int, now: datetime,
