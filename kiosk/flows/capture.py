@@ -69,7 +69,8 @@ def events_capture(session, events) -> bool:
 
 def overdue_capture(*, now: datetime | None = None) -> int:
     """Write an event for each open task overdue by the minutes an enabled flow waits for
-    (once per task and minutes); how many were new. The caller commits."""
+    (once per task and minutes: one already written is left as it is); how many were
+    noted. The caller commits."""
     now = now or clock.utcnow()
     minutes = set()
     for flow in db.session.scalars(select(Flow).where(
@@ -90,9 +91,9 @@ def overdue_capture(*, now: datetime | None = None) -> int:
                                   "order_kind": kind, "due_at": due_at.isoformat(),
                                   "minutes": str(wait)},
                          "recorded_at": now})
-    if not rows:
-        return 0
-    return db.session.execute(insert_ignoring_duplicates(db.session, FlowEvent), rows).rowcount
+    if rows:
+        db.session.execute(insert_ignoring_duplicates(db.session, FlowEvent), rows)
+    return len(rows)
 
 
 def schedule_occurrences(trigger: dict, *, after: datetime, until: datetime, tz
@@ -142,6 +143,6 @@ def schedule_capture(*, now: datetime | None = None) -> int:
             rows.append({"key": f"schedule:{flow.uid}:{at.isoformat()}", "kind": "schedule",
                          "patient_id": None, "at": at, "data": {"flow": flow.uid},
                          "recorded_at": now})
-    if not rows:
-        return 0
-    return db.session.execute(insert_ignoring_duplicates(db.session, FlowEvent), rows).rowcount
+    if rows:
+        db.session.execute(insert_ignoring_duplicates(db.session, FlowEvent), rows)
+    return len(rows)

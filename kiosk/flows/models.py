@@ -24,14 +24,16 @@ class Flow(UidMixin, TimestampMixin, db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Denormalised from the current version: which events the evaluator must look at.
     trigger_kind: Mapped[str] = mapped_column(String(30), index=True)
-    current_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("flow_versions.id", use_alter=True, name="fk_flows_current_version_id"))
+    # No foreign key: flows and their versions would point at each other, a cycle neither
+    # table can be created first in; flow_save is the one writer and sets it with the version.
+    current_version_id: Mapped[int | None] = mapped_column(Integer)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # A schedule trigger's last occurrence already turned into an event.
     schedule_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    current_version = relationship("FlowVersion", foreign_keys=[current_version_id],
-                                   post_update=True)
+    current_version = relationship(
+        "FlowVersion", primaryjoin="foreign(Flow.current_version_id) == FlowVersion.id",
+        post_update=True)
 
 
 class FlowVersion(UidMixin, db.Model):

@@ -60,6 +60,8 @@ def task_step(**overrides) -> dict:
     return step
 
 
+AT_ONCE = {"amount": "0", "unit": "minutes", "after": "event", "weekend": "keep"}
+
 SENIOR_DOG = {"trigger": {"kind": "patient_admitted"},
               "conditions": [{"field": "species", "op": "eq", "value": "canine"},
                              {"field": "age_years", "op": "ge", "value": "7"}],
@@ -189,7 +191,7 @@ def test_a_temperature_above_the_limit_messages_the_vets(london):
     template = template_make()
     flow_make(london, {"trigger": {"kind": "value_recorded", "order": "temp", "above": "39.5"},
                        "conditions": [],
-                       "steps": [{"category": "smartflow", "type": "staff_message",
+                       "steps": [{"category": "smartflow", "type": "staff_message", "due": AT_ONCE,
                                   "item": template.uid, "responsible": "level:5"}]})
     rex = admit(london)
     order = factories.order_make(london, rex, name="Temperature", value_type="number",
@@ -208,7 +210,7 @@ def test_a_failing_step_is_retried_then_waits_for_a_manager(london, frozen_clock
     template = template_make()
     vet = london.users[5]
     flow_make(london, {"trigger": {"kind": "patient_admitted"}, "conditions": [],
-                       "steps": [{"category": "smartflow", "type": "staff_message",
+                       "steps": [{"category": "smartflow", "type": "staff_message", "due": AT_ONCE,
                                   "item": template.uid, "responsible": f"user:{vet.uid}"}]})
     vet.active = False  # the person the step names has left
     db.session.commit()
@@ -273,9 +275,9 @@ def test_notes_client_messages_and_started_flows(london):
                                 "steps": [task_step(item="Follow-up call", remind=None)]},
                        name="Follow-up")
     flow_make(london, {"trigger": {"kind": "patient_admitted"}, "conditions": [], "steps": [
-        {"category": "smartflow", "type": "patient_note", "item": note.uid},
-        {"category": "smartflow", "type": "client_message", "item": sms.uid, "channel": "sms"},
-        {"category": "smartflow", "type": "start_flow", "item": follow.uid}]})
+        {"category": "smartflow", "type": "patient_note", "due": AT_ONCE, "item": note.uid},
+        {"category": "smartflow", "type": "client_message", "due": AT_ONCE, "item": sms.uid, "channel": "sms"},
+        {"category": "smartflow", "type": "start_flow", "due": AT_ONCE, "item": follow.uid}]})
     rex = admit(london)
     jobs_run_pending()
     assert db.session.scalar(select(Note.text).where(Note.patient_id == rex.id)) == \
