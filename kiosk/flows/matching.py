@@ -152,6 +152,8 @@ def anchor_time(after: str, facts: Facts) -> datetime | None:
     if after == "event":
         return facts.at
     if after == "admitted":
+        if facts.kind == "patient_admitted":  # the same time; in a dry run, the one chosen
+            return facts.at
         return patient.admitted_at if patient is not None else None
     if after == "discharged":
         if facts.kind == "patient_discharged":
