@@ -210,6 +210,7 @@ def configure_blueprints(app: Flask) -> None:
     from .devices.views import bp as devices_bp
     from .discharge.views import bp as discharge_bp
     from .documents.views import bp as documents_bp
+    from .flows.timeline_views import bp as flow_timeline_bp
     from .flows.views import bp as flows_bp
     from .forms.views import bp as forms_bp
     from .inbox.views import bp as inbox_bp
@@ -223,7 +224,8 @@ def configure_blueprints(app: Flask) -> None:
 
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
-               discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp):
+               discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
+               flow_timeline_bp):
         app.register_blueprint(bp)
 
 
