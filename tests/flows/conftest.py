@@ -10,6 +10,8 @@ from kiosk.extensions import db
 from kiosk.flows.models import Flow, FlowTemplate, FlowVersion
 from kiosk.flows.services import flow_save, template_save
 from kiosk.forms.services import form_template_create
+from tests import factories
+from tests.support.flows import WEDNESDAY
 
 TASK_STEP = {"category": "task", "type": "staff_task", "item": "Bloods for {{ patient.name }}",
              "responsible": "level:3",
@@ -135,3 +137,13 @@ def save_refused(manager, flow_counts):
         return caught.value
 
     return attempt
+
+
+@pytest.fixture
+def london(app, frozen_clock):
+    """A clinic in London, its vet called as patients name their doctor, the clock held."""
+    clinic = factories.clinic_make(timezone="Europe/London")
+    clinic.users[5].name = "Ada Lovelace"
+    db.session.commit()
+    frozen_clock.set(WEDNESDAY)
+    return clinic

@@ -3,81 +3,32 @@ once, with their real time; steps do what they say, are retried, and end with th
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from kiosk.core.jobs import jobs_run_pending
 from kiosk.discharge.services import patient_discharge
 from kiosk.extensions import db
 from kiosk.flows.capture import overdue_capture, schedule_capture
-from kiosk.flows.definition import definition_clean
 from kiosk.flows.engine import flow_plan, step_retry, steps_failed
 from kiosk.flows.jobs import flows_sweep
-from kiosk.flows.models import Flow, FlowEvent, FlowRun, FlowStep, FlowTemplate, FlowVersion
-from kiosk.inbox.models import StaffMessage, StaffTask
+from kiosk.flows.models import FlowEvent, FlowRun, FlowStep
+from kiosk.inbox.models import StaffMessage
 from kiosk.inbox.services import staff_task_complete
 from kiosk.messaging.models import ClientMessage
-from kiosk.patients.services import patient_create
 from kiosk.treatments.models import Note, Task
 from kiosk.treatments.services import task_complete
 from tests import factories
-
-# A Wednesday, 10:00 in London (winter: UTC).
-WEDNESDAY = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
-SATURDAY = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def london(app, frozen_clock):
-    """A clinic in London, its vet called as patients name their doctor, the clock held."""
-    clinic = factories.clinic_make(timezone="Europe/London")
-    clinic.users[5].name = "Ada Lovelace"
-    db.session.commit()
-    frozen_clock.set(WEDNESDAY)
-    return clinic
-
-
-def flow_make(clinic, definition: dict, *, name="Senior bloods", enabled=True) -> Flow:
-    """A flow whose one version is `definition` (checked as the builder checks it)."""
-    clean = definition_clean(definition)
-    flow = Flow(name=name, enabled=enabled, trigger_kind=clean["trigger"]["kind"],
-                created_by_id=clinic.users[6].id)
-    version = FlowVersion(flow=flow, number=1, name=name, definition=clean,
-                          published_by_id=clinic.users[6].id)
-    db.session.add_all([flow, version])
-    db.session.flush()
-    flow.current_version_id = version.id
-    db.session.commit()
-    return flow
-
-
-def task_step(**overrides) -> dict:
-    step = {"category": "task", "type": "staff_task", "item": "Bloods for {{ patient.name }}",
-            "responsible": "doctor",
-            "due": {"amount": "2", "unit": "hours", "after": "admitted", "weekend": "monday"},
-            "remind": {"amount": "1", "unit": "hours"}, "cancel_on_discharge": True}
-    step.update(overrides)
-    return step
-
-
-AT_ONCE = {"amount": "0", "unit": "minutes", "after": "event", "weekend": "keep"}
-
-SENIOR_DOG = {"trigger": {"kind": "patient_admitted"},
-              "conditions": [{"field": "species", "op": "eq", "value": "canine"},
-                             {"field": "age_years", "op": "ge", "value": "7"}],
-              "steps": [task_step()]}
-
-
-def admit(clinic, name="Rex", *, born="2015-03-01", species="canine", at=None, **fields):
-    patient = patient_create(user=clinic.users[6], at=at, data={
-        "name": name, "species": species, "ward": clinic.ward, "cage": "1",
-        "date_of_birth": born, "doctor": "Dr Ada Lovelace", **fields}, origin="direct")
-    db.session.commit()
-    return patient
-
-
-def tasks() -> list[StaffTask]:
-    return list(db.session.scalars(select(StaffTask).order_by(StaffTask.id)))
+from tests.support.flows import (
+    AT_ONCE,
+    SATURDAY,
+    SENIOR_DOG,
+    WEDNESDAY,
+    admit,
+    flow_make,
+    task_step,
+    tasks,
+    template_make,
+)
 
 
 def test_an_admitted_senior_dog_gets_a_bloods_task_for_its_vet(london):
@@ -178,13 +129,6 @@ def test_a_run_completes_when_its_last_task_is_done(london):
     staff_task_complete(task=task, user=london.users[5])
     db.session.commit()
     assert db.session.scalar(select(FlowRun.status)) == "completed"
-
-
-def template_make(name="Fever", body="{{ patient.name }} has {{ event.value }}", subject=None):
-    template = FlowTemplate(name=name, body=body, subject=subject or name)
-    db.session.add(template)
-    db.session.commit()
-    return template
 
 
 def test_a_temperature_above_the_limit_messages_the_vets(london):
