@@ -28,7 +28,7 @@ def test_pages_are_for_managers_only(clinic, client, login):
 
 def test_a_manager_creates_a_flow_from_the_form(clinic, client, login, count):
     login(clinic.user(6))
-    assert 'href="/flows/"' in client.get("/admin/").text or True
+    assert 'href="/flows/"' in client.get("/admin/").text  # the nav and the admin page
     page = client.get("/flows/new").text
     assert 'name="csrf_token"' in page and 'name="steps-0-type"' in page
     response = client.post("/flows/new", data=FORM)
@@ -169,3 +169,60 @@ def test_the_dry_run_shows_the_plan_in_clinic_time(clinic, client, login, flow_m
     draft = client.post(f"/flows/{flow.uid}", data={**FORM, "action": "dry-run"})
     assert draft.status_code == 200 and "draft, not saved" in draft.text
     assert flow.current_version.number == 1
+
+
+def test_every_trigger_and_action_renders_in_the_form(clinic, client, login, flow_make,
+                                                      flow_template, form_template,
+                                                      message_step_of, start_step_of):
+    from .conftest import TASK_STEP
+
+    other = flow_make("Other")
+    welcome, consent = flow_template("Welcome"), form_template("Consent")
+    steps = [TASK_STEP, message_step_of(welcome), start_step_of(other),
+             {**message_step_of(welcome), "type": "staff_message", "responsible": "doctor"},
+             {**message_step_of(welcome), "type": "patient_note"},
+             {"category": "smartflow", "type": "send_form", "item": consent.uid,
+              "channel": "portal", "due": {"amount": "1", "unit": "days", "after": "admitted",
+                                           "weekend": "monday"}}]
+    flow = flow_make("Everything", trigger={"kind": "form_finalised", "form": consent.uid},
+                     conditions=[{"field": "form_field:cpr", "op": "eq", "value": "Do not"}],
+                     steps=steps)
+    login(clinic.user(6))
+    page = client.get(f"/flows/{flow.uid}").text
+    for n in range(len(steps)):
+        assert f'name="steps-{n}-item"' in page
+    assert 'value="cpr"' in page and f'<option value="{consent.uid}" selected>' in page
+    for kind, extra in (("schedule", "trigger-weekdays"), ("value_recorded", "trigger-above"),
+                        ("task_overdue", "trigger-minutes")):
+        response = client.post(f"/flows/{flow.uid}", data={**FORM, "trigger-kind": kind,
+                                                           "action": "refresh"})
+        assert response.status_code == 200 and f'name="{extra}"' in response.text
+    assert "Everything" in client.get("/flows/").text
+
+
+def test_failed_steps_are_listed_with_a_retry_button(clinic, client, login, flow_make,
+                                                     frozen_clock, monkeypatch):
+    from kiosk.flows import engine
+    from kiosk.flows.models import FlowRun, FlowStep
+    from tests import factories
+
+    flow = flow_make("Admission bloods")
+    patient = factories.patient_make(clinic, "Biscuit")
+    run = FlowRun(key="k1", flow_id=flow.id, version_id=flow.current_version_id,
+                  patient_id=patient.id, event_kind="patient_admitted",
+                  event_at=frozen_clock.now)
+    db.session.add(run)
+    db.session.flush()
+    step = FlowStep(run_id=run.id, position=0, kind="staff_task", status="failed",
+                    run_at=frozen_clock.now, attempts=5, last_error="No such user")
+    db.session.add(step)
+    db.session.commit()
+    retried = []
+    monkeypatch.setattr(engine, "steps_failed", lambda: [step])
+    monkeypatch.setattr(engine, "step_retry", lambda *, step, user: retried.append(step.uid))
+    login(clinic.user(6))
+    page = client.get("/flows/").text
+    assert "No such user" in page and "Biscuit" in page
+    assert f'action="/flows/steps/{step.uid}/retry"' in page
+    assert client.post(f"/flows/steps/{step.uid}/retry").status_code == 302
+    assert retried == [step.uid]
