@@ -147,3 +147,28 @@ def london(app, frozen_clock):
     db.session.commit()
     frozen_clock.set(WEDNESDAY)
     return clinic
+
+
+@pytest.fixture
+def guarded_client(tmp_path):
+    """(client, manager) of an app with CSRF protection on (tests turn it off), the
+    manager signed in with a password."""
+    from kiosk import create_app
+    from kiosk.core.auth import SESSION_KEY
+    from kiosk.staff.sessions import staff_session_start
+    from tests import factories
+
+    app = create_app("testing", {"WTF_CSRF_ENABLED": True,
+                                 "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/csrf.db"})
+    with app.app_context():
+        db.create_all()
+        manager = factories.clinic_make().user(6)
+        client = app.test_client()
+        key = staff_session_start(user=manager, auth="password")
+        db.session.commit()
+        with client.session_transaction() as session:
+            session["user_id"], session["auth"], session[SESSION_KEY] = (
+                manager.id, "password", key)
+        yield client, manager
+        db.session.remove()
+        db.engine.dispose()
