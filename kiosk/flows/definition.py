@@ -18,6 +18,7 @@ from ..messaging.models import CHANNELS
 from ..patients.models import SEXES, SPECIES
 from ..staff.models import User
 from ..treatments.models import ORDER_KINDS
+from .due import REMIND_UNITS, UNITS
 from .merge import template_check
 from .models import Flow, FlowTemplate
 
@@ -65,9 +66,7 @@ CHANNEL_STEPS = ("client_message", "send_form")
 PATIENT_STEPS = ("patient_note", "send_form", "client_message")
 ANCHOR_LABELS = {"event": "the event", "admitted": "admission", "discharged": "discharge",
                  "task_due": "the overdue task's due time"}
-# The same units and weekend rules as kiosk.flows.due (UNITS, WEEKEND_RULES).
-UNIT_LABELS = {"minutes": "minutes", "hours": "hours", "days": "days", "weeks": "weeks"}
-REMIND_UNITS = ("minutes", "hours", "days")
+UNIT_LABELS = {unit: unit for unit in UNITS}
 WEEKEND_LABELS = {"keep": "Leave it on the weekend", "friday": "Move it to the Friday before",
                   "monday": "Move it to the Monday after"}
 _CHANNEL_WORDS = {"email": "E-mail", "sms": "Text message (SMS)", "voice": "Voice call",

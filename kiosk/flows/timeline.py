@@ -17,6 +17,7 @@ from ..core import clock
 from ..extensions import db
 from ..inbox.models import TASK_CANCELLED, TASK_DONE, StaffTask
 from ..messaging.models import ClientMessage
+from .definition import CHANNEL_LABELS, STEP_TYPE_LABELS, TRIGGER_LABELS
 from .due import due_text
 from .models import (
     RUN_CANCELLED,
@@ -32,26 +33,10 @@ from .models import (
 
 SOURCE_PREFIX = "flow_step:"
 
-TRIGGER_WORDS = {
-    "patient_admitted": "Patient admitted",
-    "order_created": "Order created",
-    "task_overdue": "Treatment task overdue",
-    "form_finalised": "Form finalised",
-    "anaesthesia_finalised": "Anaesthesia sheet finalised",
-    "patient_discharged": "Patient discharged",
-    "value_recorded": "Value recorded",
-    "schedule": "On a schedule",
-    "flow_started": "Started by another flow",
-}
-STEP_WORDS = {
-    "staff_task": "Staff task",
-    "staff_message": "Message to staff",
-    "patient_note": "Note on the patient",
-    "send_form": "Form sent to the client",
-    "client_message": "Message to the client",
-    "start_flow": "Start another flow",
-}
-CHANNEL_WORDS = {"email": "E-mail", "sms": "SMS", "voice": "Voice call", "portal": "Portal"}
+# One set of words for triggers, steps and channels: the builder's.
+TRIGGER_WORDS = TRIGGER_LABELS
+STEP_WORDS = STEP_TYPE_LABELS
+CHANNEL_WORDS = CHANNEL_LABELS
 
 
 @dataclass

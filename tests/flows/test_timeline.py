@@ -95,7 +95,7 @@ def test_the_page_shows_each_run_and_its_steps_in_plain_words_and_local_times(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Post-op care" in page and "version 1" in page
-    assert "Order created: Methadone · Wed 2 Dec 08:30 · " in page
+    assert "An order is created: Methadone · Wed 2 Dec 08:30 · " in page
     assert "Running" in page
     assert "Done 14:05" in page                                   # 19:05 UTC
     assert "Task “Check wound”: Done 14:05" in page
@@ -105,8 +105,9 @@ def test_the_page_shows_each_run_and_its_steps_in_plain_words_and_local_times(
             in page)
     assert "Cancelled: patient discharged" in page
     positions = [page.index(f"<strong>{words}") for words in (
-        "Staff task</strong>: Check wound", "Message to the client</strong>: How is Biscuit?",
-        "Message to staff", "Note on the patient")]
+        "Create a staff task</strong>: Check wound",
+        "Send a message to the client</strong>: How is Biscuit?",
+        "Send a message to staff", "Add a note to the patient")]
     assert positions == sorted(positions)
 
 
@@ -137,7 +138,7 @@ def test_the_selector_gives_runs_steps_tasks_and_messages(clinic_ny):
     (item,) = timeline_for(patient)
     assert (item.uid, item.flow_name, item.version_number, item.status) == (
         run.uid, "Post-op care", 1, "running")
-    assert item.trigger_text == "Order created: Methadone"
+    assert item.trigger_text == "An order is created: Methadone"
     assert [s.kind for s in item.steps] == [
         "staff_task", "client_message", "staff_message", "patient_note"]
     task_step, message_step, failed, cancelled = item.steps
