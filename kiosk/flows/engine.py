@@ -245,8 +245,23 @@ def _run_create(*, key: str, flow: Flow, version: FlowVersion, facts: Facts, bat
                                 kind=step["type"], spec=spec, status=STEP_PENDING,
                                 run_at=times.run_at, due_at=times.due_at,
                                 cancel_on_discharge=bool(step.get("cancel_on_discharge"))))
+    _cancel_if_gone(run, facts, batch.now)
     batch.runs.append(run)
     return run
+
+
+def _cancel_if_gone(run: FlowRun, facts: Facts, now: datetime) -> None:
+    """A run that starts after its patient left (an admission and a discharge synced
+    together after an outage) never does what no longer applies after discharge."""
+    patient = facts.patient
+    if patient is None or patient.status != "discharged" or facts.kind == "patient_discharged":
+        return
+    for step in run.steps:
+        if step.cancel_on_discharge:
+            step.status, step.done_at = STEP_CANCELLED, now
+            step.outcome = "Not done: the patient was already discharged"
+    if all(step.status == STEP_CANCELLED for step in run.steps):
+        run.status, run.ended_at, run.end_reason = RUN_CANCELLED, now, "Patient discharged"
 
 
 # The dry run.

@@ -108,6 +108,19 @@ def test_discharge_cancels_what_no_longer_applies(london):
     assert db.session.scalar(select(FlowRun.status)) == "running"
 
 
+def test_an_admission_evaluated_after_the_discharge_makes_no_task(london):
+    flow_make(london, SENIOR_DOG)
+    rex = admit(london)  # the evaluation waits (no consumer ran yet) …
+    patient_discharge(patient=rex, user=london.users[6], override_reason="Went home early")
+    db.session.commit()
+    jobs_run_pending()  # … until after the discharge
+    assert tasks() == []
+    run = db.session.scalar(select(FlowRun))
+    assert (run.status, run.end_reason) == ("cancelled", "Patient discharged")
+    assert db.session.scalar(select(FlowStep.outcome)) == \
+        "Not done: the patient was already discharged"
+
+
 def test_completing_the_task_that_completes_the_flow_ends_the_rest(london):
     flow_make(london, {**SENIOR_DOG, "steps": [
         task_step(completes_flow=True), task_step(item="Urine sample")]})
