@@ -282,6 +282,7 @@ def demo_summary(base_url: str) -> str:
         f"  Admin pages:    {base_url}/admin/",
         f"  Pair a tablet:  add it on {base_url}/devices/, then open {base_url}/pair on it",
         f"  Sync dashboard: {base_url}/devices/sync",
+        f"  Smart flows:    {base_url}/flows/ (a manager), the staff inbox: {base_url}/inbox/",
         "  Sign in with a password (desktops), or with a name and PIN on a paired tablet:",
     ]
     for name, level, username, password, pin in DEMO_USERS:
