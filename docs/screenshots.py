@@ -1,19 +1,21 @@
 """Screenshots for the documentation: the ICU whiteboard at 1080p, a tablet sheet and an
-anaesthesia sheet on a tablet, and the first page of the billing report's PDF.
+anaesthesia sheet on a tablet, the first page of the billing report's PDF, and the flows
+builder with a dry run.
 
 Starts `kiosk run --demo` on a temporary SQLite database and a free port, signs in with
-Debian's Chromium (Playwright), writes docs/whiteboard.png, docs/sheet.png and
-docs/anaesthesia-sheet.png, and stops the server. The billing PDF is made from the demo
-clinic in a database of its own (with one charge a tablet sent late), and shown by
-Chromium's PDF viewer for docs/billing-pdf.png.
+Debian's Chromium (Playwright), writes docs/whiteboard.png, docs/sheet.png,
+docs/anaesthesia-sheet.png, docs/flow-builder.png (the demo's "Senior bloods" flow in the
+builder) and docs/flow-dry-run.png (its dry run for a senior dog of the demo), and stops
+the server. The billing PDF is made from the demo clinic in a database of its own (with
+one charge a tablet sent late), and shown by Chromium's PDF viewer for docs/billing-pdf.png.
 
-    python docs/screenshots.py [--out docs] [--billing-only]
+    python docs/screenshots.py [--out docs] [--billing-only | --flows-only]
 """
 
 import argparse
 import sys
 import tempfile
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -132,6 +134,51 @@ def anaesthesia_shot(browser, base_url: str, path: Path) -> None:
     context.close()
 
 
+def senior_dog(server) -> tuple[str, str]:
+    """(uid, name) of the demo's oldest dog (one "Senior bloods" starts for: 7 or older)."""
+    from kiosk.core import clock
+
+    uid, name, born = server.query(
+        "SELECT uid, name, date_of_birth FROM patients WHERE species = 'canine' "
+        "AND date_of_birth IS NOT NULL ORDER BY date_of_birth LIMIT 1")[0]
+    if (clock.utcnow().date() - date.fromisoformat(born)).days < 7 * 366:
+        raise RuntimeError("the demo has no dog of 7 or older for the dry run")
+    return uid, name
+
+
+def next_saturday_afternoon() -> str:
+    """The coming Saturday at 14:00 as a datetime-local value: an admission whose task
+    falls on the weekend, so the dry run shows it moved to Monday."""
+    from kiosk.core import clock
+
+    today = clock.utcnow().date()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    return f"{saturday.isoformat()}T14:00"
+
+
+def flows_shots(browser, server, out: Path) -> None:
+    """The "Senior bloods" flow in the builder (the whole form), then its dry run for the
+    demo's oldest dog admitted on a Saturday afternoon."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, server.base_url, "manager", "manager-demo")
+    page.goto(f"{server.base_url}/flows/")
+    row = page.locator("tr", has_text="Senior bloods")
+    row.get_by_role("link", name="Edit").click()
+    page.locator("#flow-form").wait_for()
+    page.screenshot(path=str(out / "flow-builder.png"), full_page=True)
+    page.goto(f"{server.base_url}/flows/")
+    row.get_by_role("link", name="Dry run").click()
+    uid, _ = senior_dog(server)
+    form = page.locator("form.flow-dry-form")
+    form.locator("select[name=patient]").select_option(uid)
+    form.locator("input[name=at]").fill(next_saturday_afternoon())
+    form.get_by_role("button", name="Show what it would do").click()
+    page.locator("section.flow-plan").wait_for()
+    page.screenshot(path=str(out / "flow-dry-run.png"), full_page=True)
+    context.close()
+
+
 def billing_pdf(tmp: Path) -> Path:
     """The demo clinic's last shift as a billing PDF, with a charge a tablet recorded
     offline during the shift and sent after its end."""
@@ -181,36 +228,45 @@ def billing_pdf_shot(browser, pdf: Path, path: Path) -> None:
 
 
 def main() -> int:
-    """Start the demo server, take both screenshots, stop the server."""
+    """Start the demo server, take the screenshots, stop the server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--billing-only", action="store_true",
-                        help="only docs/billing-pdf.png (no demo server)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--billing-only", action="store_true",
+                      help="only docs/billing-pdf.png (no demo server)")
+    only.add_argument("--flows-only", action="store_true",
+                      help="only docs/flow-builder.png and docs/flow-dry-run.png")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
-            sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=[*CHROMIUM_ARGS, "--headless=new"])
-        try:
-            billing_pdf_shot(browser, billing_pdf(Path(tmp)), args.out / "billing-pdf.png")
-        finally:
-            browser.close()
-    print(f"wrote {args.out / 'billing-pdf.png'}")
+    if not args.flows_only:
+        with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
+                sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                                 args=[*CHROMIUM_ARGS, "--headless=new"])
+            try:
+                billing_pdf_shot(browser, billing_pdf(Path(tmp)), args.out / "billing-pdf.png")
+            finally:
+                browser.close()
+        print(f"wrote {args.out / 'billing-pdf.png'}")
     if args.billing_only:
         return 0
+    flows = ("flow-builder.png", "flow-dry-run.png")
     with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
             KioskServer(Path(tmp), run_demo=True) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            whiteboard_shot(browser, server.base_url, args.out / "whiteboard.png")
-            sheet_shot(browser, server.base_url, args.out / "sheet.png")
-            anaesthesia_shot(browser, server.base_url, args.out / "anaesthesia-sheet.png")
+            if not args.flows_only:
+                whiteboard_shot(browser, server.base_url, args.out / "whiteboard.png")
+                sheet_shot(browser, server.base_url, args.out / "sheet.png")
+                anaesthesia_shot(browser, server.base_url, args.out / "anaesthesia-sheet.png")
+            flows_shots(browser, server, args.out)
         finally:
             browser.close()
-    for name in ("whiteboard.png", "sheet.png", "anaesthesia-sheet.png"):
+    names = flows if args.flows_only else (
+        "whiteboard.png", "sheet.png", "anaesthesia-sheet.png", *flows)
+    for name in names:
         print(f"wrote {args.out / name}")
     return 0
 

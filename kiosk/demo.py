@@ -11,6 +11,7 @@ from .clinic.models import ClinicSettings, Ward
 from .core import clock
 from .core.clock import hour_floor, zone
 from .extensions import db
+from .flows.services import flow_enable, flow_save, template_save
 from .forms.services import form_template_create
 from .patients.models import Patient
 from .patients.services import patient_create
@@ -121,6 +122,55 @@ BILLING_ITEMS = [
     ("BAND", "Bandage change", "14.20", "manual", None),
 ]
 
+# Message templates of the demo's flows (Admin → Smart flows → Templates).
+FLOW_TEMPLATES = {
+    "fever": {"name": "Fever alert",
+              "subject": "Fever: {{ patient.name }} at {{ event.value }} °C",
+              "body": "{{ patient.name }} ({{ patient.ward }}, cage {{ patient.cage }}) had a "
+                      "temperature of {{ event.value }} °C at {{ event.time }}. Please check "
+                      "{{ patient.name }} and the fluids."},
+    "follow_up": {"name": "Discharge follow-up (SMS)",
+                  "body": "Hello {{ owner.name }}, this is {{ clinic.name }}. How is "
+                          "{{ patient.name }} since going home? Reply or call us with any "
+                          "worry."},
+}
+
+
+def _step(kind: str, item: str, *, due: tuple, **extra) -> dict:
+    """One step of a demo flow; `due` is (amount, unit, after, weekend rule)."""
+    amount, unit, after, weekend = due
+    category = "task" if kind == "staff_task" else "smartflow"
+    return {"category": category, "type": kind, "item": item,
+            "due": {"amount": amount, "unit": unit, "after": after, "weekend": weekend},
+            **extra}
+
+
+def _demo_flows(manager) -> None:
+    """Flows a clinic would have: two on (senior bloods, a fever alert) and one off (a
+    follow-up text after discharge), so the flows page shows both. Turned on in the
+    demo's own transaction, they see its admissions: older dogs get their bloods task."""
+    fever = template_save(user=manager, data=FLOW_TEMPLATES["fever"])
+    follow_up = template_save(user=manager, data=FLOW_TEMPLATES["follow_up"])
+    bloods = flow_save(user=manager, data={"name": "Senior bloods", "definition": {
+        "trigger": {"kind": "patient_admitted"},
+        "conditions": [{"field": "species", "op": "eq", "value": "canine"},
+                       {"field": "age_years", "op": "ge", "value": "7"}],
+        "steps": [_step("staff_task", "Bloods for {{ patient.name }}",
+                        due=(2, "hours", "admitted", "monday"), responsible="doctor",
+                        remind={"amount": 1, "unit": "hours"}, cancel_on_discharge=True)]}})
+    alert = flow_save(user=manager, data={"name": "Fever alert", "definition": {
+        "trigger": {"kind": "value_recorded", "order": "Temperature", "above": "39.5"},
+        "conditions": [],
+        "steps": [_step("staff_message", fever.uid, due=(0, "minutes", "event", "keep"),
+                        responsible="level:5")]}})
+    flow_save(user=manager, data={"name": "Discharge follow-up", "definition": {
+        "trigger": {"kind": "patient_discharged"},
+        "conditions": [],
+        "steps": [_step("client_message", follow_up.uid,
+                        due=(2, "days", "discharged", "monday"), channel="sms")]}})
+    for flow in (bloods, alert):
+        flow_enable(flow=flow, user=manager, enabled=True)
+
 
 def demo_build(*, seed: int = 7) -> None:
     """Create the demo clinic in the current unit of work (the caller commits)."""
@@ -158,6 +208,7 @@ def demo_build(*, seed: int = 7) -> None:
     _demo_history(rng, now, tech)
     form_template_create(user=users[0], name="Anaesthesia consent", fields=CONSENT_FORM)
     _demo_billing(now, tz, vet)
+    _demo_flows(users[0])
 
 
 def _demo_patient(index, row, wards, vet, rng, now):
@@ -231,6 +282,7 @@ def demo_summary(base_url: str) -> str:
         f"  Admin pages:    {base_url}/admin/",
         f"  Pair a tablet:  add it on {base_url}/devices/, then open {base_url}/pair on it",
         f"  Sync dashboard: {base_url}/devices/sync",
+        f"  Smart flows:    {base_url}/flows/ (a manager), the staff inbox: {base_url}/inbox/",
         "  Sign in with a password (desktops), or with a name and PIN on a paired tablet:",
     ]
     for name, level, username, password, pin in DEMO_USERS:
