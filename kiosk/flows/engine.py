@@ -34,6 +34,7 @@ from .matching import (
     local_text,
     step_times,
     trigger_matches,
+    value_out_of_range,
 )
 from .models import (
     RUN_CANCELLED,
@@ -301,7 +302,23 @@ class Plan:
     matched: bool
     conditions: list[ConditionResult]
     steps: list[PlannedStep]
-    trigger_ok: bool = True
+
+
+def _trigger_explain(trigger: dict, facts: Facts) -> list[ConditionResult]:
+    """The trigger's own filters the dry run was given something to test (an order's name,
+    a recorded value), judged as the runtime judges them."""
+    out = []
+    wanted = trigger.get("order")
+    if wanted and facts.order_name is not None:
+        out.append(ConditionResult(f"Order's name contains “{wanted}”",
+                                   wanted.lower() in facts.order_name.lower(),
+                                   f"found: {facts.order_name}"))
+    if trigger["kind"] == "value_recorded" and facts.value is not None:
+        limits = " or ".join(f"{word} {trigger[key]}" for key, word in
+                             (("above", "above"), ("below", "below")) if trigger.get(key))
+        out.append(ConditionResult(f"Value is {limits}", value_out_of_range(trigger, facts.value),
+                                   f"found: {facts.value}"))
+    return out
 
 
 def flow_plan(*, version, patient, at: datetime, event_kind: str | None = None,
@@ -319,7 +336,8 @@ def flow_plan(*, version, patient, at: datetime, event_kind: str | None = None,
     if kind == "task_overdue":
         facts.minutes = definition["trigger"].get("minutes")
         facts.task_due = facts.at - timedelta(minutes=int(facts.minutes or 0))
-    conditions = conditions_explain(definition["conditions"], facts, condition_label)
+    conditions = _trigger_explain(definition["trigger"], facts) + conditions_explain(
+        definition["conditions"], facts, condition_label)
     tz = settings_zone()
     steps = [step_preview(step, position, facts, now=facts.at, tz=tz)
              for position, step in enumerate(definition["steps"])]

@@ -73,11 +73,12 @@ def trigger_matches(trigger: dict, facts: Facts, *, flow_uid: str) -> bool:
     if kind == "task_overdue":
         return trigger.get("minutes") == facts.minutes
     if kind == "value_recorded":
-        return _out_of_range(trigger, facts.value)
+        return value_out_of_range(trigger, facts.value)
     return True
 
 
-def _out_of_range(trigger: dict, value) -> bool:
+def value_out_of_range(trigger: dict, value) -> bool:
+    """Whether a recorded value is above or below the trigger's limits (a number only)."""
     number = _number(value)
     if number is None:
         return False

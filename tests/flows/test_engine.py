@@ -277,3 +277,18 @@ def test_events_left_by_a_crashed_evaluator_are_taken_again(london, frozen_clock
 
 def test_overdue_capture_without_flows_does_nothing(london):
     assert overdue_capture() == 0
+
+
+def test_a_dry_run_judges_the_value_it_is_given_against_the_trigger(london):
+    flow = flow_make(london, {"trigger": {"kind": "value_recorded", "order": "temp",
+                                          "above": "39.5"}, "conditions": [],
+                              "steps": [task_step(item="Cool {{ patient.name }}", remind=None,
+                                                  due=AT_ONCE)]}, enabled=False)
+    rex = admit(london)
+    cool = flow_plan(version=flow.current_version, patient=rex, at=WEDNESDAY,
+                     event_data={"value": "38.2", "order_name": "Temperature"})
+    hot = flow_plan(version=flow.current_version, patient=rex, at=WEDNESDAY,
+                    event_data={"value": "40.1", "order_name": "Temperature"})
+    assert not cool.matched and hot.matched
+    assert [c.ok for c in cool.conditions] == [True, False]
+    assert cool.conditions[1].label == "Value is above 39.5"
