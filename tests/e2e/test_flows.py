@@ -306,22 +306,33 @@ def open_board(page, base: str, server) -> None:
     page.wait_for_function(CONNECTED)
     answer = page.evaluate(JOINED)
     assert answer["joined"] == [f"board:{board_id}"], answer
+    page.evaluate("() => { window.notReloaded = true; }")  # gone if the page reloads
 
 
 def board_chip(board, uid: str, title: str):
     """The patient's task chip on the open board, once the board has drawn it (live)."""
     chip = board.locator(f"#row-{uid} .badge.staff-task", has_text="Bloods")
     chip.wait_for(state="attached", timeout=30_000)
+    assert board.evaluate("() => window.notReloaded === true"), "the board page was reloaded"
     assert chip.get_attribute("title").startswith(f"{title}, due "), chip.get_attribute("title")
     return chip
 
 
 def inbox_task(page, base: str, title: str):
-    """The task's row in the signed-in person's inbox (reloaded until the job made it)."""
+    """The task's row in the signed-in person's inbox (opened once the task exists)."""
     page.goto(f"{base}/inbox/")
     row = page.locator("li.inbox-task", has_text=title)
     row.wait_for()
     return row
+
+
+def task_stored(server) -> list[tuple]:
+    """Every staff task: its title, its assignee's username, and how long before it is
+    due its reminder comes (seconds)."""
+    return server.query(
+        "SELECT t.title, u.username, CAST(round((julianday(t.due_at) - "
+        "julianday(t.remind_at)) * 86400) AS INTEGER) FROM staff_tasks t "
+        "LEFT JOIN users u ON u.id = t.assignee_id ORDER BY t.id")
 
 
 def context_signed_in(browser, base: str, who: tuple[str, str], viewport=TABLET):
@@ -377,7 +388,7 @@ def test_a_manager_builds_dry_runs_and_enables_a_flow_and_the_task_reaches_board
         assert row.locator(".inbox-due").inner_text().strip() == f"Due {planned['due']}"
         row.get_by_text("For you").wait_for()
         row.get_by_role("button", name="Mark done").wait_for()
-        assert server.query("SELECT count(*) FROM staff_tasks") == [(1,)]
+        assert task_stored(server) == [(title, "vet", 60 * 60)]
     finally:
         manager_context.close()
         vet_context.close()
@@ -414,6 +425,7 @@ def test_with_a_separate_worker_on_redis_the_task_still_reaches_board_and_inbox(
                           at=admitted_local(server, uid))
         assert row.locator(".inbox-due").inner_text().strip() == f"Due {planned['due']}"
         assert chip.get_attribute("title") == f"{title}, due {planned['due'][-5:]}"
+        assert task_stored(server) == [(title, "vet", 60 * 60)]
     finally:
         manager_context.close()
         vet_context.close()
