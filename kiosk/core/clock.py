@@ -99,6 +99,14 @@ def to_local(value: datetime, tz: ZoneInfo) -> datetime:
     return as_utc(value).astimezone(tz)
 
 
+def moment_text(value: datetime | None, tz: ZoneInfo) -> str:
+    """A moment as staff read it in the clinic: 'Mon 7 Dec 09:00' ("" for none)."""
+    if value is None:
+        return ""
+    local = to_local(value, tz)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
 def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC start and end of a calendar day in the clinic's time zone."""
     start = datetime.combine(day, time(0), tzinfo=tz)

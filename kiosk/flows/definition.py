@@ -89,7 +89,9 @@ def _error(field: str, message: str, code: str = "invalid_definition") -> Domain
 
 def _choice(value, options, field: str, what: str) -> str:
     """One of `options` (by key), or an error naming the field."""
-    text = value.strip() if isinstance(value, str) else value
+    if value is not None and not isinstance(value, str):
+        raise _error(field, f"Choose {what} from the list.", "bad_choice")
+    text = (value or "").strip()
     if not text:
         raise _error(field, f"Choose {what}.", "required")
     if text not in options:
@@ -117,7 +119,8 @@ def _decimal(value, field: str, label: str) -> str | None:
     return f"{number.normalize():f}"
 
 
-def _bool(value) -> bool:
+def flag(value) -> bool:
+    """A yes/no from a form or JSON: True, "1", "on", "true" or "yes"."""
     return value is True or (isinstance(value, str) and value.strip().lower() in (
         "1", "on", "true", "yes"))
 
@@ -261,7 +264,8 @@ def _known_value(kind: str, value: str, field: str) -> str:
 
 # Steps
 
-def _step_item(step_type: str, raw, field: str, *, position: int, flow_uid: str | None):
+def _step_item(step_type: str, raw, field: str, *, position: int, flow_uid: str | None,
+               has_patient: bool = True):
     """The step's item: a task's name (merge fields checked), or the uid of an enabled
     template, a form in use, or another flow."""
     if step_type == "staff_task":
@@ -289,9 +293,22 @@ def _step_item(step_type: str, raw, field: str, *, position: int, flow_uid: str 
     uid = _uid_text(raw, field, "flow")
     if flow_uid is not None and uid == flow_uid:
         raise _error(field, "A flow cannot start itself.", "flow_cycle")
-    if db.session.scalar(select(Flow.id).where(Flow.uid == uid)) is None:
+    flow = db.session.scalar(select(Flow).where(Flow.uid == uid))
+    if flow is None:
         raise _error(field, "There is no flow with that id.", "not_found")
+    if not has_patient and flow.current_version is not None and \
+            _needs_patient(flow.current_version.definition):
+        raise _error(field, f"“{flow.name}” works on a patient, and this flow runs for the "
+                            "whole clinic: it could never start.", "needs_patient")
     return uid
+
+
+def _needs_patient(definition: dict) -> bool:
+    """Whether a flow's steps need a patient (patient steps, the patient's doctor, a time
+    counted from the patient's stay): it cannot be started by a clinic-wide schedule."""
+    return any(step["type"] in PATIENT_STEPS or step.get("responsible") == "doctor"
+               or (step.get("due") or {}).get("after", "event") != "event"
+               for step in definition.get("steps", []))
 
 
 def _responsible(raw, field: str, trigger: dict) -> str:
@@ -366,7 +383,8 @@ def _step(raw, index: int, trigger: dict, flow_uid: str | None) -> dict:
                                       "for this action.")
     out = {"category": category, "type": step_type,
            "item": _step_item(step_type, raw.get("item"), prefix + "item",
-                              position=index + 1, flow_uid=flow_uid)}
+                              position=index + 1, flow_uid=flow_uid,
+                              has_patient=trigger_has_patient(trigger))}
     if step_type in RESPONSIBLE_STEPS:
         out["responsible"] = _responsible(raw.get("responsible"), prefix + "responsible",
                                           trigger)
@@ -376,8 +394,8 @@ def _step(raw, index: int, trigger: dict, flow_uid: str | None) -> dict:
     out["due"] = _due(raw.get("due"), prefix, trigger)
     if step_type == "staff_task":
         out["remind"] = _remind(raw.get("remind"), prefix)
-        out["completes_flow"] = _bool(raw.get("completes_flow"))
-    out["cancel_on_discharge"] = _bool(raw.get("cancel_on_discharge"))
+        out["completes_flow"] = flag(raw.get("completes_flow"))
+    out["cancel_on_discharge"] = flag(raw.get("cancel_on_discharge"))
     return out
 
 

@@ -8,6 +8,8 @@ is a programming error (ValueError), not something to tell staff.
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..core.clock import moment_text
+
 UNITS = ("minutes", "hours", "days", "weeks")
 WEEKEND_RULES = ("keep", "friday", "monday")
 REMIND_UNITS = ("minutes", "hours", "days")
@@ -45,8 +47,7 @@ def remind_compute(*, due: datetime, amount: int, unit: str, tz: ZoneInfo) -> da
 
 def due_text(value: datetime, tz: ZoneInfo) -> str:
     """A UTC time as the clinic's plain 'Mon 7 Dec 09:00'."""
-    local = value.astimezone(tz)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    return moment_text(value, tz)
 
 
 def _check(*, anchor: datetime, amount: int, unit: str, units: tuple, minimum: int) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from ..clinic.selectors import settings_zone
@@ -26,6 +27,7 @@ from ..extensions import db
 from ..forms.models import FormEntry, FormTemplate, PatientForm
 from ..patients.models import Patient
 from ..treatments.models import Order, Task
+from .definition import CONDITION_LABELS, OP_LABELS
 from .matching import (
     ConditionResult,
     Facts,
@@ -226,14 +228,16 @@ def _event_matches(evt: FlowEvent, facts: Facts, batch: _Batch):
 def _run_create(*, key: str, flow: Flow, version: FlowVersion, facts: Facts, batch: _Batch,
                 parent: FlowRun | None = None) -> FlowRun:
     """A run and its steps (templates copied in: a later edit changes later runs only)."""
+    steps = version.definition["steps"]
+    # Every step's times first: a rule that cannot resolve leaves no half-made run.
+    times_of = [step_times(step, facts, now=batch.now, tz=batch.tz) for step in steps]
     run = FlowRun(uid=str(uuid.uuid4()), key=key, flow_id=flow.id, version_id=version.id,
                   patient_id=facts.patient.id if facts.patient is not None else None,
                   event_kind=facts.kind, event_at=facts.at, event_data=facts.summary(),
                   parent_run_id=parent.id if parent is not None else None,
                   status=RUN_RUNNING, started_at=batch.now)
     db.session.add(run)
-    for position, step in enumerate(version.definition["steps"]):
-        times = step_times(step, facts, now=batch.now, tz=batch.tz)
+    for position, (step, times) in enumerate(zip(steps, times_of, strict=True)):
         spec = dict(step, flow_name=flow.name)
         template = batch.templates.get(step.get("item"))
         if template is not None:
@@ -269,8 +273,6 @@ def _cancel_if_gone(run: FlowRun, facts: Facts, now: datetime) -> None:
 
 def condition_label(condition: dict) -> str:
     """A condition in words: 'Species is dog', 'Form field “temp” is more than 39.5'."""
-    from .definition import CONDITION_LABELS, OP_LABELS
-
     name = condition["field"]
     if name.startswith("form_field:"):
         what = f"Form field “{name.split(':', 1)[1]}”"
@@ -358,9 +360,12 @@ def flow_steps_run_due(*, limit: int = STEP_BATCH) -> dict:
                      (FlowStep.run_at, FlowStep.id), now=now, limit=limit)
         if not ids:
             return counts
-        steps = db.session.scalars(select(FlowStep).where(FlowStep.id.in_(ids)).options(
+        # Locked and read afresh: a discharge cancelling these steps meanwhile wins or waits.
+        steps = db.session.scalars(select(FlowStep).where(
+            FlowStep.id.in_(ids), FlowStep.status == STEP_PENDING).options(
             joinedload(FlowStep.run).joinedload(FlowRun.patient),
-            joinedload(FlowStep.run).joinedload(FlowRun.version)).order_by(FlowStep.id))
+            joinedload(FlowStep.run).joinedload(FlowRun.version)).order_by(FlowStep.id)
+            .with_for_update(of=FlowStep).execution_options(populate_existing=True))
         for step in steps:
             outcome = _step_try(step, step_execute, now)
             counts["done" if outcome else "failed"] += 1
@@ -381,8 +386,7 @@ def _step_try(step: FlowStep, execute, now: datetime) -> bool:
         del pending[recorded:]  # what the failed step recorded did not happen
         if not isinstance(exc, DomainError):
             log.exception("flow step %s failed", step.uid)
-        step.last_error = (exc.message if isinstance(exc, DomainError)
-                           else f"{type(exc).__name__}: {exc}")[:500]
+        step.last_error = _error_words(exc)
         if step.attempts >= STEP_TRIES:
             step.status = STEP_FAILED
             event_record(db.session, "flows.step_failed", step=step.uid)
@@ -391,6 +395,16 @@ def _step_try(step: FlowStep, execute, now: datetime) -> bool:
         return False
     step.status, step.done_at, step.last_error = STEP_DONE, now, None
     return True
+
+
+def _error_words(exc: Exception) -> str:
+    """Why a step failed, for the flows page: a DomainError's sentence; of a database
+    error its kind only (its text holds the SQL, and the log has the rest)."""
+    if isinstance(exc, DomainError):
+        return exc.message[:500]
+    if isinstance(exc, DBAPIError):
+        return f"Database error ({type(exc.orig).__name__}); the server's log has details."
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def run_settle(run: FlowRun, *, now: datetime) -> None:
@@ -439,6 +453,10 @@ def run_end(run: FlowRun, *, status: str, reason: str, now: datetime,
 def runs_end_at_discharge(*, patient, at=None, **_) -> None:
     """What is no longer applicable after discharge ends with it (same transaction)."""
     now = clock.utcnow()
+    # The runs' steps locked and read afresh: a worker carrying one out finishes first.
+    db.session.scalars(select(FlowStep).join(FlowRun).where(
+        FlowRun.patient_id == patient.id, FlowRun.status == RUN_RUNNING)
+        .with_for_update(of=FlowStep).execution_options(populate_existing=True)).all()
     for run in db.session.scalars(select(FlowRun).where(
             FlowRun.patient_id == patient.id, FlowRun.status == RUN_RUNNING)):
         run_end(run, status=RUN_CANCELLED, reason="Patient discharged", now=now,

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from ..core.clock import to_local
+from ..core.clock import moment_text
+from .definition import NUMERIC_OPS
 from .due import due_compute, remind_compute
 
-NUMERIC_OPS = ("gt", "ge", "lt", "le")
-# The trigger kinds whose event names a patient (a schedule for the clinic does not).
+# The condition fields read from the patient's own record.
 PATIENT_FIELDS = ("species", "ward", "sex", "breed", "doctor")
 
 
@@ -197,7 +197,4 @@ def step_times(step: dict, facts: Facts, *, now: datetime, tz) -> StepTimes:
 
 def local_text(value: datetime | None, tz) -> str:
     """A time as staff read it in the clinic: 'Mon 7 Dec 09:00'."""
-    if value is None:
-        return ""
-    local = to_local(value, tz)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    return moment_text(value, tz)

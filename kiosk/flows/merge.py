@@ -6,12 +6,13 @@ template before it is saved, so a typo (`patient.nmae`) or an attribute escape
 (`''.__class__`) is refused on the builder's form, not found at send time.
 """
 
+import functools
 from datetime import date, datetime
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..core.clock import to_local
+from ..core.clock import moment_text, to_local
 from ..core.errors import DomainError
 
 MERGE_FIELDS: dict[str, str] = {
@@ -49,10 +50,23 @@ _ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const,
                   nodes.Concat, nodes.Keyword, nodes.Filter, nodes.Getattr, nodes.Name)
 
 
+def _replace(value, old, new, count=None) -> str:
+    """Jinja's replace, refusing a result past RENDER_MAX before it is built: replaces
+    nested in one another grow a text exponentially (a way to fill the server's memory)."""
+    text, old, new = str(value), str(old), str(new)
+    times = text.count(old) if old else len(text) + 1
+    if count is not None:
+        times = min(times, max(int(count), 0))
+    if len(text) + times * (len(new) - len(old)) > RENDER_MAX:
+        raise ValueError(f"the text would be longer than {RENDER_MAX} characters")
+    return text.replace(old, new, times)
+
+
 def _environment(undefined) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(undefined=undefined, autoescape=False,
                                         keep_trailing_newline=True)
     env.filters = {name: env.filters[name] for name in FILTERS}
+    env.filters["replace"] = _replace
     env.globals = {}
     return env
 
@@ -108,11 +122,17 @@ def template_check(text: str, *, field: str, label: str) -> None:
         raise _invalid(label, field, f"the template cannot be used: {exc}") from None
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(text: str):
+    """A template compiled once per text (a flow sends the same words again and again)."""
+    return _RENDER_ENV.from_string(text)
+
+
 def template_render(text: str, context: dict) -> str:
     """The text with its merge fields filled in, sandboxed, plain text, at most RENDER_MAX
     characters; DomainError "template_invalid" if it cannot be rendered."""
     try:
-        out = _RENDER_ENV.from_string(text or "").render(context)
+        out = _compiled(text or "").render(context)
     except Exception as exc:  # noqa: BLE001 (a stored text that fails says why, never crashes)
         raise DomainError("template_invalid", f"The template cannot be used: {exc}") from None
     return out[:RENDER_MAX]
@@ -120,10 +140,7 @@ def template_render(text: str, context: dict) -> str:
 
 def _when(value: datetime | None, tz) -> str:
     """A time as the clinic's 'Wed 2 Dec 14:05' ("" when there is none)."""
-    if value is None:
-        return ""
-    local = to_local(value, tz)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    return moment_text(value, tz)
 
 
 def _age(born: date | None, today: date) -> str:

@@ -13,21 +13,26 @@ from ..core.events import event_record
 from ..core.validate import text_optional, text_required
 from ..extensions import db
 from ..forms.models import FormTemplate
-from .definition import CHANNEL_LABELS, STEP_TYPE_LABELS, TRIGGER_LABELS, definition_clean
+from .definition import (
+    CHANNEL_LABELS,
+    ORDER_TRIGGERS,
+    STEP_TYPE_LABELS,
+    TRIGGER_LABELS,
+    definition_clean,
+    flag,
+)
 from .merge import template_check
 from .models import Flow, FlowTemplate, FlowVersion
 
 BODY_MAX = 5000
-ORDER_FILTERED = ("order_created", "task_overdue", "value_recorded")
-
-
-def _truthy(value) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in (
-        "1", "on", "true", "yes"))
 
 
 def _changed(flow: Flow, *, user) -> None:
-    """Tell the pages and the runtime after commit that the flows changed."""
+    """Tell the pages and the runtime after commit that the flows changed. A schedule
+    counts from now: what it would have done while off or before this version is not done
+    late, all at once."""
+    if flow.trigger_kind == "schedule":
+        flow.schedule_checked_at = clock.utcnow()
     event_record(db.session, "flows.changed", flow=flow.uid, user=user.id)
 
 
@@ -82,7 +87,7 @@ def flow_save(*, user, data: dict, flow: Flow | None = None) -> Flow:
     if flow is not None:
         _cycle_check(flow.uid, name, definition)
     if flow is None:
-        flow = Flow(name=name, enabled=_truthy(data.get("enabled")), created_by_id=user.id,
+        flow = Flow(name=name, enabled=flag(data.get("enabled")), created_by_id=user.id,
                     trigger_kind=definition["trigger"]["kind"])
         db.session.add(flow)
         db.session.flush()
@@ -99,7 +104,7 @@ def flow_save(*, user, data: dict, flow: Flow | None = None) -> Flow:
     flow.name, flow.trigger_kind, flow.current_version = (
         name, definition["trigger"]["kind"], version)
     if "enabled" in data:
-        flow.enabled = _truthy(data.get("enabled"))
+        flow.enabled = flag(data.get("enabled"))
     audit_record(action="flow.published", entity="flow", entity_uid=flow.uid, user=user,
                  detail={"name": name, "version": number, "enabled": flow.enabled})
     _changed(flow, user=user)
@@ -108,8 +113,8 @@ def flow_save(*, user, data: dict, flow: Flow | None = None) -> Flow:
 
 def _enabled_only(flow: Flow, data: dict, *, user) -> Flow:
     """An edit that changed nothing but (perhaps) whether the flow runs: no new version."""
-    if "enabled" in data and _truthy(data.get("enabled")) != flow.enabled:
-        return flow_enable(flow=flow, user=user, enabled=_truthy(data.get("enabled")))
+    if "enabled" in data and flag(data.get("enabled")) != flow.enabled:
+        return flow_enable(flow=flow, user=user, enabled=flag(data.get("enabled")))
     return flow
 
 
@@ -146,7 +151,7 @@ def template_save(*, user, data: dict, template: FlowTemplate | None = None) -> 
         template = FlowTemplate(name=name, body=body)
         db.session.add(template)
     template.name, template.subject, template.body = name, subject, body
-    template.enabled = _truthy(data.get("enabled")) if "enabled" in data else True
+    template.enabled = flag(data.get("enabled")) if "enabled" in data else True
     db.session.flush()
     audit_record(action="flow_template.saved", entity="flow_template",
                  entity_uid=template.uid, user=user,
@@ -178,7 +183,7 @@ def _group_key(definition: dict) -> tuple:
     """Flows compete only on the same trigger (and the same order or form filter)."""
     trigger = definition.get("trigger", {})
     kind = trigger.get("kind")
-    if kind in ORDER_FILTERED:
+    if kind in ORDER_TRIGGERS:
         return kind, (trigger.get("order") or "").strip().lower()
     if kind == "form_finalised":
         return kind, trigger.get("form")

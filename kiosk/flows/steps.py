@@ -15,6 +15,7 @@ from ..messaging.services import client_message_queue
 from ..staff.levels import level_name
 from ..staff.models import User
 from ..treatments.services import note_add
+from .definition import STEP_TYPE_LABELS
 from .engine import PlannedStep, local, start_flow_child
 from .matching import Facts, step_times
 from .merge import merge_context, template_render
@@ -119,7 +120,7 @@ def _client_message(step: FlowStep, context: dict, key: str) -> str:
         subject = form.name
     else:
         body = template_render(spec.get("body") or "", context)
-        subject = template_render(spec.get("subject") or "", context) or None
+        subject = template_render(spec.get("subject") or "", context)[:200] or None
     client_message_queue(key=key, patient=run.patient, channel=spec["channel"], body=body,
                          subject=subject, form_template=form, source=key)
     what = f"form “{form.name}”" if form else "message"
@@ -129,8 +130,6 @@ def _client_message(step: FlowStep, context: dict, key: str) -> str:
 def step_preview(step: dict, position: int, facts: Facts, *, now: datetime, tz
                  ) -> PlannedStep:
     """What a step would do for these facts, in words (the dry run: nothing written)."""
-    from .definition import STEP_TYPE_LABELS
-
     label = STEP_TYPE_LABELS.get(step["type"], step["type"])
     run_at = due_at = remind_at = None
     who, text, subject, error = "", "", "", None

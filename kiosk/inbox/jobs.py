@@ -4,6 +4,7 @@ The task rows say what is due (remind_at set, reminded_at empty); the job each m
 sends what is due and marks it, so a job lost or run twice sends each reminder once
 (the message's key is the task's too)."""
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,11 +12,13 @@ from sqlalchemy.orm import selectinload
 
 from ..clinic.selectors import settings_zone
 from ..core import clock
-from ..core.clock import to_local
+from ..core.clock import moment_text
 from ..core.jobs import job_periodic
 from ..extensions import db
 from .models import TASK_OPEN, StaffTask
 from .services import staff_message_send
+
+log = logging.getLogger(__name__)
 
 REMIND_JOB = "inbox.remind"
 BATCH = 200  # reminders per commit: a backlog after a long stop goes in several passes
@@ -23,7 +26,7 @@ BATCH = 200  # reminders per commit: a backlog after a long stop goes in several
 
 def reminder_subject(task: StaffTask, tz) -> str:
     """The reminder's subject, e.g. "Reminder: Bloods is due Sun 22 Nov 14:00" (clinic time)."""
-    return f"Reminder: {task.title} is due {to_local(task.due_at, tz):%a %d %b %H:%M}"
+    return f"Reminder: {task.title[:150]} is due {moment_text(task.due_at, tz)}"
 
 
 def _remind(task: StaffTask, tz, now: datetime) -> None:
@@ -49,7 +52,12 @@ def reminders_send(now: datetime | None = None) -> int:
                    StaffTask.reminded_at.is_(None))
             .order_by(StaffTask.remind_at, StaffTask.id).limit(BATCH)))
         for task in due:
-            _remind(task, tz, now)
+            try:
+                with db.session.begin_nested():  # one bad reminder never holds up the rest
+                    _remind(task, tz, now)
+            except Exception:
+                log.exception("the reminder of task %s could not be sent", task.uid)
+                task.reminded_at = now  # not again every minute: it is in the log
         db.session.commit()
         sent += len(due)
         if len(due) < BATCH:

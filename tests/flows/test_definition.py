@@ -154,6 +154,27 @@ def test_a_clinic_schedule_has_no_patient(clinic, raw_definition, save_refused,
     assert error.field == "steps-0-type"
 
 
+def test_a_clinic_schedule_cannot_start_a_flow_that_needs_a_patient(
+        clinic, raw_definition, save_refused, flow_make):
+    patients_flow = flow_make("Bloods", trigger={"kind": "flow_started"}, conditions=[],
+                              steps=[step(responsible="doctor")])
+    clinic_flow = flow_make("Crash cart", trigger={"kind": "flow_started"}, conditions=[],
+                            steps=[step(responsible="level:3")])
+    trigger = {"kind": "schedule", "every": "daily", "time": "07:00", "scope": "clinic"}
+    start = {"category": "smartflow", "type": "start_flow", "due": TASK_STEP["due"]}
+    error = save_refused(raw_definition(trigger=trigger, conditions=[],
+                                        steps=[{**start, "item": patients_flow.uid}]))
+    assert (error.field, error.code) == ("steps-0-item", "needs_patient")
+    assert "“Bloods” works on a patient" in error.message
+    assert definition_clean(raw_definition(trigger=trigger, conditions=[], steps=[
+        {**start, "item": clinic_flow.uid}]))["steps"][0]["item"] == clinic_flow.uid
+
+
+def test_a_choice_sent_as_a_list_is_refused_not_a_crash(clinic, raw_definition, save_refused):
+    error = save_refused(raw_definition(trigger={"kind": ["patient_admitted"]}))
+    assert (error.field, error.code) == ("trigger-kind", "bad_choice")
+
+
 def test_an_edit_is_a_new_version_and_the_old_one_stays(clinic, manager, flow_make,
                                                         raw_definition, count):
     flow = flow_make("Admission bloods")

@@ -102,3 +102,17 @@ def test_a_clinic_wide_context_renders_empty_patient_fields(clinic, frozen_clock
 def test_rendering_is_capped(app):
     assert len(template_render("{{ event.value }}" * 10, {"event": {"value": "x" * 1000}})) \
         == 5000
+
+
+def test_replaces_nested_to_fill_memory_are_refused_at_save_and_at_send():
+    from kiosk.core.errors import DomainError
+    from kiosk.flows.merge import template_check, template_render
+
+    bomb = '{{ "xxxxxxxxxx"' + '|replace("x", "xxxxxxxxxx")' * 9 + " }}"
+    with pytest.raises(DomainError) as caught:
+        template_check(bomb, field="body", label="Body")
+    assert caught.value.field == "body" and "5000 characters" in caught.value.message
+    with pytest.raises(DomainError):
+        template_render(bomb, {})
+    assert template_render('{{ "a-b-c"|replace("-", " ") }}', {}) == "a b c"
+    assert template_render('{{ "a-b-c"|replace("-", " ", 1) }}', {}) == "a b-c"

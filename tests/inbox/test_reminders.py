@@ -56,3 +56,19 @@ def test_a_roles_task_reminds_the_role_and_a_done_task_nobody(clinic, frozen_clo
 
 def test_reminders_run_every_minute_on_the_job_queue(app):
     assert _jobs[REMIND_JOB].every_minutes == 1 and _jobs[REMIND_JOB].fn is reminders_send
+
+
+def test_a_task_with_the_longest_title_is_reminded_and_holds_nobody_up(app, frozen_clock):
+    clinic = factories.clinic_make()
+    patient = factories.patient_make(clinic)
+    start = frozen_clock.now
+    long_one = task_make(patient=patient, assignee=clinic.user(2), title="B" * 200,
+                         due_in=timedelta(hours=1), remind_at=start)
+    task_make(key="t2", patient=patient, assignee=clinic.user(2), due_in=timedelta(hours=1),
+              remind_at=start + timedelta(seconds=1))
+    frozen_clock.advance(minutes=1)
+    assert reminders_send() == 2
+    first, second = messages()
+    assert first.subject.startswith("Reminder: " + "B" * 150 + " is due ")
+    assert len(first.subject) <= 200 and first.key == f"remind:{long_one.uid}"
+    assert second.subject.startswith("Reminder: Bloods is due")
