@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
-from ..clinic.selectors import settings_zone
+from ..clinic.selectors import settings_get, settings_zone
 from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, permission_check
@@ -33,7 +33,6 @@ from .matching import (
     Facts,
     conditions_explain,
     conditions_hold,
-    local_text,
     step_times,
     trigger_matches,
     value_out_of_range,
@@ -354,6 +353,7 @@ def flow_steps_run_due(*, limit: int = STEP_BATCH) -> dict:
     from .steps import step_execute
 
     counts = {"done": 0, "failed": 0}
+    settings = settings_get()
     while True:
         now = clock.utcnow()
         ids = _claim(FlowStep, and_(FlowStep.status == STEP_PENDING, FlowStep.run_at <= now),
@@ -364,12 +364,16 @@ def flow_steps_run_due(*, limit: int = STEP_BATCH) -> dict:
         steps = db.session.scalars(select(FlowStep).where(
             FlowStep.id.in_(ids), FlowStep.status == STEP_PENDING).options(
             joinedload(FlowStep.run).joinedload(FlowRun.patient),
-            joinedload(FlowStep.run).joinedload(FlowRun.version)).order_by(FlowStep.id)
-            .with_for_update(of=FlowStep).execution_options(populate_existing=True))
+            joinedload(FlowStep.run).joinedload(FlowRun.version),
+            joinedload(FlowStep.run).selectinload(FlowRun.steps)).order_by(FlowStep.id)
+            .with_for_update(of=FlowStep).execution_options(populate_existing=True)).all()
         for step in steps:
-            outcome = _step_try(step, step_execute, now)
-            counts["done" if outcome else "failed"] += 1
-            run_settle(step.run, now=now)
+            done = _step_try(step, lambda s, now: step_execute(s, now=now, settings=settings),
+                             now)
+            counts["done" if done else "failed"] += 1
+        db.session.flush()
+        for run in {step.run_id: step.run for step in steps}.values():
+            run_settle(run, now=now)
         db.session.commit()
 
 
@@ -524,7 +528,3 @@ def start_flow_child(*, step: FlowStep, now: datetime) -> str:
                 version=flow.current_version, facts=facts, batch=batch, parent=run)
     return f"Started “{flow.name}”"
 
-
-def local(value: datetime | None) -> str:
-    """A time in the clinic's zone, as the step outcomes word it."""
-    return local_text(value, settings_zone())

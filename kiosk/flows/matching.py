@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from ..core.clock import moment_text
 from .definition import NUMERIC_OPS
 from .due import due_compute, remind_compute
 
@@ -194,7 +193,3 @@ def step_times(step: dict, facts: Facts, *, now: datetime, tz) -> StepTimes:
         return StepTimes(now, due_at, remind_at)
     return StepTimes(max(due_at, now), due_at, None)
 
-
-def local_text(value: datetime | None, tz) -> str:
-    """A time as staff read it in the clinic: 'Mon 7 Dec 09:00'."""
-    return moment_text(value, tz)

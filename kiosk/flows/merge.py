@@ -175,12 +175,13 @@ def _patient_fields(patient, tz, today: date) -> tuple[dict, dict]:
 
 
 def merge_context(*, patient, event_kind: str, event_at, event_data: dict, flow_name: str,
-                  task_due=None) -> dict:
+                  task_due=None, settings=None) -> dict:
     """The values merge fields read, as text in the clinic's time zone; `patient` may be
-    None (a clinic-wide schedule): its fields and the owner's are then empty."""
+    None (a clinic-wide schedule): its fields and the owner's are then empty. `settings`:
+    the clinic's, when the caller has them (a batch of steps reads them once)."""
     from ..clinic.selectors import settings_get, settings_zone
 
-    settings = settings_get()
+    settings = settings or settings_get()
     tz = settings_zone(settings)
     local = to_local(event_at, tz) if event_at is not None else None
     patient_root, owner_root = _patient_fields(

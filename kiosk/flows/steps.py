@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from ..clinic.selectors import settings_zone
+from ..core.clock import moment_text
 from ..core.errors import DomainError
 from ..extensions import db
 from ..forms.models import FormTemplate
@@ -16,7 +18,7 @@ from ..staff.levels import level_name
 from ..staff.models import User
 from ..treatments.services import note_add
 from .definition import STEP_TYPE_LABELS
-from .engine import PlannedStep, local, start_flow_child
+from .engine import PlannedStep, start_flow_child
 from .matching import Facts, step_times
 from .merge import merge_context, template_render
 from .models import FlowStep, FlowTemplate
@@ -60,10 +62,10 @@ def responsible_resolve(value: str, patient) -> Responsible:
     return Responsible(None, int(ref), f"every {level_name(int(ref))}")
 
 
-def _context(step: FlowStep, facts: Facts, *, task_due: datetime | None) -> dict:
+def _context(step: FlowStep, facts: Facts, *, task_due: datetime | None, settings) -> dict:
     return merge_context(patient=facts.patient, event_kind=facts.kind, event_at=facts.at,
                          event_data=facts.summary(), flow_name=step.spec.get("flow_name", ""),
-                         task_due=task_due)
+                         task_due=task_due, settings=settings)
 
 
 def _run_facts(step: FlowStep) -> Facts:
@@ -74,11 +76,13 @@ def _run_facts(step: FlowStep) -> Facts:
                  order_kind=data.get("order_kind"))
 
 
-def step_execute(step: FlowStep, *, now: datetime) -> str:
-    """Do what the step says (idempotent on the step: its key); what was done, in words."""
+def step_execute(step: FlowStep, *, now: datetime, settings) -> str:
+    """Do what the step says (idempotent on the step: its key); what was done, in words.
+    `settings`: the clinic's (its zone words the times)."""
     spec, run, key = step.spec, step.run, f"flow_step:{step.uid}"
     facts = _run_facts(step)
-    context = _context(step, facts, task_due=step.due_at)
+    context = _context(step, facts, task_due=step.due_at, settings=settings)
+    tz = settings_zone(settings)
     kind = step.kind
     if kind in ("patient_note", "send_form", "client_message") and run.patient is None:
         raise DomainError("no_patient", "This step needs a patient; the flow ran for the clinic.")
@@ -90,7 +94,7 @@ def step_execute(step: FlowStep, *, now: datetime) -> str:
                           assignee=who.user, assignee_level=who.level, source=key,
                           detail=f"From the flow “{spec.get('flow_name', '')}”.",
                           remind_at=datetime.fromisoformat(remind) if remind else None)
-        return f"Task “{title}” for {who.label}, due {local(step.due_at)}"
+        return f"Task “{title}” for {who.label}, due {moment_text(step.due_at, tz)}"
     if kind == "staff_message":
         who = responsible_resolve(spec["responsible"], run.patient)
         subject = template_render(spec.get("subject") or spec.get("flow_name", ""), context)

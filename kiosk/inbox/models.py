@@ -33,7 +33,8 @@ class StaffTask(UidMixin, db.Model):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     end_reason: Mapped[str | None] = mapped_column(String(200))
-    source: Mapped[str | None] = mapped_column(String(200))
+    # What made it ("flow_step:<uid>"): a run finds its tasks by it.
+    source: Mapped[str | None] = mapped_column(String(200), index=True)
 
     patient = relationship("Patient")
     assignee = relationship("User", foreign_keys=[assignee_id])

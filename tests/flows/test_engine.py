@@ -292,3 +292,34 @@ def test_a_dry_run_judges_the_value_it_is_given_against_the_trigger(london):
     assert not cool.matched and hot.matched
     assert [c.ok for c in cool.conditions] == [True, False]
     assert cool.conditions[1].label == "Value is above 39.5"
+
+
+def test_a_schedule_switched_on_late_does_not_run_the_morning_it_missed(london, frozen_clock):
+    from kiosk.flows.services import flow_enable
+
+    flow = flow_make(london, {"trigger": {"kind": "schedule", "every": "daily", "time": "08:00",
+                                          "scope": "clinic"}, "conditions": [],
+                              "steps": [task_step(item="Check the crash cart", remind=None,
+                                                  responsible="level:3", due=AT_ONCE,
+                                                  cancel_on_discharge=False)]},
+                     enabled=False)
+    frozen_clock.set(WEDNESDAY + timedelta(hours=5))  # 15:00, the 08:00 long gone
+    flow_enable(flow=flow, user=london.users[6], enabled=True)
+    db.session.commit()
+    flows_sweep()
+    assert tasks() == []
+    frozen_clock.set(WEDNESDAY + timedelta(hours=22, minutes=1))  # Thursday 08:01
+    flows_sweep()
+    [task] = tasks()
+    assert task.title == "Check the crash cart" and task.patient_id is None
+
+
+def test_a_long_client_subject_is_cut_to_fit(london):
+    long = template_make("Long", "Hi", subject="S" * 188 + " {{ patient.name }}")
+    flow_make(london, {"trigger": {"kind": "patient_admitted"}, "conditions": [], "steps": [
+        {"category": "smartflow", "type": "client_message", "due": AT_ONCE, "item": long.uid,
+         "channel": "email"}]})
+    admit(london, "Maximilian the Magnificent")
+    jobs_run_pending()
+    [message] = db.session.scalars(select(ClientMessage)).all()
+    assert len(message.subject) == 200 and message.subject.startswith("S" * 188)

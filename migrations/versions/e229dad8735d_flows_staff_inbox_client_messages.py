@@ -1,8 +1,8 @@
 """flows, staff inbox, client messages
 
-Revision ID: bd69508320bb
+Revision ID: e229dad8735d
 Revises: 6d4717e67103
-Create Date: 2026-12-03 09:34:38.993029
+Create Date: 2026-12-03 09:58:46.579875
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import kiosk.core.models
 
 
 # revision identifiers, used by Alembic.
-revision = 'bd69508320bb'
+revision = 'e229dad8735d'
 down_revision = '6d4717e67103'
 branch_labels = None
 depends_on = None
@@ -162,6 +162,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_staff_tasks_assignee_id'), ['assignee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_tasks_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_tasks_patient_id'), ['patient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_staff_tasks_source'), ['source'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_tasks_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_staff_tasks_uid'), ['uid'], unique=True)
 
@@ -250,6 +251,7 @@ def downgrade():
     with op.batch_alter_table('staff_tasks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_tasks_uid'))
         batch_op.drop_index(batch_op.f('ix_staff_tasks_status'))
+        batch_op.drop_index(batch_op.f('ix_staff_tasks_source'))
         batch_op.drop_index(batch_op.f('ix_staff_tasks_patient_id'))
         batch_op.drop_index(batch_op.f('ix_staff_tasks_due_at'))
         batch_op.drop_index(batch_op.f('ix_staff_tasks_assignee_id'))
