@@ -25,41 +25,15 @@ from kiosk.documents.services import document_queue
 from kiosk.extensions import db
 from tests import factories
 from tests.support.database import app_on_fresh_database
+from tests.support.queues import redis_queue_settings
 from tests.support.server import free_port, kiosk_executable, on_the_clock
-
-REDIS_URL = os.environ.get("KIOSK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_problem() -> str | None:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-        client.ping()
-        client.close()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
 
 
 @pytest.fixture
 def redis_queue():
     """Settings for a queue on Redis of this test alone (its keys deleted afterwards)."""
-    problem = _redis_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable on CI: {problem}")
-        pytest.skip(f"Redis at {REDIS_URL} is not reachable ({problem})")
-    name = f"kiosk_jobs_test_{secrets.token_hex(6)}"
-    yield {"KIOSK_REDIS_URL": REDIS_URL, "KIOSK_REDIS_CHANNEL": f"kiosk-test-{name}",
-           "KIOSK_JOBS_NAME": name}
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = client.keys(f"huey.*.{name}*")
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_queue_settings("kiosk_jobs_test") as settings:
+        yield settings
 
 
 @pytest.fixture

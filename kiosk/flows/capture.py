@@ -5,12 +5,13 @@ the fact's own (`patient_admitted:<patient uid>`), so a replay or a second scan 
 
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import JSON, String, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..clinic.selectors import settings_zone
 from ..core import clock
 from ..core.clock import as_utc, to_local
+from ..core.models import UTCDateTime
 from ..extensions import db
 from ..patients.models import Patient
 from ..treatments.models import TASK_OPEN, Order, Task
@@ -25,46 +26,55 @@ EVENT_TRIGGERS = {
     "patient.discharged": ("patient_discharged", "patient"),
     "task.value_recorded": ("value_recorded", "task"),
 }
+EVENT_COLUMNS = ("key", "kind", "patient_id", "at", "data", "recorded_at")
 # An overdue task older than this when a flow first looks is not news any more.
 OVERDUE_LOOKBACK = timedelta(hours=24)
 
 
-def insert_ignoring_duplicates(session, model):
-    """An INSERT that skips rows whose unique key is taken (the same fact again)."""
+def insert_ignoring_duplicates(session, model, *, chosen=None):
+    """An INSERT that skips rows whose unique key is taken (the same fact again); of the
+    rows `chosen` selects (their columns in the order of FlowEvent's), when given."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing()
+    statement = dialect.insert(model)
+    if chosen is not None:
+        statement = statement.from_select(EVENT_COLUMNS, chosen)
+    return statement.on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 
 
-def enabled_trigger_kinds(session) -> set[str]:
-    """The trigger kinds of the enabled flows (no flow waits for the others)."""
-    return set(session.scalars(select(Flow.trigger_kind).where(Flow.enabled).distinct()))
+def _capture_statement(session):
+    """INSERT one event … only while an enabled flow waits for its kind, its patient found
+    by uid, a repeat of its key skipped: one statement run for the commit's events, so a
+    sync batch costs the same few queries whatever its size, and a commit when no flow
+    waits writes nothing."""
+    chosen = select(
+        bindparam("key", type_=String), bindparam("kind", type_=String),
+        select(Patient.id).where(Patient.uid == bindparam("patient_uid"))
+        .scalar_subquery(),
+        bindparam("at", type_=UTCDateTime()), bindparam("data", type_=JSON),
+        bindparam("recorded_at", type_=UTCDateTime()),
+    ).where(exists().where(Flow.enabled, Flow.trigger_kind == bindparam("kind")))
+    return insert_ignoring_duplicates(session, FlowEvent, chosen=chosen)
 
 
 def events_capture(session, events) -> bool:
     """Write a FlowEvent for each domain event an enabled flow waits for, in the committing
     transaction (called just before the commit); whether any was written."""
-    wanted = [evt for evt in events if evt.name in EVENT_TRIGGERS]
-    if not wanted:
-        return False
-    kinds = enabled_trigger_kinds(session)
-    wanted = [evt for evt in wanted if EVENT_TRIGGERS[evt.name][0] in kinds]
-    if not wanted:
-        return False
-    patients = dict(session.execute(select(Patient.uid, Patient.id).where(
-        Patient.uid.in_({evt.data["patient"] for evt in wanted}))).all())
     now = clock.utcnow()
     rows = []
-    for evt in wanted:
+    for evt in events:
+        if evt.name not in EVENT_TRIGGERS:
+            continue
         kind, entity = EVENT_TRIGGERS[evt.name]
         data = {key: str(value) for key, value in evt.data.items()
                 if key not in ("patient", "at") and value is not None}
         at = evt.data.get("at")
         rows.append({"key": f"{kind}:{evt.data[entity]}", "kind": kind,
-                     "patient_id": patients.get(evt.data["patient"]),
+                     "patient_uid": evt.data["patient"],
                      "at": as_utc(at) if isinstance(at, datetime) else now,
                      "data": data, "recorded_at": now})
-    session.execute(insert_ignoring_duplicates(session, FlowEvent), rows)
-    return True
+    if not rows:
+        return False
+    return session.connection().execute(_capture_statement(session), rows).rowcount > 0
 
 
 def overdue_capture(*, now: datetime | None = None) -> int:

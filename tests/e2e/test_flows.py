@@ -8,7 +8,6 @@ The demo server runs on the wall clock: due times are compared with what the dry
 (a due on a weekend moves to the Monday), never with a fixed clock time."""
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -17,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kiosk.core import clock
+from tests.support.queues import REDIS_URL, redis_queue_settings
 from tests.support.server import KioskServer, kiosk_executable, serving
 
 from .conftest import TABLET, WALL, sign_in
@@ -29,7 +29,6 @@ VET_NAME = "Dr Sam Okafor"
 WARD = "ICU"
 FLOW_NAME = "Bloods for older dogs"
 TASK_ITEM = "Bloods for {{ patient.name }}"
-REDIS_URL = os.environ.get("KIOSK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # What the builder's form must store, every field as the manager set it.
 DEFINITION = {
     "trigger": {"kind": "patient_admitted"},
@@ -59,37 +58,12 @@ def server(browser_ready, tmp_path_factory):
 
 # ---- Redis and a separate worker ------------------------------------------------------------
 
-def _redis_problem() -> str | None:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-        client.ping()
-        client.close()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
-
-
 @pytest.fixture(scope="module")
 def redis_queue():
     """Settings for a job queue and live channel on Redis of this module alone (its keys
     deleted afterwards); skipped when Redis is unreachable, failed instead on CI."""
-    problem = _redis_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable on CI: {problem}")
-        pytest.skip(f"Redis at {REDIS_URL} is not reachable ({problem})")
-    name = f"kiosk_jobs_e2e_flows_{secrets.token_hex(6)}"
-    yield {"KIOSK_REDIS_URL": REDIS_URL, "KIOSK_REDIS_CHANNEL": f"kiosk-e2e-{name}",
-           "KIOSK_JOBS_NAME": name}
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = client.keys(f"huey.*.{name}*")  # huey keeps "_" in its key names
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_queue_settings("kiosk_jobs_e2e_flows") as settings:
+        yield settings
 
 
 def queued_jobs(redis_queue) -> str:
