@@ -18,6 +18,7 @@ from .helpers import task_make
 
 
 def row_of(grid, patient):
+    """The patient's row of a grid."""
     return next(r for r in grid.rows if r.patient.id == patient.id)
 
 

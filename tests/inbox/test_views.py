@@ -160,11 +160,13 @@ def test_the_forms_need_their_csrf_token(clinic, tmp_path, frozen_clock):
 
 
 def count_open() -> int:
+    """Open staff tasks as stored."""
     db.session.expire_all()
     return len(db.session.query(StaffTask).filter_by(status="open").all())
 
 
 def first_uid(subject: str) -> str:
+    """The uid of the message with this subject."""
     from kiosk.inbox.models import StaffMessage
 
     return db.session.query(StaffMessage).filter_by(subject=subject).one().uid
