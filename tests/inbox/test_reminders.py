@@ -16,6 +16,7 @@ from .helpers import count, task_make
 
 
 def messages() -> list[StaffMessage]:
+    """Every staff message as stored, oldest first."""
     db.session.expire_all()
     return list(db.session.scalars(select(StaffMessage).order_by(StaffMessage.id)))
 

@@ -128,7 +128,7 @@ def test_the_nav_counts_what_waits_for_signed_in_staff(clinic, client, login, fr
     login(clinic.user(2))
     html = client.get("/patients/").text
     assert 'href="/inbox/"' in html
-    assert '<span class="count-badge" aria-label="3 waiting">3</span>' in html
+    assert '<span class="count-badge">3<span class="sr-only"> waiting</span></span>' in html
     login(clinic.user(5))
     html = client.get("/patients/").text
     assert 'href="/inbox/"' in html and "count-badge" not in html
@@ -160,11 +160,13 @@ def test_the_forms_need_their_csrf_token(clinic, tmp_path, frozen_clock):
 
 
 def count_open() -> int:
+    """Open staff tasks as stored."""
     db.session.expire_all()
     return len(db.session.query(StaffTask).filter_by(status="open").all())
 
 
 def first_uid(subject: str) -> str:
+    """The uid of the message with this subject."""
     from kiosk.inbox.models import StaffMessage
 
     return db.session.query(StaffMessage).filter_by(subject=subject).one().uid
