@@ -116,7 +116,7 @@ def _templates_used(flows) -> tuple[dict[str, FlowTemplate], dict[str, str]]:
     return templates, forms
 
 
-def _facts(events: list[FlowEvent], patients: dict[int, Patient]) -> dict[int, Facts]:
+def _facts(events: list[FlowEvent], patients: dict[int, Patient], tz) -> dict[int, Facts]:
     """Each event's facts, with what its order, task or form says (a query per kind)."""
     order_uids = {evt.data.get("order") for evt in events if evt.kind == "order_created"}
     orders = {row.uid: row for row in db.session.scalars(
@@ -129,7 +129,7 @@ def _facts(events: list[FlowEvent], patients: dict[int, Patient]) -> dict[int, F
     forms = _forms_read(form_uids) if form_uids else {}
     out = {}
     for evt in events:
-        facts = Facts(kind=evt.kind, at=evt.at, patient=patients.get(evt.patient_id),
+        facts = Facts(kind=evt.kind, at=evt.at, patient=patients.get(evt.patient_id), tz=tz,
                       value=evt.data.get("value"), flow=evt.data.get("flow"))
         order = orders.get(evt.data.get("order")) or task_orders.get(evt.data.get("task"))
         if order is not None:
@@ -185,7 +185,7 @@ def _evaluate_batch(ids: list[int], now: datetime) -> None:
     patients = {row.id: row for row in db.session.scalars(
         select(Patient).where(Patient.id.in_(patient_ids)))} if patient_ids else {}
     batch = _Batch(flows, patients, templates, forms, settings_zone(), now)
-    facts = _facts(events, patients)
+    facts = _facts(events, patients, batch.tz)
     wanted: list[tuple[str, Flow, FlowVersion, Facts, FlowEvent]] = []
     for evt in events:
         try:
@@ -217,7 +217,8 @@ def _event_matches(evt: FlowEvent, facts: Facts, batch: _Batch):
             for patient in batch.patients.values():
                 if patient.status != "admitted":
                     continue
-                each = Facts(kind=facts.kind, at=facts.at, patient=patient, flow=facts.flow)
+                each = Facts(kind=facts.kind, at=facts.at, patient=patient, flow=facts.flow,
+                             tz=facts.tz)
                 if conditions_hold(definition["conditions"], each):
                     yield f"{flow.uid}:{evt.key}:{patient.uid}", flow, version, each, evt
         elif conditions_hold(definition["conditions"], facts):
@@ -331,15 +332,15 @@ def flow_plan(*, version, patient, at: datetime, event_kind: str | None = None,
     definition = version.definition if isinstance(version, FlowVersion) else version
     data = event_data or {}
     kind = event_kind or definition["trigger"]["kind"]
+    tz = settings_zone()
     facts = Facts(kind=kind, at=clock.as_utc(at), patient=patient, value=data.get("value"),
                   order_name=data.get("order_name"), order_kind=data.get("order_kind"),
-                  fields=data.get("fields") or {})
+                  fields=data.get("fields") or {}, tz=tz)
     if kind == "task_overdue":
         facts.minutes = definition["trigger"].get("minutes")
         facts.task_due = facts.at - timedelta(minutes=int(facts.minutes or 0))
     conditions = _trigger_explain(definition["trigger"], facts) + conditions_explain(
         definition["conditions"], facts, condition_label)
-    tz = settings_zone()
     steps = [step_preview(step, position, facts, now=facts.at, tz=tz)
              for position, step in enumerate(definition["steps"])]
     return Plan(matched=all(result.ok for result in conditions), conditions=conditions,
@@ -519,7 +520,7 @@ def start_flow_child(*, step: FlowStep, now: datetime) -> str:
         parent, depth = db.session.get(FlowRun, parent.parent_run_id), depth + 1
     if depth >= START_DEPTH:
         raise DomainError("flow_loop", "Flows started by flows went too deep (a loop?).")
-    facts = Facts(kind="flow_started", at=now, patient=run.patient)
+    facts = Facts(kind="flow_started", at=now, patient=run.patient, tz=settings_zone())
     if not conditions_hold(flow.current_version.definition["conditions"], facts):
         return f"Did not start “{flow.name}”: its conditions were not met"
     batch = _Batch({}, {}, *_templates_used({"x": [(flow, flow.current_version)]}),

@@ -2,7 +2,7 @@
 the runtime and the dry run (which writes nothing)."""
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from .definition import NUMERIC_OPS
@@ -27,6 +27,7 @@ class Facts:
     task_due: datetime | None = None
     minutes: int | None = None
     flow: str | None = None  # a schedule's event is its flow's own
+    tz: tzinfo = UTC  # the clinic's: a patient's age counts in its days
 
     def summary(self) -> dict:
         """The small JSON kept on the run (what the timeline and merge fields show)."""
@@ -85,12 +86,13 @@ def value_out_of_range(trigger: dict, value) -> bool:
     return (above is not None and number > above) or (below is not None and number < below)
 
 
-def age_years(patient, at: datetime) -> Decimal | None:
-    """The patient's age in whole years on the event's day (None without a birth date)."""
+def age_years(patient, at: datetime, tz: tzinfo = UTC) -> Decimal | None:
+    """The patient's age in whole years on the event's day in the clinic (None without a
+    birth date)."""
     born: date | None = getattr(patient, "date_of_birth", None)
     if born is None:
         return None
-    day = at.date()
+    day = at.astimezone(tz).date()
     years = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
     return Decimal(years)
 
@@ -105,7 +107,7 @@ def fact_value(name: str, facts: Facts):
             return patient.ward.name if patient.ward is not None else None
         return getattr(patient, name)
     if name == "age_years":
-        return age_years(patient, facts.at) if patient is not None else None
+        return age_years(patient, facts.at, facts.tz) if patient is not None else None
     if name == "weight_kg":
         return getattr(patient, "weight_kg", None) if patient is not None else None
     if name.startswith("form_field:"):

@@ -323,3 +323,18 @@ def test_a_long_client_subject_is_cut_to_fit(london):
     jobs_run_pending()
     [message] = db.session.scalars(select(ClientMessage)).all()
     assert len(message.subject) == 200 and message.subject.startswith("S" * 180 + " Maxim")
+
+
+def test_an_age_counts_in_the_clinics_days(app, frozen_clock):
+    """In Auckland a dog turns 7 when the clinic's day says so, not when UTC's does."""
+    from kiosk.core.clock import zone
+    from kiosk.flows.matching import Facts, condition_check
+
+    clinic = factories.clinic_make(timezone="Pacific/Auckland")  # UTC+13 in December
+    frozen_clock.set(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))  # 2 Dec 01:00 in Auckland
+    rex = admit(clinic, born="2019-12-02")
+    seven = {"field": "age_years", "op": "ge", "value": "7"}
+    assert condition_check(seven, Facts(kind="patient_admitted", at=rex.admitted_at,
+                                        patient=rex, tz=zone("Pacific/Auckland")))[0]
+    assert not condition_check(seven, Facts(kind="patient_admitted", at=rex.admitted_at,
+                                            patient=rex))[0]  # by UTC's day: still 6
