@@ -30,12 +30,11 @@ def reminder_subject(task: StaffTask, tz) -> str:
 
 
 def _remind(task: StaffTask, tz, now: datetime) -> None:
-    """Send the task's reminder to whoever the task is for, and mark it sent."""
+    """Send the task's reminder to whoever the task is for."""
     staff_message_send(key=f"remind:{task.uid}", subject=reminder_subject(task, tz),
                        to_user=task.assignee, to_level=task.assignee_level,
                        patient=task.patient, body=task.detail,
                        source=f"staff_task:{task.uid}")
-    task.reminded_at = now
 
 
 def reminders_send(now: datetime | None = None) -> int:
@@ -52,12 +51,16 @@ def reminders_send(now: datetime | None = None) -> int:
                    StaffTask.reminded_at.is_(None))
             .order_by(StaffTask.remind_at, StaffTask.id).limit(BATCH)))
         for task in due:
+            # Marked first, outside the savepoint: the write takes SQLite's lock (waiting its
+            # turn) before the savepoint reads, and a failed reminder is not tried again
+            # every minute (the log has it).
+            task.reminded_at = now
+            db.session.flush()
             try:
                 with db.session.begin_nested():  # one bad reminder never holds up the rest
                     _remind(task, tz, now)
             except Exception:
                 log.exception("the reminder of task %s could not be sent", task.uid)
-                task.reminded_at = now  # not again every minute: it is in the log
         db.session.commit()
         sent += len(due)
         if len(due) < BATCH:
