@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from kiosk import create_app  # noqa: E402
+from kiosk.core import clock  # noqa: E402
 from kiosk.devices.services import device_provision  # noqa: E402
 from kiosk.extensions import db  # noqa: E402
 from kiosk.flows.engine import flow_events_evaluate, flow_steps_run_due  # noqa: E402
@@ -396,7 +397,7 @@ class Tablet:
 
     def send(self, ops: list[dict], pending: int) -> None:
         """Post one batch (at most MAX_OPS ops); its time and outcomes are added up."""
-        body = json.dumps({"device": self.device, "sent_at": iso(datetime.now(UTC)),
+        body = json.dumps({"device": self.device, "sent_at": iso(clock.utcnow()),
                            "ops": ops, "outbox": {"pending": pending,
                                                   "oldest_at": ops[0]["at"]}})
         with self.app.app_context():
@@ -656,7 +657,7 @@ def admissions(world: World, watcher: Watcher, args) -> None:
     """Admit --latency-samples senior dogs one commit at a time, a little apart; each one's
     clock starts as its commit begins (the capture before the commit included)."""
     rng = random.Random(5)
-    born = (date.today() - timedelta(days=9 * 365)).isoformat()
+    born = (clock.utcnow().date() - timedelta(days=9 * 365)).isoformat()
     for n in range(args.latency_samples):
         patient = patient_create(user=world.clinic.user(6), origin="direct", data={
             "name": f"Latency {n}", "species": "canine", "ward": world.clinic.ward,
@@ -707,7 +708,7 @@ def bench_one(server: str | None, args, folder: Path) -> dict:
     print(f"{dbs.name}: {args.flows} enabled flows, an outage of {args.events} events "
           "through one device's sync")
     try:
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = clock.utcnow().replace(microsecond=0)
         app, figures = capture_phase(dbs, args, now)
         figures.update(evaluate_phase(app, args))
         figures.update(latency_phase(dbs, args) if args.latency_samples

@@ -523,8 +523,8 @@ def start_flow_child(*, step: FlowStep, now: datetime) -> str:
     facts = Facts(kind="flow_started", at=now, patient=run.patient, tz=settings_zone())
     if not conditions_hold(flow.current_version.definition["conditions"], facts):
         return f"Did not start “{flow.name}”: its conditions were not met"
-    batch = _Batch({}, {}, *_templates_used({"x": [(flow, flow.current_version)]}),
-                   tz=settings_zone(), now=now)
+    templates, forms = _templates_used({flow.trigger_kind: [(flow, flow.current_version)]})
+    batch = _Batch({}, {}, templates, forms, tz=settings_zone(), now=now)
     _run_create(key=f"{flow.uid}:started_by:{step.uid}", flow=flow,
                 version=flow.current_version, facts=facts, batch=batch, parent=run)
     return f"Started “{flow.name}”"

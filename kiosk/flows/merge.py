@@ -7,7 +7,7 @@ template before it is saved, so a typo (`patient.nmae`) or an attribute escape
 """
 
 import functools
-from datetime import date, datetime
+from datetime import date
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -138,11 +138,6 @@ def template_render(text: str, context: dict) -> str:
     return out[:RENDER_MAX]
 
 
-def _when(value: datetime | None, tz) -> str:
-    """A time as the clinic's 'Wed 2 Dec 14:05' ("" when there is none)."""
-    return moment_text(value, tz)
-
-
 def _age(born: date | None, today: date) -> str:
     """'3 years', '5 months' or '12 days' ("" when the date of birth is unknown)."""
     if born is None or born > today:
@@ -170,7 +165,8 @@ def _patient_fields(patient, tz, today: date) -> tuple[dict, dict]:
         "ward": patient.ward.name if patient.ward is not None else "",
         "cage": patient.cage or "", "doctor": patient.doctor or "",
         "file_number": patient.file_number or "",
-        "admitted": _when(patient.admitted_at, tz), "discharged": _when(patient.discharged_at, tz),
+        "admitted": moment_text(patient.admitted_at, tz),
+        "discharged": moment_text(patient.discharged_at, tz),
     }, {"name": patient.owner_name or "", "phone": patient.owner_phone or ""})
 
 
@@ -196,5 +192,5 @@ def merge_context(*, patient, event_kind: str, event_at, event_data: dict, flow_
                   "value": "" if value is None else str(value),
                   "order": data.get("order_name") or ""},
         "flow": {"name": flow_name or ""},
-        "task": {"due": _when(task_due, tz)},
+        "task": {"due": moment_text(task_due, tz)},
     }

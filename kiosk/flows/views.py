@@ -263,9 +263,6 @@ def _plan(version, *, kind: str, has_patient: bool, args
     try:
         plan = engine.flow_plan(version=version, patient=patient, at=at, event_kind=kind,
                                 event_data=data)
-    except NotImplementedError:
-        return None, DomainError("unavailable", "The dry run is not available yet: the "
-                                                "flows runtime is not installed."), at_text
     except DomainError as exc:
         return None, exc, at_text
     finally:

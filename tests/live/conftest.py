@@ -5,35 +5,20 @@ on CI (the CI variable set) they fail instead. Each test gets its own Redis chan
 runs in parallel never hear each other.
 """
 
-import os
 import secrets
 from pathlib import Path
 
 import pytest
 
+from ..support.queues import REDIS_URL, redis_problem
 from ..support.server import KioskServer
 from .helpers import PokeListener, needs
-
-REDIS_URL = os.environ.get("KIOSK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_problem(url: str) -> str | None:
-    """None when Redis answers a PING, else why not."""
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 @pytest.fixture(scope="session")
 def redis_url():
     """The URL of a reachable Redis (KIOSK_TEST_REDIS_URL, else 127.0.0.1:6379/0)."""
-    needs(f"Redis at {REDIS_URL}", _redis_problem(REDIS_URL))
+    needs(f"Redis at {REDIS_URL}", redis_problem())
     return REDIS_URL
 
 
