@@ -30,6 +30,25 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
+# How much of a server's log a failed browser test shows: what the server said meanwhile.
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A browser test that failed shows the end of its server's log beside the failure,
+    so a failure on CI can be read without the server's files."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, KioskServer):
+            lines = value.log_text().splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"server log ({value.log_path.name}, last lines)",
+                                    "\n".join(lines)))
+
+
 def _browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if not Path(CHROMIUM).exists():

@@ -153,6 +153,31 @@ def test_two_tabs_share_one_outbox_and_each_change_arrives_once(browser, server)
         context.close()
 
 
+# Holds the outbox's send lock as a send under way does, until window.__releaseSend().
+HOLD_SEND = """() => new Promise((held) => navigator.locks.request("kiosk-flush",
+  () => { held(true); return new Promise((release) => { window.__releaseSend = release; }); }))"""
+
+
+def test_a_change_made_while_a_send_is_under_way_is_sent_when_it_ends(browser, server):
+    """A send asked for while another holds the outbox (the network came back as the last
+    offline try was ending) waits its turn: the change goes out when that send ends, not a
+    minute later at the heartbeat."""
+    context, page, _device, _sheet = open_sheet(browser, server)
+    try:
+        assert page.evaluate(HOLD_SEND) is True
+        task = page.locator(OPEN_TASKS).first
+        task_uid = task.get_attribute("data-task")
+        complete_in_dialog(page, task)
+        page.locator(f'a.task.done.waiting[data-task="{task_uid}"]').wait_for()
+        assert [op["name"] for op in outbox(page)] == ["task.complete"]
+        assert completions(server, task_uid) == 0  # nothing went out while the lock was held
+        page.evaluate("() => window.__releaseSend()")
+        wait_outbox(page, timeout=10_000)  # the heartbeat would only try again after 60 s
+        assert completions(server, task_uid) == 1
+    finally:
+        context.close()
+
+
 def test_a_counter_that_jumped_is_renumbered_after_the_servers_409(browser, server):
     context, page, device, _sheet = open_sheet(browser, server)
     try:

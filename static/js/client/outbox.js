@@ -133,16 +133,37 @@ function leaseDrop() {
   if (lease && lease.owner === tabId) { window.localStorage.removeItem(LEASE_KEY); }
 }
 
+// A send asked for while another is under way waits its turn rather than being dropped:
+// the running one may already have read the ops, or given up just before the network
+// came back (its retry planned, then cleared by the "online" event's request). At most one
+// request waits; later ones join it.
+let waiting = null;
+
 /** Send what waits (one tab at a time); `manual` also sends from a revoked tablet. */
 export function flush(manual = false) {
   if (!isTablet()) { return Promise.resolve(); }
   if (revoked() && !manual) { fire("outbox:state", {}); return Promise.resolve(); }
-  if (state.timer) { clearTimeout(state.timer); state.timer = null; }
-  if (navigator.locks && navigator.locks.request) {
-    return navigator.locks.request("kiosk-flush", {ifAvailable: true}, (lock) => (lock ? sendAll(manual) : null));
+  if (waiting) {
+    waiting.manual = waiting.manual || manual;
+    return waiting.done;
   }
-  if (!leaseTake()) { return Promise.resolve(); }
-  return sendAll(manual).finally(leaseDrop);
+  const turn = {manual};
+  const run = () => {
+    if (waiting === turn) { waiting = null; }
+    if (state.timer) { clearTimeout(state.timer); state.timer = null; }
+    return sendAll(turn.manual);
+  };
+  waiting = turn;
+  if (navigator.locks && navigator.locks.request) {
+    turn.done = navigator.locks.request("kiosk-flush", run);
+  } else if (leaseTake()) {
+    turn.done = Promise.resolve().then(run).finally(leaseDrop);
+  } else {  // another tab sends now: try again when its lease may be over
+    waiting = null;
+    schedule(BACKOFF_MIN);
+    turn.done = Promise.resolve();
+  }
+  return turn.done;
 }
 
 async function sendAll(manual) {
