@@ -10,6 +10,7 @@ from .flows.models import Flow, FlowEvent, FlowRun, FlowStep, FlowTemplate, Flow
 from .forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
 from .inbox.models import StaffMessage, StaffMessageRead, StaffTask
 from .messaging.models import ClientMessage
+from .owners.models import Owner
 from .patients.models import Patient
 from .staff.models import PinFailure, StaffSession, User
 from .treatments.models import Note, Order, Task, TaskCompletion
@@ -20,6 +21,6 @@ __all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "BillingConnect
            "FlowRun", "FlowStep", "FlowTemplate", "FlowVersion", "ShiftMark",
            "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
            "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
-           "Patient", "PatientForm", "PinFailure", "StaffMessage", "StaffMessageRead",
-           "StaffSession", "StaffTask", "SyncOp", "Task",
+           "Owner", "Patient", "PatientForm", "PinFailure", "StaffMessage",
+           "StaffMessageRead", "StaffSession", "StaffTask", "SyncOp", "Task",
            "TaskCompletion", "User", "Ward"]

@@ -16,7 +16,8 @@ class ClinicSettings(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120), default="Veterinary hospital")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     board_hours_back: Mapped[int] = mapped_column(Integer, default=2)
-    board_hours_ahead: Mapped[int] = mapped_column(Integer, default=10)
+    board_hours_ahead: Mapped[int] = mapped_column(Integer, default=10,
+                                                      server_default="10")
     due_grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
     allow_direct_patient_creation: Mapped[bool] = mapped_column(Boolean, default=False)
     board_rotate_seconds: Mapped[int] = mapped_column(Integer, default=15)
@@ -27,6 +28,18 @@ class ClinicSettings(TimestampMixin, db.Model):
     documents_email: Mapped[str | None] = mapped_column(String(500))
     documents_connector: Mapped[bool] = mapped_column(Boolean, default=False)
     documents_merge_at_discharge: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Messages to clients (messaging/safety.py): SMS and voice calls wait out the quiet
+    # hours (clinic time, "HH:MM"; start == end: none) unless urgent, and an owner is sent
+    # at most `client_message_limit` messages a day (more wait their turn, none is dropped).
+    quiet_start: Mapped[str] = mapped_column(String(5), default="21:00",
+                                             server_default="21:00")
+    quiet_end: Mapped[str] = mapped_column(String(5), default="08:00",
+                                           server_default="08:00")
+    client_message_limit: Mapped[int] = mapped_column(Integer, default=10,
+                                                      server_default="10")
+    # How long a client portal link stays valid.
+    portal_link_days: Mapped[int] = mapped_column(Integer, default=14,
+                                                  server_default="14")
 
 
 class Ward(TimestampMixin, db.Model):

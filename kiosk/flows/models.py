@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core import clock
@@ -64,6 +64,10 @@ class FlowTemplate(UidMixin, TimestampMixin, db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     subject: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # Whether an SMS or a voice call may say these words (they may hold clinical detail);
+    # otherwise those channels send a notice with the portal link (messaging/sending.py).
+    clinical_in_sms: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
 
 
 class FlowEvent(db.Model):

@@ -38,6 +38,9 @@ class Patient(UidMixin, TimestampMixin, db.Model):
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     owner_name: Mapped[str | None] = mapped_column(String(120))
     owner_phone: Mapped[str | None] = mapped_column(String(40))
+    # The owner's record (contact, consent, opt-out); owner_name and owner_phone above are
+    # what boards and sheets show, kept equal to it by the owners' services.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
     ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), index=True)
     cage: Mapped[str | None] = mapped_column(String(20))
     doctor: Mapped[str | None] = mapped_column(String(120))
@@ -56,6 +59,7 @@ class Patient(UidMixin, TimestampMixin, db.Model):
     unallocated: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     ward = relationship("Ward", lazy="joined")
+    owner = relationship("Owner")
 
     def admitted_when(self, at: datetime | None) -> bool:
         """Whether the patient was in the hospital at `at` (now when None): admitted, or

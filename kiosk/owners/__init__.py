@@ -1,0 +1,1 @@
+"""The patients' owners: who the clinic writes to, how, and what they agreed to."""
