@@ -215,6 +215,8 @@ def configure_blueprints(app: Flask) -> None:
     from .forms.views import bp as forms_bp
     from .inbox.views import bp as inbox_bp
     from .intake.views import bp as intake_bp
+    from .messaging.callbacks import bp as messaging_callbacks_bp
+    from .messaging.views import bp as messaging_bp
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
     from .sync.views import bp as sync_bp
@@ -225,7 +227,7 @@ def configure_blueprints(app: Flask) -> None:
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
                discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
-               flow_timeline_bp):
+               flow_timeline_bp, messaging_bp, messaging_callbacks_bp):
         app.register_blueprint(bp)
 
 
@@ -240,12 +242,14 @@ def configure_features(app: Flask) -> None:
     from .documents import hooks as documents_hooks
     from .flows import hooks as flows_hooks
     from .inbox import hooks as inbox_hooks
+    from .messaging import hooks as messaging_hooks
     from .staff import hooks as staff_hooks
     from .treatments import hooks as treatments_hooks
 
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
                     treatments_hooks.install, discharge_hooks.install, documents_hooks.install,
-                    billing_hooks.install, inbox_hooks.install, flows_hooks.install):
+                    billing_hooks.install, inbox_hooks.install, messaging_hooks.install,
+                    flows_hooks.install):
         install(app)
 
 

@@ -14,7 +14,7 @@ from ..core.errors import DomainError
 from ..core.validate import HHMM, int_optional, text_optional
 from ..extensions import db
 from ..forms.models import FormTemplate
-from ..messaging.models import CHANNELS
+from ..messaging.services import CHANNEL_CHOICES
 from ..patients.models import SEXES, SPECIES
 from ..staff.models import User
 from ..treatments.models import ORDER_KINDS
@@ -70,8 +70,8 @@ UNIT_LABELS = {unit: unit for unit in UNITS}
 WEEKEND_LABELS = {"keep": "Leave it on the weekend", "friday": "Move it to the Friday before",
                   "monday": "Move it to the Monday after"}
 _CHANNEL_WORDS = {"email": "E-mail", "sms": "Text message (SMS)", "voice": "Voice call",
-                  "portal": "Client portal"}
-CHANNEL_LABELS = {channel: _CHANNEL_WORDS.get(channel, channel) for channel in CHANNELS}
+                  "portal": "Client portal", "preferred": "The owner's preferred way"}
+CHANNEL_LABELS = {channel: _CHANNEL_WORDS.get(channel, channel) for channel in CHANNEL_CHOICES}
 EVERY_LABELS = {"daily": "Every day", "weekly": "Every week, on chosen days",
                 "days": "Every N days"}
 WEEKDAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",

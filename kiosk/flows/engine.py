@@ -242,6 +242,7 @@ def _run_create(*, key: str, flow: Flow, version: FlowVersion, facts: Facts, bat
         template = batch.templates.get(step.get("item"))
         if template is not None:
             spec["subject"], spec["body"] = template.subject, template.body
+            spec["clinical_in_sms"], spec["urgent"] = template.clinical_in_sms, template.urgent
         if step["type"] == "send_form":
             spec["form_name"] = batch.forms.get(step["item"])
         if times.remind_at is not None:

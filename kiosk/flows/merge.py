@@ -122,6 +122,50 @@ def template_check(text: str, *, field: str, label: str) -> None:
         raise _invalid(label, field, f"the template cannot be used: {exc}") from None
 
 
+def _fields_in(node) -> set[str]:
+    """Every merge field a node reads."""
+    found = set()
+    for getattr_node in node.find_all(nodes.Getattr):
+        if isinstance(getattr_node.node, nodes.Name):
+            found.add(f"{getattr_node.node.name}.{getattr_node.attr}")
+    return found
+
+
+def _fields_shown(node, guarded: frozenset = frozenset()) -> set[str]:
+    """The merge fields a template prints (not those only tested by an if, nor those an
+    if around them tests: "{% if owner.name %}Dear {{ owner.name }}{% endif %}" needs
+    nothing)."""
+    if isinstance(node, nodes.If):
+        inner = guarded | _fields_in(node.test)
+        found = set()
+        for child in (*node.body, *node.elif_, *node.else_):
+            found |= _fields_shown(child, inner)
+        return found
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+        name = f"{node.node.name}.{node.attr}"
+        return set() if name in guarded else {name}
+    found = set()
+    for child in node.iter_child_nodes():
+        found |= _fields_shown(child, guarded)
+    return found
+
+
+def template_empty_fields(text: str, context: dict) -> list[str]:
+    """The merge fields `text` prints that have no value in `context` (sorted): a message
+    that would go out with a gap ("Dear ,") is recorded as not sent instead."""
+    try:
+        tree = _CHECK_ENV.parse(text or "")
+    except TemplateError:
+        return []  # refused at save; template_render says why
+    empty = []
+    for name in _fields_shown(tree):
+        root, _, key = name.partition(".")
+        value = (context.get(root) or {}).get(key)
+        if value is None or str(value).strip() == "":
+            empty.append(name)
+    return sorted(empty)
+
+
 @functools.lru_cache(maxsize=512)
 def _compiled(text: str):
     """A template compiled once per text (a flow sends the same words again and again)."""

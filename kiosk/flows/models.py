@@ -68,6 +68,8 @@ class FlowTemplate(UidMixin, TimestampMixin, db.Model):
     # otherwise those channels send a notice with the portal link (messaging/sending.py).
     clinical_in_sms: Mapped[bool] = mapped_column(Boolean, default=False,
                                                   server_default=false())
+    # Urgent words go by SMS or call even in the clinic's quiet hours.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FlowEvent(db.Model):

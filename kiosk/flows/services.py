@@ -152,10 +152,14 @@ def template_save(*, user, data: dict, template: FlowTemplate | None = None) -> 
         db.session.add(template)
     template.name, template.subject, template.body = name, subject, body
     template.enabled = flag(data.get("enabled")) if "enabled" in data else True
+    template.clinical_in_sms = flag(data.get("clinical_in_sms"))
+    template.urgent = flag(data.get("urgent"))
     db.session.flush()
     audit_record(action="flow_template.saved", entity="flow_template",
                  entity_uid=template.uid, user=user,
-                 detail={"name": name, "enabled": template.enabled})
+                 detail={"name": name, "enabled": template.enabled,
+                         "clinical_in_sms": template.clinical_in_sms,
+                         "urgent": template.urgent})
     event_record(db.session, "flows.changed", template=template.uid, user=user.id)
     return template
 

@@ -20,7 +20,7 @@ from ..treatments.services import note_add
 from .definition import STEP_TYPE_LABELS
 from .engine import PlannedStep, start_flow_child
 from .matching import Facts, step_times
-from .merge import merge_context, template_render
+from .merge import merge_context, template_empty_fields, template_render
 from .models import FlowStep, FlowTemplate
 
 VET_LEVEL = 5  # whom a patient's task goes to when its doctor has no account here
@@ -116,6 +116,7 @@ def step_execute(step: FlowStep, *, now: datetime, settings) -> str:
 def _client_message(step: FlowStep, context: dict, key: str) -> str:
     spec, run = step.spec, step.run
     form = None
+    empty: list[str] = []
     if step.kind == "send_form":
         form = db.session.scalar(select(FormTemplate).where(FormTemplate.uid == spec["item"]))
         if form is None or not form.active:
@@ -125,10 +126,16 @@ def _client_message(step: FlowStep, context: dict, key: str) -> str:
     else:
         body = template_render(spec.get("body") or "", context)
         subject = template_render(spec.get("subject") or "", context)[:200] or None
-    client_message_queue(key=key, patient=run.patient, channel=spec["channel"], body=body,
-                         subject=subject, form_template=form, source=key)
+        empty = sorted(set(template_empty_fields(spec.get("body") or "", context))
+                       | set(template_empty_fields(spec.get("subject") or "", context)))
+    message = client_message_queue(
+        key=key, patient=run.patient, channel=spec["channel"], body=body, subject=subject,
+        form_template=form, source=key, clinical_ok=bool(spec.get("clinical_in_sms")),
+        urgent=bool(spec.get("urgent")), empty_fields=empty)
     what = f"form “{form.name}”" if form else "message"
-    return f"Client {what} queued ({spec['channel']})"
+    if message.status_detail and message.status == "not_sent":
+        return f"Client {what} not sent: {message.status_detail}"
+    return f"Client {what} queued ({message.channel})"
 
 
 def step_preview(step: dict, position: int, facts: Facts, *, now: datetime, tz

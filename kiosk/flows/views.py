@@ -339,7 +339,8 @@ def _template_page(template=None, data=None, error=None, status=200):
     if data is None:
         data = {"enabled": True} if template is None else {
             "name": template.name, "subject": template.subject or "", "body": template.body,
-            "enabled": template.enabled}
+            "enabled": template.enabled, "clinical_in_sms": template.clinical_in_sms,
+            "urgent": template.urgent}
     return make_response(render_template(
         "flows/template_edit.html", template=template, data=data, error=error,
         merge_fields=MERGE_FIELDS), status)
@@ -347,7 +348,8 @@ def _template_page(template=None, data=None, error=None, status=200):
 
 def _template_post(template):
     data = form_data(*TEMPLATE_FIELDS)
-    data["enabled"] = bool(request.form.get("enabled"))
+    for box in ("enabled", "clinical_in_sms", "urgent"):
+        data[box] = bool(request.form.get(box))
     saved, error = commit_or_error(lambda: template_save(user=current_user(), data=data,
                                                          template=template))
     if error:

@@ -1,0 +1,386 @@
+"""Sending messages to clients: the message rows are the queue.
+
+A sender claims a batch of due messages at once (status "sending", a claim token and a
+lease in `send_next_at`), in one statement that only takes rows still due, so two senders
+(threads, processes) never take the same message. It decides each one with the safety
+rules (held, not sent, or go), then sends the ones that go in parallel — the provider's
+and the SMTP server's answers are waited for by a pool of threads that hold no database
+connection — and records each outcome as it comes, only if the claim is still its own.
+
+A sender that dies mid-send leaves its messages "sending"; once the lease is over the
+next sender takes them again and sends them with the same key (the provider's
+Idempotency-Key, the e-mail's Message-ID), so a provider that honours the key sends them
+once. A failure is retried with a growing back-off, then recorded as failed with the
+reason; a refusal (a bad number) fails at once. Nothing is dropped without a reason.
+"""
+
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
+
+from ..clinic.selectors import settings_get
+from ..core import clock
+from ..core.audit import audit_record
+from ..core.auth import LEVEL_MANAGER, permission_check
+from ..core.errors import DomainError
+from ..core.events import event_record
+from ..core.mail import MailError, smtp_session, smtp_settings
+from ..extensions import db
+from .channels import ChannelError, email_build, provider_settings, sms_send, voice_call
+from .links import portal_link
+from .models import (
+    MESSAGE_FAILED,
+    MESSAGE_HELD,
+    MESSAGE_NOT_SENT,
+    MESSAGE_QUEUED,
+    MESSAGE_SENDING,
+    MESSAGE_SENT,
+    SENT_STATUSES,
+    WAITING,
+    ClientMessage,
+)
+from .safety import LIMIT_WINDOW, LIMITED, Verdict, message_verdict
+from .texts import message_texts
+
+log = logging.getLogger(__name__)
+
+# Longer than any one send may take (the SMTP and provider timeouts), so a live sender
+# never loses its claim.
+LEASE = timedelta(minutes=3)
+BATCH = 64
+SENDERS = 16  # answers waited for at once: a provider answering in 50 ms → ~300 a second
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
+           timedelta(minutes=30), timedelta(hours=2))
+MAX_TRIES = len(BACKOFF) + 1
+WHY_NO_SMTP = "No SMTP server is set up (KIOSK_SMTP_HOST)."
+WHY_NO_PROVIDER = "No SMS or voice provider is set up (KIOSK_SMS_URL)."
+WHY_GAVE_UP = "Gave up after {tries} tries: {reason}"
+ERR_NOT_WAITING = ("This message is {status}: only a held, queued or failed one can be sent "
+                   "again.")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One message to send: everything a sending thread needs, no database object."""
+
+    message_id: int
+    key: str
+    channel: str
+    address: str
+    payload: object  # an EmailMessage, or the words of an SMS or a call
+    callback: str | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    message_id: int
+    sent: bool
+    provider_id: str | None = None
+    reason: str = ""
+    permanent: bool = False
+    address: str | None = None
+
+
+def backoff_after(tries: int) -> timedelta:
+    """How long to wait before the next try after `tries` failed ones."""
+    return BACKOFF[min(max(tries, 1), len(BACKOFF)) - 1]
+
+
+def _claim(now: datetime, limit: int) -> str | None:
+    """Take up to `limit` due messages for one lease (commits); the claim token or None."""
+    token = str(uuid.uuid4())
+    due = (select(ClientMessage.id).where(ClientMessage.status.in_(WAITING),
+                                          ClientMessage.send_next_at <= now)
+           .order_by(ClientMessage.send_next_at, ClientMessage.id).limit(limit))
+    taken = db.session.execute(
+        update(ClientMessage)
+        .where(ClientMessage.id.in_(due.scalar_subquery()),
+               ClientMessage.status.in_(WAITING), ClientMessage.send_next_at <= now)
+        .values(status=MESSAGE_SENDING, claim=token,
+                send_next_at=max(now, clock.utcnow()) + LEASE)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return token if taken.rowcount else None
+
+
+def _claimed(token: str) -> list[ClientMessage]:
+    return list(db.session.scalars(
+        select(ClientMessage).where(ClientMessage.claim == token)
+        .options(joinedload(ClientMessage.patient), joinedload(ClientMessage.owner),
+                 joinedload(ClientMessage.form_template))
+        .order_by(ClientMessage.id)))
+
+
+def _sent_recent(owner_ids: set[int], now: datetime) -> dict[int, list[datetime]]:
+    """When each owner was sent messages on the limited channels in the last 24 hours."""
+    if not owner_ids:
+        return {}
+    rows = db.session.execute(
+        select(ClientMessage.owner_id, ClientMessage.sent_at)
+        .where(ClientMessage.owner_id.in_(owner_ids), ClientMessage.channel.in_(LIMITED),
+               ClientMessage.status.in_(SENT_STATUSES),
+               ClientMessage.sent_at > now - LIMIT_WINDOW)
+        .order_by(ClientMessage.sent_at)).all()
+    out: dict[int, list[datetime]] = {}
+    for owner_id, sent_at in rows:
+        out.setdefault(owner_id, []).append(sent_at)
+    return out
+
+
+def _settle(message: ClientMessage, token: str, status: str, reason: str, *,
+            next_at: datetime | None = None, action: str) -> None:
+    """Move a claimed message to `status` (audited, an event for the pages)."""
+    db.session.execute(update(ClientMessage).where(
+        ClientMessage.id == message.id, ClientMessage.claim == token)
+        .values(status=status, status_detail=reason[:300] or None, claim=None,
+                send_next_at=next_at).execution_options(synchronize_session=False))
+    audit_record(action=f"client_message.{action}", entity="patient",
+                 entity_uid=message.patient.uid, user=None, device=None,
+                 detail={"message": message.uid, "channel": message.channel,
+                         "reason": reason[:300]})
+    event_record(db.session, "client_message.changed", patient=message.patient.uid,
+                 message=message.uid)
+
+
+def _decide(messages: list[ClientMessage], token: str, now: datetime) -> list[tuple]:
+    """Apply the safety rules to the claimed messages: hold or refuse those that may not
+    go now (recorded), return (message, address) for those that go."""
+    settings = settings_get()
+    recent = _sent_recent({m.owner_id for m in messages if m.owner_id}, now)
+    going = []
+    for message in messages:
+        if message.channel == "portal":  # posted: the portal shows it from now on
+            going.append((message, "portal"))
+            continue
+        verdict: Verdict = message_verdict(message, settings=settings, now=now,
+                                           sent_recent=recent.get(message.owner_id, []))
+        if verdict.action == "refuse":
+            _settle(message, token, MESSAGE_NOT_SENT, verdict.reason, action="not_sent")
+        elif verdict.action == "hold":
+            _settle(message, token, MESSAGE_HELD, verdict.reason, next_at=verdict.until,
+                    action="held")
+        else:
+            if message.channel in LIMITED:
+                recent.setdefault(message.owner_id, []).append(now)
+            going.append((message, verdict.address))
+    db.session.commit()
+    return going
+
+
+def _callback_url(view: str) -> str | None:
+    """The address the provider calls back on (KIOSK_PUBLIC_URL when set: the provider
+    signs the address it was given, which must be the one checked)."""
+    base = (current_app.config.get("KIOSK_PUBLIC_URL") or "").rstrip("/")
+    path = url_for(view)
+    if base:
+        return base + path
+    try:
+        return url_for(view, _external=True)
+    except RuntimeError:  # no request and no SERVER_NAME: the provider cannot call back
+        return None
+
+
+def _jobs(going: list[tuple], clinic: str) -> list[_Job]:
+    """What the threads send: the words built here, in the app context."""
+    jobs = []
+    callback = _callback_url("messaging_callbacks.status")
+    smtp = smtp_settings(current_app.config)
+    for message, address in going:
+        if message.channel == "portal":
+            continue
+        texts = message_texts(message, clinic=clinic, link=portal_link(message))
+        if message.channel == "email":
+            payload = email_build(to=address, subject=texts.subject, text=texts.text,
+                                  html=texts.html, key=message.uid,
+                                  from_address=smtp.from_address if smtp else "kiosk@localhost",
+                                  from_name=clinic)
+        else:
+            payload = texts.sms if message.channel == "sms" else texts.voice
+        jobs.append(_Job(message.id, message.uid, message.channel, address, payload, callback))
+    return jobs
+
+
+class _Senders:
+    """The channels' settings, and one SMTP session per sending thread (opened when its
+    first e-mail goes, closed when the batch ends)."""
+
+    def __init__(self, config):
+        self.smtp = smtp_settings(config)
+        self.provider = provider_settings(config)
+        self._local = threading.local()
+        self._open: list = []
+        self._lock = threading.Lock()
+
+    def send(self, job: _Job) -> _Outcome:
+        """Send one message; its outcome (never raises)."""
+        return replace(self._send(job), address=job.address)
+
+    def _send(self, job: _Job) -> _Outcome:
+        try:
+            if job.channel == "email":
+                return self._email(job)
+            if self.provider is None:
+                return _Outcome(job.message_id, False, reason=WHY_NO_PROVIDER, permanent=False)
+            send = sms_send if job.channel == "sms" else voice_call
+            words = {"body": job.payload} if job.channel == "sms" else {"text": job.payload}
+            receipt = send(self.provider, to=job.address, key=job.key,
+                           status_callback=job.callback, **words)
+            return _Outcome(job.message_id, True, provider_id=receipt.provider_id)
+        except (ChannelError, MailError) as exc:
+            return _Outcome(job.message_id, False, reason=str(exc), permanent=exc.permanent)
+        except Exception as exc:  # noqa: BLE001 - a sender's own fault is retried, not lost
+            log.exception("client message %s: unexpected failure", job.key)
+            return _Outcome(job.message_id, False, reason=f"Sending failed: "
+                            f"{type(exc).__name__}.")
+
+    def _email(self, job: _Job) -> _Outcome:
+        if self.smtp is None:
+            return _Outcome(job.message_id, False, reason=WHY_NO_SMTP)
+        session = getattr(self._local, "session", None)
+        if session is None:
+            manager = smtp_session(self.smtp)
+            session = manager.__enter__()
+            self._local.session = session
+            with self._lock:
+                self._open.append(manager)
+        try:
+            session.send(job.payload)
+        except MailError as exc:
+            if not exc.permanent:  # the connection may be gone: the next one opens anew
+                self._local.session = None
+            raise
+        return _Outcome(job.message_id, True)
+
+    def close(self) -> None:
+        """End every SMTP session of the batch."""
+        for manager in self._open:
+            try:
+                manager.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001, S110 - the messages went; a close may fail
+                pass
+        self._open.clear()
+
+
+def _record(outcome: _Outcome, token: str, now: datetime) -> str:
+    """Keep one outcome, if the claim is still ours (commits); "sent" or "failed"."""
+    message = db.session.get(ClientMessage, outcome.message_id)
+    if message is None or message.claim != token:
+        db.session.rollback()
+        return "taken"
+    if outcome.sent:
+        db.session.execute(update(ClientMessage).where(
+            ClientMessage.id == message.id, ClientMessage.claim == token).values(
+            status=MESSAGE_SENT, status_detail=None, claim=None, send_next_at=None,
+            provider_id=outcome.provider_id, sent_at=clock.utcnow(),
+            to_address=outcome.address,
+            send_attempts=ClientMessage.send_attempts + 1)
+            .execution_options(synchronize_session=False))
+        audit_record(action="client_message.sent", entity="patient",
+                     entity_uid=message.patient.uid, user=None, device=None,
+                     detail={"message": message.uid, "channel": message.channel})
+        event_record(db.session, "client_message.changed", patient=message.patient.uid,
+                     message=message.uid)
+        db.session.commit()
+        return "sent"
+    tries = message.send_attempts + 1
+    if outcome.permanent or tries >= MAX_TRIES:
+        reason = outcome.reason if outcome.permanent else WHY_GAVE_UP.format(
+            tries=tries, reason=outcome.reason)
+        _settle(message, token, MESSAGE_FAILED, reason, action="failed")
+    else:  # retried after its back-off, from when the answer failed to come
+        db.session.execute(update(ClientMessage).where(
+            ClientMessage.id == message.id, ClientMessage.claim == token).values(
+            status=MESSAGE_QUEUED, claim=None, status_detail=outcome.reason[:300],
+            send_next_at=max(now, clock.utcnow()) + backoff_after(tries))
+            .execution_options(synchronize_session=False))
+        log.warning("client message %s not sent (try %d): %s", message.uid, tries,
+                    outcome.reason)
+    db.session.execute(update(ClientMessage).where(ClientMessage.id == message.id)
+                       .values(send_attempts=tries).execution_options(
+                           synchronize_session=False))
+    db.session.commit()
+    return "failed"
+
+
+def _post(going: list[tuple], token: str) -> int:
+    """Portal messages are posted by being recorded: sent now."""
+    posted = 0
+    for message, _address in going:
+        if message.channel == "portal":
+            _record(_Outcome(message.id, True, address="portal"), token, clock.utcnow())
+            posted += 1
+    return posted
+
+
+def messages_send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict:
+    """Send one batch of due messages; the counts (sent, failed, held, not_sent, taken).
+
+    A worker's entry point: it commits as it goes, and no transaction stays open while a
+    provider or SMTP server answers."""
+    now = now or clock.utcnow()
+    counts = {"sent": 0, "failed": 0, "held": 0, "not_sent": 0, "taken": 0}
+    token = _claim(now, limit)
+    if token is None:
+        return counts
+    messages = _claimed(token)
+    going = _decide(messages, token, now)
+    counts["not_sent"] = sum(m.status == MESSAGE_NOT_SENT for m in messages)
+    counts["held"] = sum(m.status == MESSAGE_HELD for m in messages)
+    counts["sent"] += _post(going, token)
+    jobs = _jobs(going, settings_get().name or "The clinic")
+    db.session.commit()  # no transaction open while the answers come
+    senders = _Senders(current_app.config)
+    workers = int(current_app.config.get("KIOSK_MESSAGE_SENDERS") or SENDERS)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)),
+                                thread_name_prefix="kiosk-send") as pool:
+            for future in as_completed([pool.submit(senders.send, job) for job in jobs]):
+                counts[_record(future.result(), token, now)] += 1
+    finally:
+        senders.close()
+    return counts
+
+
+def messages_send_all() -> dict:
+    """Send until nothing is due (a failure waits for its back-off); the totals."""
+    totals = {"sent": 0, "failed": 0, "held": 0, "not_sent": 0, "taken": 0}
+    while True:
+        counts = messages_send_due()
+        for name, value in counts.items():
+            totals[name] += value
+        if not any(counts.values()):
+            return totals
+
+
+def messages_waiting_counts() -> dict[str, int]:
+    """What waits: queued or sending, held, and failed (for a manager's page)."""
+    rows = db.session.execute(select(ClientMessage.status, func.count())
+                              .group_by(ClientMessage.status)).all()
+    return {status: count for status, count in rows}
+
+
+def message_send_now(*, message: ClientMessage, user) -> ClientMessage:
+    """A manager sends a held or failed message again now (the rules still apply: quiet
+    hours and the daily limit hold it again unless it is urgent)."""
+    permission_check(user, LEVEL_MANAGER, "send client messages again")
+    if message.status not in (MESSAGE_HELD, MESSAGE_FAILED, MESSAGE_QUEUED):
+        raise DomainError("not_waiting", ERR_NOT_WAITING.format(status=message.status_label))
+    message.status = MESSAGE_QUEUED
+    message.send_next_at = clock.utcnow()
+    message.status_detail = None
+    if message.send_attempts >= MAX_TRIES:
+        message.send_attempts = 0
+    audit_record(action="client_message.send_now", entity="patient",
+                 entity_uid=message.patient.uid, user=user,
+                 detail={"message": message.uid})
+    event_record(db.session, "client_message.queued", patient=message.patient.uid,
+                 message=message.uid)
+    return message
+
