@@ -43,7 +43,7 @@ ERR_TIMEOUT = "KIOSK_SMS_TIMEOUT is not a number of seconds above zero."
 ERR_AUTH = ("The SMS provider refused the account or token (HTTP {status}): "
             "check KIOSK_SMS_ACCOUNT and KIOSK_SMS_TOKEN.")
 ERR_REFUSED = "The SMS provider refused the message (HTTP {status}{code}): {words}"
-ERR_BUSY = "The SMS provider is busy or failing (HTTP {status}); it may take it later."
+ERR_BUSY = "The SMS provider is busy or failing (HTTP {status}); try again later."
 ERR_REDIRECT = ("The SMS provider answered with a redirect (HTTP {status}), which is not "
                 "followed: check KIOSK_SMS_URL.")
 ERR_SLOW = "The SMS provider did not answer within {seconds:g} s."
@@ -199,12 +199,14 @@ def _post(settings: ProviderSettings, resource: str, form: dict[str, str], *, ke
         form = {**form, "StatusCallback": status_callback}
     if not _KEY.fullmatch(key):
         raise ValueError(ERR_KEY)
+    if not _url_acceptable(settings.url):  # settings made by hand, not by provider_settings
+        raise ChannelError(ERR_URL, permanent=True)
     url = f"{settings.url}/{API_VERSION}/Accounts/{quote(settings.account, safe='')}/{resource}"
     secret = base64.b64encode(f"{settings.account}:{settings.token}".encode()).decode("ascii")
     headers = {"Authorization": f"Basic {secret}", "Idempotency-Key": key,
                "Content-Type": "application/x-www-form-urlencoded",
                "Accept": "application/json", "User-Agent": "kiosk-messaging"}
-    # The scheme was checked by provider_settings: https, or http to this machine.
+    # The scheme was checked just above: https, or http to this machine.
     request = urllib.request.Request(url, data=urlencode(form).encode("utf-8"),  # noqa: S310
                                      headers=headers, method="POST")
     try:
@@ -248,7 +250,7 @@ def _refusal(status: int, raw: bytes) -> ChannelError:
     if 300 <= status < 400:
         return ChannelError(ERR_REDIRECT.format(status=status), permanent=True)
     answer = _json(raw)
-    code = answer.get("code")
+    code = _one_line(answer.get("code"))[:20]
     words = _one_line(answer.get("message") or "no reason given")[:_REASON_LIMIT]
     return ChannelError(ERR_REFUSED.format(status=status, code=f", code {code}" if code else "",
                                            words=words), permanent=True)

@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -187,7 +188,7 @@ def test_many_messages_go_over_one_connection_and_a_refusal_stops_only_its_own(s
 
 def test_a_wrong_password_is_permanent_and_never_repeated(smtp_tls):
     settings, inbox = smtp_tls
-    wrong = SmtpSettings(**{**settings.__dict__, "password": "not-the-pass-9"})
+    wrong = replace(settings, password="not-the-pass-9")
     with pytest.raises(MailError) as refused:
         with smtp_session(wrong) as session:
             session.send(_email())
@@ -199,7 +200,7 @@ def test_a_wrong_password_is_permanent_and_never_repeated(smtp_tls):
 
 def test_an_untrusted_certificate_is_refused(smtp_tls):
     settings, inbox = smtp_tls
-    system_trust = SmtpSettings(**{**settings.__dict__, "ca_file": None})
+    system_trust = replace(settings, ca_file=None)
     with pytest.raises(MailError) as refused:
         with smtp_session(system_trust) as session:
             session.send(_email())
@@ -209,7 +210,7 @@ def test_an_untrusted_certificate_is_refused(smtp_tls):
 
 def test_a_ca_file_that_cannot_be_read_is_said(smtp_tls, tmp_path):
     settings, inbox = smtp_tls
-    missing = SmtpSettings(**{**settings.__dict__, "ca_file": str(tmp_path / "none.pem")})
+    missing = replace(settings, ca_file=str(tmp_path / "none.pem"))
     with pytest.raises(MailError) as refused:
         with smtp_session(missing):
             pass
@@ -374,6 +375,15 @@ def test_a_key_that_cannot_travel_as_a_header_is_refused_before_sending(provider
         sms_send(_settings(provider), to="+447700900123", body="Hello", key="k 1\r\nX: y",
                  status_callback=None)
     assert provider.requests == []
+
+
+def test_settings_made_by_hand_are_checked_too(tmp_path):
+    settings = channels.ProviderSettings(url=f"file://{tmp_path}", account="AC1", token="t",
+                                         sms_from="+1", voice_from="+1")
+    with pytest.raises(ChannelError) as refused:
+        sms_send(settings, to="+447700900123", body="Hello", key="k:1", status_callback=None)
+    assert refused.value.reason == channels.ERR_URL and refused.value.permanent
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_call_reads_the_text_escaped(provider):
