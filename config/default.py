@@ -44,13 +44,30 @@ KIOSK_SIGN_IN_LIMIT = "30 per minute"
 KIOSK_REDIS_CHANNEL = "kiosk"
 # How many reverse proxies (nginx …) sit in front; their X-Forwarded-* headers are trusted.
 KIOSK_PROXIES = 0
-# Where e-mailed documents go out (KIOSK_SMTP_*); no host: e-mail delivery says it is not set.
+# Where e-mail goes out (documents, messages to clients); no host: e-mail says it is not set.
 KIOSK_SMTP_HOST = None
 KIOSK_SMTP_PORT = 25
 KIOSK_SMTP_FROM = None
 KIOSK_SMTP_USER = None
 KIOSK_SMTP_PASSWORD = None
 KIOSK_SMTP_STARTTLS = False
+# A private CA bundle (PEM) to trust for STARTTLS instead of the system's, e.g. a clinic's
+# internal relay with its own certificate authority.
+KIOSK_SMTP_CA_FILE = None
+# Seconds the SMTP server has for each step (connecting, each reply).
+KIOSK_SMTP_TIMEOUT = 20
+# Text messages and voice calls to clients, through a Twilio-compatible REST API
+# (KIOSK_SMS_URL e.g. https://api.twilio.com); no URL: SMS and voice say they are not set.
+# The token is read from the environment only and never logged.
+KIOSK_SMS_URL = None
+KIOSK_SMS_ACCOUNT = None
+KIOSK_SMS_TOKEN = None
+KIOSK_SMS_FROM = None
+# Seconds the provider has to answer before the message is tried again later.
+KIOSK_SMS_TIMEOUT = 10
+# The number calls come from (default: KIOSK_SMS_FROM) and the language calls are read in.
+KIOSK_VOICE_FROM = None
+KIOSK_VOICE_LANGUAGE = "en-GB"
 # Who runs the job queue (PDFs, deliveries, sweeps, upkeep): threads inside each server
 # process ("in-process"), or `kiosk worker` processes of their own ("separate").
 KIOSK_WORKER = "in-process"

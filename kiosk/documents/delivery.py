@@ -3,8 +3,6 @@ through a connector that the billing work installs. Each raises DeliveryError sa
 
 import os
 import re
-import smtplib
-import ssl
 import tempfile
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -16,6 +14,7 @@ from flask import current_app
 from ..clinic.selectors import settings_get
 from ..clinic.services import EMAIL
 from ..core.files import folder_private
+from ..core.mail import MailError, smtp_session, smtp_settings
 from .models import Document
 
 _connectors: dict[str, Callable[[Document, bytes], None]] = {}
@@ -75,16 +74,18 @@ def deliver_folder(document: Document, pdf: bytes, folder: str) -> str:
 
 def deliver_email(document: Document, pdf: bytes, recipients: str) -> str:
     """Send the PDF as an attachment through the configured SMTP server."""
-    config = current_app.config
-    host = config.get("KIOSK_SMTP_HOST")
-    if not host:
+    try:
+        settings = smtp_settings(current_app.config)
+    except MailError as exc:
+        raise DeliveryError(str(exc)) from None
+    if settings is None:
         raise DeliveryError("No SMTP server is configured (KIOSK_SMTP_HOST).")
     to = [a.strip() for a in re.split(r"[,;]", recipients) if a.strip()]
     if not to or not all(EMAIL.match(a) for a in to):
         raise DeliveryError("The documents e-mail address is not valid.")
     clinic = settings_get().name
     message = EmailMessage()
-    message["From"] = formataddr((clinic, config.get("KIOSK_SMTP_FROM") or f"kiosk@{host}"))
+    message["From"] = formataddr((clinic, settings.from_address))
     message["To"] = ", ".join(to)
     # Header text never carries a line break (a name typed with one would end the header).
     message["Subject"] = " ".join(f"{document.title} · {document.patient.name}".split())
@@ -92,25 +93,11 @@ def deliver_email(document: Document, pdf: bytes, recipients: str) -> str:
     message.set_content(f"{document.title} for {document.patient.name}, archived by {clinic}.")
     message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=_file_name(document))
-    starttls = str(config.get("KIOSK_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes", "on")
     try:
-        port = int(config.get("KIOSK_SMTP_PORT") or 25)
-    except (TypeError, ValueError):
-        raise DeliveryError("KIOSK_SMTP_PORT is not a port number.") from None
-    try:
-        with smtplib.SMTP(host, port, timeout=20) as smtp:
-            if starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if config.get("KIOSK_SMTP_USER"):
-                if not starttls:
-                    raise DeliveryError("Refusing to send the SMTP password without "
-                                        "encryption: set KIOSK_SMTP_STARTTLS=1.")
-                smtp.login(config["KIOSK_SMTP_USER"], config.get("KIOSK_SMTP_PASSWORD") or "")
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        # The server's words only: never the password, never the document.
-        raise DeliveryError(f"The SMTP server {host} refused or could not be reached: "
-                            f"{type(exc).__name__}.") from exc
+        with smtp_session(settings) as session:
+            session.send(message)
+    except MailError as exc:  # its words never carry the password or the document
+        raise DeliveryError(str(exc)) from None
     return ", ".join(to)
 
 
