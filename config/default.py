@@ -68,6 +68,10 @@ KIOSK_SMS_TIMEOUT = 10
 # The number calls come from (default: KIOSK_SMS_FROM) and the language calls are read in.
 KIOSK_VOICE_FROM = None
 KIOSK_VOICE_LANGUAGE = "en-GB"
+# Messages to clients sent at once by one sender (threads waiting on the provider and the
+# SMTP server), and how long a sender's claim on a batch holds before another takes it.
+KIOSK_MESSAGE_SENDERS = 16
+KIOSK_MESSAGE_LEASE_S = 180
 # Who runs the job queue (PDFs, deliveries, sweeps, upkeep): threads inside each server
 # process ("in-process"), or `kiosk worker` processes of their own ("separate").
 KIOSK_WORKER = "in-process"

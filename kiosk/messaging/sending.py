@@ -93,6 +93,12 @@ def backoff_after(tries: int) -> timedelta:
     return BACKOFF[min(max(tries, 1), len(BACKOFF)) - 1]
 
 
+def _lease() -> timedelta:
+    """How long a claim holds (KIOSK_MESSAGE_LEASE_S, else LEASE): longer than a send."""
+    seconds = current_app.config.get("KIOSK_MESSAGE_LEASE_S")
+    return timedelta(seconds=float(seconds)) if seconds else LEASE
+
+
 def _claim(now: datetime, limit: int) -> str | None:
     """Take up to `limit` due messages for one lease (commits); the claim token or None."""
     token = str(uuid.uuid4())
