@@ -43,6 +43,22 @@ CONSENT_FORM = [
     {"key": "signature", "label": "Owner's signature", "type": "signature", "required": True},
 ]
 
+# The form owners fill on their phone through the client portal (sent by a flow).
+INTAKE_FORM = [
+    {"key": "about", "label": "Before your pet's stay", "type": "heading"},
+    {"key": "contact_name", "label": "Your name", "type": "text", "required": True},
+    {"key": "contact_phone", "label": "A phone number we can reach you on today",
+     "type": "text", "required": True},
+    {"key": "medications", "label": "Medicines your pet takes now (name and dose)",
+     "type": "text"},
+    {"key": "allergies", "label": "Known allergies or reactions", "type": "text"},
+    {"key": "fed", "label": "Last meal", "type": "choice", "required": True,
+     "options": ["Today", "Yesterday", "I do not know"]},
+    {"key": "agree", "label": "I agree to the treatment plan explained to me and to the "
+     "clinic's terms", "type": "checkbox", "required": True},
+    {"key": "signature", "label": "Your signature", "type": "signature", "required": True},
+]
+
 PATIENTS = [
     # name, species, breed, sex, kg, ward, cage, alerts, colour
     ("Biscuit", "canine", "Labrador Retriever", "MN", "32.4", "ICU", "I1", ["bites"], "red"),
@@ -129,6 +145,12 @@ FLOW_TEMPLATES = {
               "body": "{{ patient.name }} ({{ patient.ward }}, cage {{ patient.cage }}) had a "
                       "temperature of {{ event.value }} °C at {{ event.time }}. Please check "
                       "{{ patient.name }} and the fluids."},
+    "intake_arrived": {"name": "Intake form arrived",
+                       "subject": "Intake form from {{ owner.name }} for {{ patient.name }}",
+                       "body": "{{ owner.name }} filled in the intake form for "
+                               "{{ patient.name }} ({{ patient.ward }}, cage "
+                               "{{ patient.cage }}) at {{ event.time }}. It is on the "
+                               "patient's forms."},
     "follow_up": {"name": "Discharge follow-up (SMS)",
                   "body": "Hello {{ owner.name }}, this is {{ clinic.name }}. How is "
                           "{{ patient.name }} since going home? Reply or call us with any "
@@ -172,6 +194,24 @@ def _demo_flows(manager) -> None:
         flow_enable(flow=flow, user=manager, enabled=True)
 
 
+def _demo_intake(manager) -> None:
+    """The owner's intake form, sent by e-mail when a patient is admitted (a flow that is
+    off in the demo: it needs an SMTP server, docs/messaging.md), and a flow telling the
+    patient's doctor when the owner has filled it in through the client portal."""
+    form = form_template_create(user=manager, name="Owner intake", fields=INTAKE_FORM)
+    arrived = template_save(user=manager, data=FLOW_TEMPLATES["intake_arrived"])
+    flow_save(user=manager, data={"name": "Intake form to the owner", "definition": {
+        "trigger": {"kind": "patient_admitted"}, "conditions": [],
+        "steps": [_step("send_form", form.uid, due=(0, "minutes", "event", "keep"),
+                        channel="email")]}})
+    told = flow_save(user=manager, data={"name": "Tell the vet the intake form arrived",
+                                         "definition": {
+        "trigger": {"kind": "form_finalised", "form": form.uid}, "conditions": [],
+        "steps": [_step("staff_message", arrived.uid, due=(0, "minutes", "event", "keep"),
+                        responsible="doctor")]}})
+    flow_enable(flow=told, user=manager, enabled=True)
+
+
 def demo_build(*, seed: int = 7) -> None:
     """Create the demo clinic in the current unit of work (the caller commits)."""
     rng = random.Random(seed)
@@ -209,6 +249,7 @@ def demo_build(*, seed: int = 7) -> None:
     form_template_create(user=users[0], name="Anaesthesia consent", fields=CONSENT_FORM)
     _demo_billing(now, tz, vet)
     _demo_flows(users[0])
+    _demo_intake(users[0])
 
 
 def _demo_patient(index, row, wards, vet, rng, now):
