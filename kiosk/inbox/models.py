@@ -42,7 +42,8 @@ class StaffTask(UidMixin, db.Model):
 
 
 class StaffMessage(UidMixin, db.Model):
-    """An internal message to a person or to everyone of a level (a role)."""
+    """An internal message to a person or to everyone of a level (a role), from a flow or
+    the inbox's form (`sender`: the person who wrote it; none for a flow's)."""
 
     __tablename__ = "staff_messages"
 
@@ -57,9 +58,11 @@ class StaffMessage(UidMixin, db.Model):
     source: Mapped[str | None] = mapped_column(String(200))
     # A message to a person is read once; a role's message is read by each of its people.
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     patient = relationship("Patient")
-    to_user = relationship("User")
+    to_user = relationship("User", foreign_keys=[to_user_id])
+    sender = relationship("User", foreign_keys=[sender_id])
 
 
 class StaffMessageRead(db.Model):
