@@ -10,6 +10,8 @@ from ..core.models import UidMixin, UTCDateTime
 from ..extensions import db
 
 TASK_OPEN, TASK_DONE, TASK_CANCELLED = "open", "done", "cancelled"
+# A message's source when a person wrote it on the inbox's form: "staff:u_5".
+SENDER_SOURCE = "staff:"
 
 
 class StaffTask(UidMixin, db.Model):
@@ -42,8 +44,7 @@ class StaffTask(UidMixin, db.Model):
 
 
 class StaffMessage(UidMixin, db.Model):
-    """An internal message to a person or to everyone of a level (a role), from a flow or
-    the inbox's form (`sender`: the person who wrote it; none for a flow's)."""
+    """An internal message to a person or to everyone of a level (a role)."""
 
     __tablename__ = "staff_messages"
 
@@ -58,11 +59,9 @@ class StaffMessage(UidMixin, db.Model):
     source: Mapped[str | None] = mapped_column(String(200))
     # A message to a person is read once; a role's message is read by each of its people.
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     patient = relationship("Patient")
-    to_user = relationship("User", foreign_keys=[to_user_id])
-    sender = relationship("User", foreign_keys=[sender_id])
+    to_user = relationship("User")
 
 
 class StaffMessageRead(db.Model):

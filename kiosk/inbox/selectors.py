@@ -19,7 +19,14 @@ from ..extensions import db
 from ..staff.models import StaffSession, User
 from ..staff.sessions import staff_sessions_dead
 from ..whiteboards.sources import BoardTask
-from .models import TASK_DONE, TASK_OPEN, StaffMessage, StaffMessageRead, StaffTask
+from .models import (
+    SENDER_SOURCE,
+    TASK_DONE,
+    TASK_OPEN,
+    StaffMessage,
+    StaffMessageRead,
+    StaffTask,
+)
 
 RECENT_DONE = timedelta(hours=24)  # completed tasks stay listed (collapsed) this long
 MESSAGES_KEPT = timedelta(days=14)  # messages older than this leave the inbox
@@ -27,6 +34,7 @@ PENDING_AHEAD = timedelta(hours=12)  # a task due within this puts its patient o
 
 ERR_RECIPIENT = "Choose who the message is for: a person or everyone of a level."
 RECIPIENT_RE = re.compile(r"^(user|level):(\d{1,9})$")
+SENDER_RE = re.compile(rf"^{re.escape(SENDER_SOURCE)}u_(\d{{1,9}})$")  # services.sender_source
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,12 @@ class InboxTask:
 
 @dataclass(frozen=True)
 class InboxMessage:
-    """A message as the inbox lists it, with whether this person has read it."""
+    """A message as the inbox lists it, with whether this person has read it and who wrote
+    it (None: a flow's)."""
 
     message: StaffMessage
     read: bool
+    sender: User | None = None
 
 
 @dataclass
@@ -100,13 +110,34 @@ def inbox_for(user, *, now: datetime | None = None) -> Inbox:
     read = _message_read_by(user)
     rows = db.session.execute(
         select(StaffMessage, read.label("read")).options(selectinload(StaffMessage.patient),
-                                                         selectinload(StaffMessage.to_user),
-                                                         selectinload(StaffMessage.sender))
+                                                         selectinload(StaffMessage.to_user))
         .where(_message_is_for(user), StaffMessage.sent_at >= now - MESSAGES_KEPT)
         .order_by(read, StaffMessage.sent_at.desc(), StaffMessage.id.desc()))
-    inbox.messages = [InboxMessage(message=m, read=bool(r)) for m, r in rows]
+    rows = rows.all()
+    senders = _senders([m for m, _ in rows])
+    inbox.messages = [InboxMessage(message=m, read=bool(r), sender=senders.get(m.source))
+                      for m, r in rows]
     inbox.unread = sum(1 for m in inbox.messages if not m.read)
     return inbox
+
+
+def _senders(messages) -> dict[str, User]:
+    """The people who wrote these messages, by their source ("staff:u_5"), in one query."""
+    ids = {}
+    for message in messages:
+        match = SENDER_RE.match(message.source or "")
+        if match:
+            ids[int(match.group(1))] = message.source
+    if not ids:
+        return {}
+    users = db.session.scalars(select(User).where(User.id.in_(sorted(ids))))
+    return {ids[user.id]: user for user in users}
+
+
+def inbox_message(message: StaffMessage, *, read: bool) -> InboxMessage:
+    """One message as the inbox lists it (the row an htmx request gets back)."""
+    return InboxMessage(message=message, read=read,
+                        sender=_senders([message]).get(message.source))
 
 
 def inbox_open_count(user, now: datetime | None = None) -> int:

@@ -16,6 +16,7 @@ from ..core.models import new_uid
 from ..core.validate import text_optional, text_required
 from ..extensions import db
 from .models import (
+    SENDER_SOURCE,
     TASK_CANCELLED,
     TASK_DONE,
     TASK_OPEN,
@@ -149,14 +150,21 @@ def staff_task_cancel(*, task, reason: str) -> StaffTask:
     return task
 
 
+def sender_source(user) -> str:
+    """The source of a message `user` wrote ("staff:u_5"): who sent it, for the inbox."""
+    return f"{SENDER_SOURCE}{user.public_id}"
+
+
 def staff_message_send(*, key: str, subject: str, to_user=None, to_level: int | None = None,
                        patient=None, body: str | None = None, source: str | None = None,
                        sender=None) -> StaffMessage:
     """Send an internal message to a person or a level, once per `key`. `sender`: the person
-    who wrote it on the inbox's form (of level LEVEL_SEND_MESSAGE and up); none for a flow.
-    After commit the recipients' tablets hear of it (live.pokes)."""
+    who wrote it on the inbox's form (of level LEVEL_SEND_MESSAGE and up), kept as its
+    source ("staff:u_5"); none for a flow's. After commit the recipients' tablets hear of
+    it (live.pokes)."""
     if sender is not None:
         permission_check(sender, LEVEL_SEND_MESSAGE, "send staff messages")
+        source = sender_source(sender)
     key = _key(key)
     existing = db.session.scalar(select(StaffMessage).where(StaffMessage.key == key))
     if existing is not None:
@@ -165,7 +173,7 @@ def staff_message_send(*, key: str, subject: str, to_user=None, to_level: int | 
         uid=new_uid(), key=key, subject=text_required(subject, "subject", "The subject", 200),
         body=text_optional(body, "body", "The message", 10000), to_user=to_user,
         to_level=_one_recipient(to_user, to_level, field="to", message=ERR_WHO_MESSAGE),
-        patient=patient, sent_at=clock.utcnow(), sender=sender,
+        patient=patient, sent_at=clock.utcnow(),
         source=text_optional(source, "source", "The source", 200))
     db.session.add(message)
     audit_record(action="staff_message.send", entity="staff_message", entity_uid=message.uid,

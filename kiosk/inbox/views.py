@@ -20,9 +20,9 @@ from ..staff.levels import level_choices
 from ..staff.selectors import users_list
 from .models import TASK_OPEN
 from .selectors import (
-    InboxMessage,
     InboxTask,
     inbox_for,
+    inbox_message,
     inbox_open_count,
     message_recipient,
     staff_message_by_uid,
@@ -104,7 +104,7 @@ def message_read(uid: str):
         if error:
             return _page(error=error, status=error.status)
         return redirect(url_for("inbox.index"), code=303)
-    item = InboxMessage(message=staff_message_by_uid(uid), read=error is None)
+    item = inbox_message(staff_message_by_uid(uid), read=error is None)
     return render("inbox/page.html", "inbox/_message.html", status=HTMX_ERROR if error else 200,
                   item=item, user=user, error=error)
 

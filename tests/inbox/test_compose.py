@@ -45,9 +45,8 @@ def test_a_vet_sends_a_message_to_a_colleague_once_and_it_says_who_wrote_it(
     assert sent.status_code == 303 and sent.headers["Location"].endswith("/inbox/")
     assert client.post("/inbox/messages", data=data).status_code == 303  # posted twice
     message = db.session.scalars(select(StaffMessage)).one()
-    assert (message.subject, message.body, message.to_user_id, message.sender_id) == (
-        "Owner's form arrived", "Biscuit's consent is signed.", clinic.user(3).id,
-        clinic.user(5).id)
+    assert (message.subject, message.body, message.to_user_id, message.source) == (
+        "Owner's form arrived", "Biscuit's consent is signed.", clinic.user(3).id, "staff:u_5")
     audit = db.session.scalars(select(AuditEntry).where(
         AuditEntry.entity_uid == message.uid)).one()
     assert audit.action == "staff_message.send" and audit.user_id == clinic.user(5).id
@@ -55,6 +54,8 @@ def test_a_vet_sends_a_message_to_a_colleague_once_and_it_says_who_wrote_it(
     inbox = client.get("/inbox/").text
     assert "Owner&#39;s form arrived" in inbox and "From Level 5" in inbox
     assert "Send a message" not in inbox  # a nurse does not write them
+    row = client.post(f"/inbox/messages/{message.uid}/read", headers={"HX-Request": "true"})
+    assert row.status_code == 200 and "From Level 5" in row.text and "Mark read" not in row.text
 
 
 def test_a_message_to_a_level(clinic, client, login, frozen_clock):
