@@ -62,11 +62,13 @@ def _page(*, error: DomainError | None = None, status: int = 200, compose: dict 
     write (kept as typed after a refusal)."""
     user = current_user()
     may_send = user.level >= LEVEL_SEND_MESSAGE
+    compose = dict(compose or {})
+    if not FORM_KEY_RE.match(compose.get("key", "")):  # a form that lost its key gets one
+        compose["key"] = new_uid()
     return render_template(
         "inbox/page.html", inbox=inbox_for(user, now=clock.utcnow()), user=user, error=error,
         may_send=may_send, people=users_list(active_only=True) if may_send else [],
-        levels=level_choices(), compose=compose or {"key": new_uid()},
-        compose_error=compose_error), status
+        levels=level_choices(), compose=compose, compose_error=compose_error), status
 
 
 @bp.get("/")

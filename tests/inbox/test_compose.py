@@ -86,6 +86,7 @@ def test_bad_input_is_refused_on_the_form_kept_as_typed_and_nothing_is_stored(
     assert error.replace("'", "&#39;") in page.text
     assert "Kept &lt;as&gt; typed</textarea>" in page.text
     assert count(StaffMessage) == 0 and sends_audited() == 0
+    assert re.fullmatch(r"[0-9a-f-]{36}", form_key(page.text))  # sending again can work
 
 
 def test_an_inactive_person_is_not_a_recipient(clinic, client, login, frozen_clock):
