@@ -1,7 +1,7 @@
 """What the inbox registers at start-up with the layers below it: the boards' task chips
 and pending labels, the reminder job, and the nav's count of what waits."""
 
-from ..core.auth import current_tablet, current_user
+from ..core.auth import current_user
 from ..whiteboards.sources import board_source_register
 from .jobs import install_jobs
 from .selectors import board_pending, board_tasks, inbox_open_count
@@ -9,12 +9,10 @@ from .services import staff_task_may_complete
 
 
 def inbox_count() -> int:
-    """What waits in the signed-in person's inbox (0 on a tablet or signed out): one
-    COUNT query, for the nav's badge."""
+    """What waits in the signed-in person's inbox (on a tablet: whoever signed in on it,
+    not whoever only unlocked it; 0 when nobody is): one COUNT query, for the nav's badge."""
     user = current_user()
-    if user is None or current_tablet() is not None:
-        return 0
-    return inbox_open_count(user)
+    return inbox_open_count(user) if user is not None else 0
 
 
 def install(app) -> None:

@@ -10,6 +10,8 @@ from ..core.models import UidMixin, UTCDateTime
 from ..extensions import db
 
 TASK_OPEN, TASK_DONE, TASK_CANCELLED = "open", "done", "cancelled"
+# A message's source when a person wrote it on the inbox's form: "staff:u_5".
+SENDER_SOURCE = "staff:"
 
 
 class StaffTask(UidMixin, db.Model):

@@ -1,6 +1,8 @@
 """Reads of the staff inbox: one person's tasks and messages, the nav's count, and the
 open tasks of the patients on a board (one query for all of them)."""
 
+import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -10,14 +12,29 @@ from sqlalchemy.orm import selectinload
 from ..clinic.selectors import settings_zone
 from ..core import clock
 from ..core.clock import to_local
+from ..core.errors import DomainError
 from ..core.models import row_by_uid
+from ..devices.models import Device
 from ..extensions import db
+from ..staff.models import StaffSession, User
+from ..staff.sessions import staff_sessions_dead
 from ..whiteboards.sources import BoardTask
-from .models import TASK_DONE, TASK_OPEN, StaffMessage, StaffMessageRead, StaffTask
+from .models import (
+    SENDER_SOURCE,
+    TASK_DONE,
+    TASK_OPEN,
+    StaffMessage,
+    StaffMessageRead,
+    StaffTask,
+)
 
 RECENT_DONE = timedelta(hours=24)  # completed tasks stay listed (collapsed) this long
 MESSAGES_KEPT = timedelta(days=14)  # messages older than this leave the inbox
 PENDING_AHEAD = timedelta(hours=12)  # a task due within this puts its patient on pending boards
+
+ERR_RECIPIENT = "Choose who the message is for: a person or everyone of a level."
+RECIPIENT_RE = re.compile(r"^(user|level):(\d{1,9})$")
+SENDER_RE = re.compile(rf"^{re.escape(SENDER_SOURCE)}u_(\d{{1,9}})$")  # services.sender_source
 
 
 @dataclass(frozen=True)
@@ -30,10 +47,12 @@ class InboxTask:
 
 @dataclass(frozen=True)
 class InboxMessage:
-    """A message as the inbox lists it, with whether this person has read it."""
+    """A message as the inbox lists it, with whether this person has read it and who wrote
+    it (None: a flow's)."""
 
     message: StaffMessage
     read: bool
+    sender: User | None = None
 
 
 @dataclass
@@ -90,12 +109,35 @@ def inbox_for(user, *, now: datetime | None = None) -> Inbox:
         .order_by(StaffTask.done_at.desc(), StaffTask.id.desc())))
     read = _message_read_by(user)
     rows = db.session.execute(
-        select(StaffMessage, read.label("read")).options(selectinload(StaffMessage.patient))
+        select(StaffMessage, read.label("read")).options(selectinload(StaffMessage.patient),
+                                                         selectinload(StaffMessage.to_user))
         .where(_message_is_for(user), StaffMessage.sent_at >= now - MESSAGES_KEPT)
         .order_by(read, StaffMessage.sent_at.desc(), StaffMessage.id.desc()))
-    inbox.messages = [InboxMessage(message=m, read=bool(r)) for m, r in rows]
+    rows = rows.all()
+    senders = _senders([m for m, _ in rows])
+    inbox.messages = [InboxMessage(message=m, read=bool(r), sender=senders.get(m.source))
+                      for m, r in rows]
     inbox.unread = sum(1 for m in inbox.messages if not m.read)
     return inbox
+
+
+def _senders(messages) -> dict[str, User]:
+    """The people who wrote these messages, by their source ("staff:u_5"), in one query."""
+    ids = {}
+    for message in messages:
+        match = SENDER_RE.match(message.source or "")
+        if match:
+            ids[int(match.group(1))] = message.source
+    if not ids:
+        return {}
+    users = db.session.scalars(select(User).where(User.id.in_(sorted(ids))))
+    return {ids[user.id]: user for user in users}
+
+
+def inbox_message(message: StaffMessage, *, read: bool) -> InboxMessage:
+    """One message as the inbox lists it (the row an htmx request gets back)."""
+    return InboxMessage(message=message, read=read,
+                        sender=_senders([message]).get(message.source))
 
 
 def inbox_open_count(user, now: datetime | None = None) -> int:
@@ -149,3 +191,48 @@ def staff_task_by_uid(uid: str) -> StaffTask:
 def staff_message_by_uid(uid: str) -> StaffMessage:
     """The staff message with this uid, or NotFound."""
     return row_by_uid(StaffMessage, uid, what="message")
+
+
+def message_recipient(value) -> tuple[User | None, int | None]:
+    """The inbox form's "to" ("user:12" or "level:5") as (active person, None) or (None,
+    level), or DomainError on the field."""
+    match = RECIPIENT_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise DomainError("recipient", ERR_RECIPIENT, field="to")
+    kind, number = match.group(1), int(match.group(2))
+    if kind == "level":
+        return None, number  # the service checks the level's range
+    user = db.session.get(User, number)
+    if user is None or not user.active:
+        raise DomainError("recipient", ERR_RECIPIENT, field="to")
+    return user, None
+
+
+def message_tablets(uids, connection=None) -> list[tuple[str, int, str]]:
+    """Where the recipients of these messages (by uid) are signed in now on a paired tablet:
+    (message uid, the tablet's device id, the recipient's public id), one row each.
+
+    The server knows who is on a tablet only from a PIN sign-in made on it (a StaffSession
+    with its device): the lock screen unlocks on the tablet alone, and a password sign-in
+    names no device. A sign-in made before the tablet was last paired died with that
+    pairing, and a revoked tablet hears nothing. Reads on `connection` (a committing
+    transaction's) or one of its own; whether each sign-in is still live is staff's rule."""
+    uids = sorted(set(uids))
+    if not uids:
+        return []
+    for_them = or_(User.id == StaffMessage.to_user_id, User.level == StaffMessage.to_level)
+    query = (select(StaffMessage.uid, StaffSession.device_id, User.public_id_expr(),
+                    StaffSession.id)
+             .join(User, for_them)
+             .join(StaffSession, StaffSession.user_id == User.id)
+             .join(Device, Device.id == StaffSession.device_id)
+             .where(StaffMessage.uid.in_(uids), User.active.is_(True),
+                    StaffSession.auth == "pin", StaffSession.ended_at.is_(None),
+                    Device.kind == "tablet", Device.revoked_at.is_(None),
+                    or_(Device.paired_at.is_(None), StaffSession.started_at >= Device.paired_at))
+             .order_by(StaffSession.device_id, StaffMessage.uid, User.id))
+    with nullcontext(connection) if connection is not None else db.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    dead = staff_sessions_dead(row[3] for row in rows)
+    return list(dict.fromkeys((uid, device_id, who) for uid, device_id, who, session_id in rows
+                              if session_id not in dead))

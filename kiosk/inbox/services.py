@@ -9,13 +9,14 @@ from sqlalchemy import select
 
 from ..core import clock
 from ..core.audit import audit_record
-from ..core.auth import LEVEL_ORDERS
+from ..core.auth import LEVEL_ORDERS, permission_check
 from ..core.errors import DomainError
 from ..core.events import event_record, fact_record
 from ..core.models import new_uid
 from ..core.validate import text_optional, text_required
 from ..extensions import db
 from .models import (
+    SENDER_SOURCE,
     TASK_CANCELLED,
     TASK_DONE,
     TASK_OPEN,
@@ -27,6 +28,9 @@ from .models import (
 LEVELS = range(1, 7)
 # Anyone of this level or above may complete a task given to someone else (a vet covering).
 LEVEL_COMPLETE_ANY_TASK = LEVEL_ORDERS
+# Who may write a message to colleagues on the inbox's form: those who give orders (vets)
+# and up. Anyone may receive one; flows send theirs whoever set them up.
+LEVEL_SEND_MESSAGE = LEVEL_ORDERS
 
 ERR_KEY = "A task or message needs a key (what makes asking twice create it once)."
 ERR_WHO = "Give the task to one person or to one level, not both and not neither."
@@ -146,10 +150,21 @@ def staff_task_cancel(*, task, reason: str) -> StaffTask:
     return task
 
 
+def sender_source(user) -> str:
+    """The source of a message `user` wrote ("staff:u_5"): who sent it, for the inbox."""
+    return f"{SENDER_SOURCE}{user.public_id}"
+
+
 def staff_message_send(*, key: str, subject: str, to_user=None, to_level: int | None = None,
-                       patient=None, body: str | None = None, source: str | None = None
-                       ) -> StaffMessage:
-    """Send an internal message to a person or a level, once per `key`."""
+                       patient=None, body: str | None = None, source: str | None = None,
+                       sender=None) -> StaffMessage:
+    """Send an internal message to a person or a level, once per `key`. `sender`: the person
+    who wrote it on the inbox's form (of level LEVEL_SEND_MESSAGE and up), kept as its
+    source ("staff:u_5"); none for a flow's. After commit the recipients' tablets hear of
+    it (live.pokes)."""
+    if sender is not None:
+        permission_check(sender, LEVEL_SEND_MESSAGE, "send staff messages")
+        source = sender_source(sender)
     key = _key(key)
     existing = db.session.scalar(select(StaffMessage).where(StaffMessage.key == key))
     if existing is not None:
@@ -162,7 +177,7 @@ def staff_message_send(*, key: str, subject: str, to_user=None, to_level: int | 
         source=text_optional(source, "source", "The source", 200))
     db.session.add(message)
     audit_record(action="staff_message.send", entity="staff_message", entity_uid=message.uid,
-                 detail={"subject": message.subject, "source": message.source})
+                 user=sender, detail={"subject": message.subject, "source": message.source})
     event_record(db.session, "staff_message.sent", message=message.uid,
                  patient=patient.uid if patient is not None else None)
     return message

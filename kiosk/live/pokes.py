@@ -1,7 +1,9 @@
 """After-commit pokes: tell the rooms that care that something changed.
 
 A poke carries a topic, the ids needed to refresh the right partial and a version —
-never patient data. Pages fetch what changed through the ordinary (authenticated) views.
+never patient data (a staff message's poke: its uid and whom it is for, in the room of
+the tablet that person is signed in on). Pages fetch what changed through the ordinary
+(authenticated) views.
 """
 
 import logging
@@ -46,6 +48,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     """The (room, poke) pairs one commit's events call for, one poke per room and patient.
 
     `connection`: the committing transaction's (see pokes_prepare); else one of its own."""
+    from ..inbox.selectors import message_tablets
     from ..whiteboards.selectors import boards_showing
 
     version = version_now()
@@ -53,6 +56,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     whole_boards: set[int] = set()
     devices = synced = False
     assigned: set[int] = set()
+    messages: list[str] = []
     for evt in events:
         if evt.name in PATIENT_EVENTS and evt.data.get("patient"):  # a task may have none
             wards = patients.setdefault(evt.data["patient"], set())
@@ -62,6 +66,8 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
             whole_boards.add(evt.data["board"])
         elif evt.name == "settings.changed":  # hours, grace, rotation: every board redraws
             whole_boards.update(_board_ids(connection))
+        elif evt.name == "staff_message.sent":
+            messages.append(evt.data["message"])
         elif evt.name == "device.synced":
             synced = True  # every heartbeat: the dashboard only, never the lists being edited
         elif evt.name.startswith("device."):
@@ -85,6 +91,11 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
         out.append((ROOM_DEVICES, {"topic": "sync", "version": version}))
     for device_id in sorted(assigned):
         out.append((room_device(device_id), {"topic": "assignment", "version": version}))
+    # A staff message: the tablets its recipients are signed in on, each in its own room,
+    # told only which message and for whom; the tablet asks for the words itself.
+    for uid, device_id, person in message_tablets(messages, connection=connection):
+        out.append((room_device(device_id), {"topic": "inbox", "message": uid, "for": person,
+                                             "version": version}))
     return out
 
 

@@ -172,7 +172,7 @@ def first_uid(subject: str) -> str:
     return db.session.query(StaffMessage).filter_by(subject=subject).one().uid
 
 
-def test_a_tablet_nobody_signed_in_on_is_asked_to_sign_in(clinic, client, frozen_clock):
+def test_a_tablet_nobody_signed_in_on_is_sent_to_sign_in(clinic, client, frozen_clock):
     from kiosk.devices.services import device_provision
 
     task_make(assignee_level=1)
@@ -181,5 +181,7 @@ def test_a_tablet_nobody_signed_in_on_is_asked_to_sign_in(clinic, client, frozen
     with client.session_transaction() as session:
         session["tablet_id"], session["tablet_gen"] = device.id, device.session_generation or 0
     page = client.get("/inbox/")
-    assert page.status_code == 200 and "The inbox is a person's" in page.text
-    assert "count-badge" not in page.text and "Bloods" not in page.text
+    assert page.status_code == 302
+    assert page.headers["Location"].endswith("/login?next=/inbox/")
+    sign_in = client.get(page.headers["Location"]).text
+    assert "On a shared tablet" in sign_in and "Bloods" not in sign_in
