@@ -48,6 +48,7 @@ ERR_CHANNEL_PHONE = "{channel} as the preferred channel needs a phone number."
 ERR_CHANNEL_CONSENT = "{channel} as the preferred channel needs the owner's consent to {what}."
 ERR_NEW_OWNER_NAME = "A new owner needs a name."
 ERR_HAS_OWNER = "This patient already has an owner: change their details on the owner's page."
+ERR_OPT_OUT_AT = "The time of the opt-out needs its time zone."
 ERR_REASON = "Say why (who asked, and how): the reason is kept with the change."
 
 
@@ -273,8 +274,7 @@ def owner_opt_out(*, owner: Owner, via: str, user=None, at: datetime | None = No
         permission_check(user, LEVEL_OPT_OUT, "opt owners out of messages")
     how = _reason(via, user)
     if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
-        raise DomainError("bad_time", "The time of the opt-out needs its time zone.",
-                          field="at")
+        raise DomainError("bad_time", ERR_OPT_OUT_AT, field="at")
     if owner.opted_out:
         return owner
     owner.opted_out_at = clock.as_utc(at) if at is not None else clock.utcnow()

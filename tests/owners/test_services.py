@@ -16,6 +16,7 @@ from kiosk.owners.services import (
     ERR_CHANNEL_PHONE,
     ERR_EMAIL,
     ERR_HAS_OWNER,
+    ERR_OPT_OUT_AT,
     ERR_PHONE,
     ERR_PHONE_NO_COUNTRY,
     ERR_REASON,
@@ -254,7 +255,8 @@ def test_an_opt_out_time_needs_its_zone(clinic):
     with pytest.raises(DomainError) as exc:
         owner_opt_out(owner=owner, via="SMS reply STOP", at=datetime(2026, 11, 22, 12))
     db.session.rollback()
-    assert (exc.value.code, exc.value.field) == ("bad_time", "at")
+    assert (exc.value.code, exc.value.field, exc.value.message) == ("bad_time", "at",
+                                                                     ERR_OPT_OUT_AT)
     assert owners_state() == before
 
 
