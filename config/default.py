@@ -9,6 +9,9 @@ SQLALCHEMY_TRACK_MODIFICATIONS = False
 
 # The clinic's time zone for a new clinic; the clinic setting wins once it exists.
 KIOSK_TIMEZONE = "UTC"
+# The country code ("44") that a national phone number (07700 900123) is dialled in: owners'
+# numbers are kept in international form (+447700900123). None: national numbers are refused.
+KIOSK_PHONE_COUNTRY_CODE = None
 
 # Redis joins several server processes for live updates; None runs on one process.
 KIOSK_REDIS_URL = None

@@ -22,6 +22,7 @@ ENV_OVERRIDES = {
     "KIOSK_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "KIOSK_SECRET_KEY": "SECRET_KEY",
     "KIOSK_TIMEZONE": "KIOSK_TIMEZONE",
+    "KIOSK_PHONE_COUNTRY_CODE": "KIOSK_PHONE_COUNTRY_CODE",
     "KIOSK_REDIS_URL": "KIOSK_REDIS_URL",
     "KIOSK_REDIS_CHANNEL": "KIOSK_REDIS_CHANNEL",
     "KIOSK_PROXIES": "KIOSK_PROXIES",
@@ -228,6 +229,7 @@ def configure_blueprints(app: Flask) -> None:
     from .intake.views import bp as intake_bp
     from .messaging.callbacks import bp as messaging_callbacks_bp
     from .messaging.views import bp as messaging_bp
+    from .owners.views import bp as owners_bp
     from .patients.views import bp as patients_bp
     from .staff.views import bp as staff_bp
     from .sync.views import bp as sync_bp
@@ -238,7 +240,7 @@ def configure_blueprints(app: Flask) -> None:
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
                discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
-               flow_timeline_bp, messaging_bp, messaging_callbacks_bp):
+               flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp):
         app.register_blueprint(bp)
 
 

@@ -13,6 +13,7 @@ from .core.clock import hour_floor, zone
 from .extensions import db
 from .flows.services import flow_enable, flow_save, template_save
 from .forms.services import form_template_create
+from .owners.services import owner_link, owner_opt_out, owner_save
 from .patients.models import Patient
 from .patients.services import patient_create
 from .staff.services import user_create
@@ -90,8 +91,23 @@ PATIENTS = [
     ("Thor", "equine", "Shetland pony", "MN", "180", "Boarding", "Stable 1", [], "none"),
 ]
 
-OWNERS = ["A. Patel", "J. Smith", "M. García", "K. Nguyen", "R. Müller", "T. O'Brien",
-          "S. Kowalski", "L. Rossi", "H. Tanaka", "E. Johansson"]
+# The demo's clients, on reserved addresses only: e-mail on example.com/.org/.net, mobiles in
+# Ofcom's drama range (+44 7700 900xxx), so nothing the demo sends can reach a person.
+# name, e-mail, phone, preferred channel, SMS consent, voice consent
+OWNERS = [
+    ("A. Patel", "a.patel@example.com", "+44 7700 900101", "sms", True, False),
+    ("J. Smith", "j.smith@example.org", "+44 7700 900102", "email", True, True),
+    ("M. García", "m.garcia@example.net", "+44 7700 900103", "email", False, False),
+    ("K. Nguyen", None, "+44 7700 900104", "sms", True, False),
+    ("R. Müller", "r.mueller@example.com", None, "email", False, False),
+    ("T. O'Brien", "t.obrien@example.org", "+44 7700 900106", "voice", False, True),
+    ("S. Kowalski", "s.kowalski@example.net", "+44 7700 900107", "email", False, False),
+    ("L. Rossi", None, "+44 7700 900108", "portal", False, False),
+    ("H. Tanaka", "h.tanaka@example.com", "+44 7700 900109", "sms", True, False),
+    ("E. Johansson", "e.johansson@example.org", "+44 7700 900110", "email", True, False),
+]
+# The client who answered STOP to a text: the demo shows an owner sent nothing at all.
+OPTED_OUT_OWNER = "K. Nguyen"
 
 # name, kind, extra order fields; chosen per ward.
 ICU_ORDERS = [
@@ -233,8 +249,10 @@ def demo_build(*, seed: int = 7) -> None:
     db.session.add(Board(name="Pending", kind="pending", position=10))
     db.session.flush()
     tz = zone(settings.timezone)
+    owners = _demo_owners(users[0], now)
     for index, row in enumerate(PATIENTS):
         patient = _demo_patient(index, row, wards, vet, rng, now)
+        owner_link(patient=patient, owner=owners[index % len(owners)], user=users[0])
         start = hour_floor(now, tz) - timedelta(hours=rng.choice([20, 26, 30]))
         for name, kind, extra in WARD_ORDERS[row[5]]:
             if rng.random() < 0.8:
@@ -252,12 +270,23 @@ def demo_build(*, seed: int = 7) -> None:
     _demo_intake(users[0])
 
 
+def _demo_owners(manager, now) -> list:
+    """The demo's clients, some with consent to texts or calls, one opted out by STOP."""
+    owners = []
+    for name, email, phone, channel, sms, voice in OWNERS:
+        owner = owner_save(owner=None, user=manager, name=name, email=email, phone=phone,
+                           preferred_channel=channel, sms_consent=sms, voice_consent=voice)
+        owners.append(owner)
+        if name == OPTED_OUT_OWNER:
+            owner_opt_out(owner=owner, via="SMS reply STOP", at=now - timedelta(days=3))
+    return owners
+
+
 def _demo_patient(index, row, wards, vet, rng, now):
     name, species, breed, sex, kg, ward, cage, alerts, colour = row
     return patient_create(user=vet, origin="pims", at=now - timedelta(hours=30), data={
         "name": name, "species": species, "breed": breed, "sex": sex, "weight_kg": kg,
         "ward": wards[ward], "cage": cage, "alerts": alerts, "colour": colour,
-        "owner_name": OWNERS[index % len(OWNERS)], "owner_phone": f"+44 7700 900{index:03d}",
         "doctor": vet.name, "pims_id": f"PIMS-{1000 + index}", "file_number": f"F{5000 + index}",
         "date_of_birth": (now - timedelta(days=rng.randint(200, 4000))).date().isoformat(),
     })

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from ..clinic.models import Ward
 from ..clinic.selectors import settings_get, ward_by_id, wards_list
-from ..clinic.services import SETTING_NUMBERS, settings_update
+from ..clinic.services import SETTING_NUMBERS, SETTING_TIMES, settings_update
 from ..core.audit import audit_recent
 from ..core.auth import LEVEL_MANAGER, SESSION_KEY, current_user, level_required
 from ..core.errors import DomainError
@@ -39,7 +39,7 @@ from ..whiteboards.wards import ward_create, ward_delete, ward_update
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-SETTINGS_FIELDS = ("name", "timezone", *SETTING_NUMBERS)
+SETTINGS_FIELDS = ("name", "timezone", *SETTING_NUMBERS, *SETTING_TIMES)
 KIND_LABELS = {"ward": "Ward board (shows a ward's admitted patients)",
                "list": "List board (patients put on it by hand)",
                "pending": "Pending board (automatic: unfinished sheets, forms, PDFs, "

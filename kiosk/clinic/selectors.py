@@ -25,7 +25,8 @@ def settings_get() -> ClinicSettings:
                              timezone=current_app.config.get("KIOSK_TIMEZONE", "UTC"),
                              board_hours_back=2, board_hours_ahead=10, due_grace_minutes=15,
                              allow_direct_patient_creation=False, board_rotate_seconds=15,
-                             tablet_lock_minutes=5)
+                             tablet_lock_minutes=5, quiet_start="21:00", quiet_end="08:00",
+                             client_message_limit=10, portal_link_days=14)
     if has_request_context():
         g.clinic_settings = row
     return row

@@ -10,7 +10,7 @@ from ..core.auth import LEVEL_MANAGER, permission_check
 from ..core.clock import zone
 from ..core.errors import DomainError
 from ..core.events import event_record
-from ..core.validate import int_optional, text_required
+from ..core.validate import HHMM, int_optional, text_required
 from ..extensions import db
 from .models import ClinicSettings
 from .selectors import settings_get
@@ -22,7 +22,12 @@ SETTING_NUMBERS = {
     "due_grace_minutes": ("Due grace window (minutes)", 0, 120),
     "board_rotate_seconds": ("Board rotate (seconds)", 5, 300),
     "tablet_lock_minutes": ("Tablet lock (minutes)", 1, 120),
+    "client_message_limit": ("Messages per owner per day", 1, 100),
+    "portal_link_days": ("Portal link valid (days)", 1, 90),
 }
+# Setting → label for the times of day (clinic time, HH:MM).
+SETTING_TIMES = {"quiet_start": "Quiet hours start", "quiet_end": "Quiet hours end"}
+ERR_TIME_OF_DAY = "{label} must be a time of day, HH:MM (00:00–23:59)."
 ERR_FOLDER = ("{folder} is not a folder this server can write to: give the full path of an "
               "existing folder.")
 ERR_EMAIL = "“{address}” is not an e-mail address (separate several with commas)."
@@ -44,10 +49,25 @@ def settings_fields_clean(data: dict) -> dict:
             if number is None:
                 raise DomainError("required", f"{label} is required.", field=key)
             out[key] = number
+    for key, label in SETTING_TIMES.items():
+        if key in data:
+            out[key] = _time_of_day(data.get(key), key, label)
     if "allow_direct_patient_creation" in data:
         out["allow_direct_patient_creation"] = _flag(data["allow_direct_patient_creation"])
     out.update(_documents_fields_clean(data))
     return out
+
+
+def _time_of_day(value, field: str, label: str) -> str:
+    """A time of day as "HH:MM" (a single-digit hour gets its 0: 8:00 is 08:00)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise DomainError("required", f"{label} is required.", field=field)
+    if len(text) == 4 and text[1] == ":":
+        text = "0" + text
+    if not HHMM.match(text):
+        raise DomainError("bad_time", ERR_TIME_OF_DAY.format(label=label), field=field)
+    return text
 
 
 def _documents_fields_clean(data: dict) -> dict:

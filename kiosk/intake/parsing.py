@@ -54,9 +54,20 @@ COLUMNS = (
     ("weight_kg", "In kilograms, e.g. 12.5.",
      ("weight", "weight_kgs", "kg", "body_weight", "bodyweight")),
     ("date_of_birth", "YYYY-MM-DD.", ("dob", "birth_date", "birthdate", "birthday", "born")),
-    ("owner_name", "", ("owner", "client", "client_name", "owner_full_name")),
-    ("owner_phone", "", ("phone", "owner_s_phone", "client_phone", "owner_mobile", "mobile",
-                         "telephone", "contact_number")),
+    ("owner_id", "The owner's (client's) id in the practice system: rows with the same id "
+     "share one owner.", ("client_id", "owner_pims_id", "client_number")),
+    ("owner_name", "The owner's name: links the patient to the owner's record (by owner_id, "
+     "else the patient's own owner, else a new one).",
+     ("owner", "client", "client_name", "owner_full_name")),
+    ("owner_phone", "A mobile number with its country code (+44 7700 900123), or as dialled "
+     "here (07700 900123).",
+     ("phone", "owner_s_phone", "client_phone", "owner_mobile", "mobile", "telephone",
+      "contact_number")),
+    ("owner_email", "The owner's e-mail address.", ("email", "client_email")),
+    ("sms_consent", "Whether the owner agreed to text messages: yes/no, true/false or 1/0 "
+     "(left empty: as it was; a new owner: no).", ()),
+    ("preferred_channel", "email, sms, voice or portal (a new owner without one: e-mail when "
+     "there is an address, else SMS with consent, else the portal).", ()),
     ("ward", "The ward's name as set up in this clinic.", ("ward_name", "location")),
     ("cage", "", ("kennel", "cage_number", "cage_no", "run")),
     ("doctor", "The doctor on duty.",

@@ -27,6 +27,13 @@ Policy
 - **A discharged patient stays discharged.** Its details are updated like any other,
   but its status is not changed: re-admission happens in the practice system and then
   on the patient's page, never as a side effect of a file.
+- **Owners.** A row with an owner's name or id links its patient to an owner's record
+  (kiosk.owners): the owner with that owner_id, else the patient's own owner, else a new
+  one; rows with the same owner_id share one owner. Only the contact details the row
+  gives change; consent changes only when the row says yes or no, and an opt-out is
+  never cleared. An e-mail address that is not one, a phone number that does not
+  normalise, a consent that is not yes or no, or a preferred channel without what it
+  needs (an address, a phone, consent) is a problem of that row like any other.
 - Needs level 4 (`LEVEL_ORDERS`). One audit row records the file (counts, ignored
   columns, its SHA-256); the patient services add their own row per patient.
 """
@@ -39,12 +46,22 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..clinic.models import Ward
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_ORDERS, permission_check
 from ..core.errors import DomainError
+from ..core.validate import text_required
 from ..extensions import db
+from ..owners.models import Owner
+from ..owners.services import (
+    owner_fields_clean,
+    owner_import_fields,
+    owner_import_find,
+    owner_import_save,
+    owner_link,
+)
 from ..patients.models import Patient
 from ..patients.services import patient_create, patient_fields_clean, patient_update, ward_resolve
 from .parsing import (
@@ -71,10 +88,21 @@ ERR_BEDSIDE_TWICE = ("{count} admitted patients created at the bedside have file
 ERR_BEDSIDE_CLAIMED = ("{name}, created at the bedside, would also be linked by row {first}: "
                        "a patient is linked to one practice-system record.")
 ERR_CONFLICT = "This patient was changed by someone else during the import; import the file again."
+ERR_OWNER_NAME_NEEDED = ("An owner's e-mail, consent or preferred channel needs the owner's "
+                         "name or id on the row.")
 
 # Fields whose value is text even when a JSON export gives a number (ids, cages, phones).
 TEXT_KEYS = ("pims_id", "name", "species", "breed", "owner_name", "owner_phone", "cage",
-             "doctor", "alert_note", "file_number")
+             "doctor", "alert_note", "file_number", "owner_id", "owner_email")
+# The columns about the owner, and the owner's field each one gives (kiosk.owners).
+OWNER_COLUMNS = {"owner_id": "pims_id", "owner_name": "name", "owner_phone": "phone",
+                 "owner_email": "email", "sms_consent": "sms_consent",
+                 "preferred_channel": "preferred_channel"}
+COLUMN_OF_OWNER_FIELD = {name: column for column, name in OWNER_COLUMNS.items()}
+# Columns only an owner's record holds (a patient keeps a copy of the name and phone).
+OWNER_ONLY = ("owner_id", "owner_email", "sms_consent", "preferred_channel")
+CHANNEL_WORDS = {"e-mail": "email", "mail": "email", "text": "sms", "phone": "voice",
+                 "call": "voice"}
 # How practice systems write the sex, in words → the codes patients use.
 SEX_WORDS = {"male": "M", "entire male": "M", "male entire": "M", "female": "F",
              "entire female": "F", "female entire": "F", "male neutered": "MN",
@@ -93,6 +121,8 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     linked: int = 0
+    owners_created: int = 0
+    owners_updated: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     file_format: str | None = None
 
@@ -100,6 +130,7 @@ class ImportSummary:
         """The summary as a JSON-ready dict."""
         return {"rows": self.rows, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "linked": self.linked,
+                "owners_created": self.owners_created, "owners_updated": self.owners_updated,
                 "ignored_columns": self.ignored_columns,
                 "format": self.file_format}
 
@@ -111,6 +142,7 @@ class _RowPlan:
     patient: Patient | None
     changes: dict
     linked: bool = False
+    owner: dict | None = None  # the row's owner columns, when it links an owner
 
 
 def patients_import(*, user, content: bytes | None = None, file_format: str | None = None,
@@ -151,6 +183,7 @@ def _plans_make(parsed: ParsedFile) -> list[_RowPlan]:
     claimed: dict[int, int] = {}  # bedside patient id -> the row that links it
     wards: dict = {}
     first_row: dict[str, int] = {}
+    owners = _OwnerRows.read(values_by_row)
     plans = []
     for row, values in values_by_row:
         pims_id = values.get("pims_id")
@@ -163,12 +196,13 @@ def _plans_make(parsed: ParsedFile) -> list[_RowPlan]:
         linked = None
         if patient is None and isinstance(pims_id, str):
             linked = patient = _bedside_match(row, values, bedside, claimed, errors)
+        owner, values = owners.split(row, values, patient, errors)
         data, clean, row_errors = _row_check(row, values, creating=patient is None, wards=wards)
         errors.extend(row_errors)
         changes = {key: data[key] for key in clean
                    if patient is not None and _differs(patient, key, clean[key])}
         plans.append(_RowPlan(row=row, data=data, patient=patient, changes=changes,
-                              linked=linked is not None))
+                              linked=linked is not None, owner=owner))
     if errors:
         raise ImportRefused(errors)
     return plans
@@ -199,6 +233,8 @@ def _text_normal(key: str, value: str):
         return value.lower().replace("gray", "grey")
     if key == "weight_kg" and value.lower().endswith("kg"):
         return value[:-2].strip()
+    if key == "preferred_channel":
+        return CHANNEL_WORDS.get(value.lower(), value.lower())
     return value
 
 
@@ -208,7 +244,8 @@ def _patients_by_pims_id(pims_ids: set) -> dict[str, Patient]:
     found: dict[str, Patient] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
-        for patient in db.session.scalars(select(Patient).where(Patient.pims_id.in_(chunk))):
+        for patient in db.session.scalars(select(Patient).where(Patient.pims_id.in_(chunk))
+                                          .options(selectinload(Patient.owner))):
             found[patient.pims_id] = patient
     return found
 
@@ -237,6 +274,78 @@ def _bedside_by_file_number(rows: list[dict]) -> dict[str, list[Patient]]:
                 func.lower(func.trim(Patient.file_number)).in_(chunk)).order_by(Patient.id)):
             found.setdefault(_number_key(patient.file_number), []).append(patient)
     return found
+
+
+@dataclass
+class _OwnerRows:
+    """What a file says of owners: the owners its owner ids name (read in one go), and the
+    name each id is given on some row (a client's second pet may leave it out)."""
+
+    known: dict[str, Owner]
+    names: dict[str, str]
+
+    @classmethod
+    def read(cls, values_by_row: list[tuple[int, dict]]) -> "_OwnerRows":
+        """The owners and names of the file's rows."""
+        names: dict[str, str] = {}
+        for _, values in values_by_row:
+            owner_id, name = values.get("owner_id"), values.get("owner_name")
+            if isinstance(owner_id, str) and isinstance(name, str):
+                names.setdefault(owner_id, name)
+        wanted = sorted({values["owner_id"] for _, values in values_by_row
+                         if isinstance(values.get("owner_id"), str)})
+        known: dict[str, Owner] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for owner in db.session.scalars(select(Owner).where(Owner.pims_id.in_(chunk))):
+                known[owner.pims_id] = owner
+        return cls(known=known, names=names)
+
+    def split(self, row: int, values: dict, patient: Patient | None,
+              errors: list[RowError]) -> tuple[dict | None, dict]:
+        """The row's owner columns when it links an owner (checked, problems added to
+        `errors`), and the values left for the patient. Without an owner's name or id, and
+        no owner yet, the name and phone stay the patient's own details as before."""
+        given = {key: values[key] for key in OWNER_COLUMNS if key in values}
+        has_owner = patient is not None and patient.owner is not None
+        if not ("owner_id" in given or "owner_name" in given or has_owner and given):
+            if any(key in given for key in OWNER_ONLY):
+                errors.append(RowError(row, "owner_name", ERR_OWNER_NAME_NEEDED))
+            return None, {key: value for key, value in values.items()
+                          if key not in OWNER_ONLY}
+        rest = {key: value for key, value in values.items() if key not in OWNER_COLUMNS}
+        owner_id = given.get("owner_id")
+        if "owner_name" not in given and isinstance(owner_id, str) and owner_id in self.names:
+            given["owner_name"] = self.names[owner_id]
+        problems = self._check(row, given, patient)
+        errors.extend(problems)
+        return given, rest
+
+    def _check(self, row: int, given: dict, patient: Patient | None) -> list[RowError]:
+        """Each owner column on its own, then the owner they make together."""
+        problems = []
+        for column, value in given.items():
+            try:
+                if column == "owner_id":
+                    text_required(value, column, "The owner's id", 64)
+                else:
+                    owner_fields_clean({OWNER_COLUMNS[column]: value}, partial=True)
+            except DomainError as exc:
+                problems.append(RowError(row, column, exc.message))
+        if problems:
+            return problems
+        owner_id = given.get("owner_id")
+        target = owner_import_find(pims_id=owner_id, known=self.known,
+                                   owner=patient.owner if patient is not None else None)
+        try:
+            owner_import_fields(owner=target, pims_id=owner_id, name=given.get("owner_name"),
+                                email=given.get("owner_email"), phone=given.get("owner_phone"),
+                                sms_consent=given.get("sms_consent"),
+                                preferred_channel=given.get("preferred_channel"))
+        except DomainError as exc:
+            column = COLUMN_OF_OWNER_FIELD.get(exc.field or "", "owner_name")
+            problems.append(RowError(row, column, exc.message))
+        return problems
 
 
 def _bedside_match(row: int, values: dict, bedside: dict[str, list[Patient]],
@@ -330,9 +439,10 @@ def _plans_apply(plans: list[_RowPlan], *, user, device) -> ImportSummary:
 
 def _plan_apply(plan: _RowPlan, summary: ImportSummary, *, user, device) -> None:
     """Create, update or leave one row's patient, counting it in `summary`."""
+    patient = plan.patient
     try:
         if plan.patient is None:
-            patient_create(user=user, data=plan.data, origin="pims", device=device)
+            patient = patient_create(user=user, data=plan.data, origin="pims", device=device)
             db.session.flush()  # a PIMS id another row took is caught here, for this row
             summary.created += 1
         elif plan.linked:
@@ -346,9 +456,30 @@ def _plan_apply(plan: _RowPlan, summary: ImportSummary, *, user, device) -> None
             summary.updated += 1
         else:
             summary.unchanged += 1
+        if plan.owner is not None:
+            _owner_apply(plan.owner, patient, summary, user=user)
     except DomainError as exc:
         if exc.status in (403, 404):
             raise
-        raise ImportRefused([RowError(plan.row, exc.field, exc.message)]) from exc
+        field_name = exc.field
+        if plan.owner is not None and exc.field in COLUMN_OF_OWNER_FIELD:
+            field_name = COLUMN_OF_OWNER_FIELD[exc.field]
+        raise ImportRefused([RowError(plan.row, field_name, exc.message)]) from exc
     except IntegrityError as exc:
         raise ImportRefused([RowError(plan.row, "pims_id", ERR_CONFLICT)]) from exc
+
+
+def _owner_apply(given: dict, patient: Patient, summary: ImportSummary, *, user) -> None:
+    """Create or update the row's owner and link the patient to them, counting the owner."""
+    owner, done = owner_import_save(
+        pims_id=given.get("owner_id"), name=given.get("owner_name"),
+        email=given.get("owner_email"), phone=given.get("owner_phone"),
+        sms_consent=given.get("sms_consent"), preferred_channel=given.get("preferred_channel"),
+        owner=patient.owner, user=user)
+    if owner is None:
+        return
+    owner_link(patient=patient, owner=owner, user=user)
+    if done == "created":
+        summary.owners_created += 1
+    elif done == "updated":
+        summary.owners_updated += 1

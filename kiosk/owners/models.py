@@ -4,7 +4,7 @@ to SMS and voice calls, and their opt-out."""
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.models import TimestampMixin, UidMixin, UTCDateTime
 from ..extensions import db
@@ -33,6 +33,9 @@ class Owner(UidMixin, TimestampMixin, db.Model):
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How the opt-out came: "SMS reply STOP", "staff: <name>: <reason>".
     opted_out_via: Mapped[str | None] = mapped_column(String(200))
+
+    # Named, not imported: patients sit above owners and import them, never the reverse.
+    patients = relationship("Patient", back_populates="owner", order_by="Patient.name")
 
     @property
     def opted_out(self) -> bool:

@@ -59,7 +59,7 @@ class Patient(UidMixin, TimestampMixin, db.Model):
     unallocated: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     ward = relationship("Ward", lazy="joined")
-    owner = relationship("Owner")
+    owner = relationship("Owner", back_populates="patients")
 
     def admitted_when(self, at: datetime | None) -> bool:
         """Whether the patient was in the hospital at `at` (now when None): admitted, or

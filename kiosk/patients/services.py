@@ -28,6 +28,10 @@ from .models import ALERTS, PANEL_COLOURS, SEXES, Patient
 ERR_DIRECT_OFF = ("Creating patients directly is switched off; admit them in the practice "
                   "system, or ask a manager to allow direct creation.")
 ERR_PIMS_TAKEN = "Another patient already has practice-system id {pims_id}."
+ERR_OWNER_LINKED = ("{name}'s owner has their own record: change the owner's {what} on the "
+                    "owner's page.")
+# The patient's copies of its owner's details, kept equal to the owner's record.
+OWNER_COPIES = {"owner_name": "name", "owner_phone": "phone"}
 
 # What a patient is given by, the one list (the admission and edit forms, the patient.create
 # op); `alerts` holds many values (a form's ticked boxes, an op's list).
@@ -158,6 +162,7 @@ def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patien
     """Change the fields present in `data`; linking a PIMS id allocates the patient."""
     permission_check(user, LEVEL_ORDERS, "edit patients")
     fields = patient_fields_clean(data, partial=True)
+    _owner_copies_check(patient, fields)
     if "pims_id" in fields:
         _pims_id_free(fields["pims_id"], patient.id)
     before = {key: _plain(getattr(patient, key if key != "ward" else "ward_id"))
@@ -174,6 +179,17 @@ def patient_update(*, patient: Patient, user, data: dict, device=None) -> Patien
     # A move between wards changes two boards: the one it left must drop its row.
     event_record(db.session, "patient.changed", patient=patient.uid, ward_was=ward_was)
     return patient
+
+
+def _owner_copies_check(patient: Patient, fields: dict) -> None:
+    """A patient with an owner's record shows that owner's name and phone: the owner's
+    services change them (for all the owner's patients), a patient edit may not."""
+    if patient.owner is None:
+        return
+    for key, what in OWNER_COPIES.items():
+        if key in fields and fields[key] != getattr(patient, key):
+            raise DomainError("owner_linked", ERR_OWNER_LINKED.format(
+                name=patient.name, what=what), field=key)
 
 
 def _pims_id_free(pims_id: str | None, own_id: int | None) -> None:

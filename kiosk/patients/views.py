@@ -4,6 +4,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import (
+    LEVEL_FORMS,
     LEVEL_ORDERS,
     current_tablet,
     current_user,
@@ -13,6 +14,9 @@ from ..core.auth import (
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..extensions import db
+from ..owners.models import CHANNEL_LABELS
+from ..owners.services import owner_add_to_patient
+from ..owners.views import owner_form_data
 from ..staff.selectors import users_for_tablet
 from ..staff.services import user_authenticate_pin
 from ..staff.throttle import limit_sign_in
@@ -117,3 +121,37 @@ def update(uid: str):
     if error:
         return _form(data, patient=patient_by_uid(uid), error=error, status=422)
     return redirect(url_for("treatments.sheet", uid=uid))
+
+
+def _owner_form(patient, data: dict, *, error: DomainError | None = None, status: int = 200):
+    return render_template("owners/form.html", owner=None, patient=patient, data=data,
+                           error=error, channels=CHANNEL_LABELS,
+                           action=url_for("patients.owner_add", uid=patient.uid),
+                           back=url_for("treatments.sheet", uid=patient.uid)), status
+
+
+@bp.get("/<uid>/owner/new")
+@level_required(LEVEL_FORMS, "enter owners' contact details")
+def owner_new(uid: str):
+    """The "Add owner details" form of a patient with no owner's record, started from the
+    name and phone the patient shows."""
+    patient = patient_by_uid(uid)
+    if patient.owner is not None:
+        return redirect(url_for("owners.show", uid=patient.owner.uid))
+    return _owner_form(patient, {"name": patient.owner_name, "phone": patient.owner_phone,
+                                 "preferred_channel": "email"})
+
+
+@bp.post("/<uid>/owner/new")
+@level_required(LEVEL_FORMS, "enter owners' contact details")
+def owner_add(uid: str):
+    """Create the patient's owner and link them; nothing is stored if any field is wrong."""
+    patient = patient_by_uid(uid)
+    data = owner_form_data()
+    owner, error = commit_or_error(lambda: owner_add_to_patient(
+        patient=patient, user=current_user(), name=data.get("name"), email=data.get("email"),
+        phone=data.get("phone"), preferred_channel=data.get("preferred_channel"),
+        sms_consent=data["sms_consent"], voice_consent=data["voice_consent"]))
+    if error:
+        return _owner_form(patient_by_uid(uid), data, error=error, status=422)
+    return redirect(url_for("owners.show", uid=owner.uid), code=303)

@@ -35,6 +35,7 @@ def test_imports_a_csv_as_the_first_manager(clinic, kiosk, tmp_path, existing):
     assert lines[0] == "Ignored columns: Balance"
     assert json.loads(lines[-1]) == {"file": "export.csv", "rows": 2, "created": 1,
                                      "updated": 1, "unchanged": 0, "linked": 0,
+                                     "owners_created": 0, "owners_updated": 0,
                                      "ignored_columns": ["Balance"], "format": "csv"}
     db.session.expire_all()
     assert db.session.scalar(select(Patient.weight_kg).where(Patient.pims_id == "P-1")) == \
