@@ -6,9 +6,11 @@ clearly with nothing stored; private headers, the limit, and no token in the log
 import base64
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from kiosk.core.audit import AuditEntry
+from kiosk.core.errors import DomainError
 from kiosk.core.jobs import jobs_run_pending
 from kiosk.documents.models import Document
 from kiosk.extensions import db
@@ -16,7 +18,12 @@ from kiosk.flows.models import FlowEvent
 from kiosk.forms.fields import PNG_MAGIC, PNG_PREFIX, signature_clean
 from kiosk.forms.models import FORM_FINALISED, FormEntry, PatientForm
 from kiosk.forms.printing import form_html
-from kiosk.forms.services import ERR_REQUIRED_CLIENT, form_template_publish
+from kiosk.forms.services import (
+    ERR_FINALISED,
+    ERR_REQUIRED_CLIENT,
+    form_fill,
+    form_template_publish,
+)
 from kiosk.inbox.models import StaffMessage
 from kiosk.messaging.links import ERR_LINK_EXPIRED, ERR_LINK_INVALID, portal_token
 from kiosk.messaging.models import MESSAGE_FAILED, MESSAGE_NOT_SENT, MESSAGE_QUEUED
@@ -171,12 +178,12 @@ def test_the_form_is_filled_on_the_version_the_client_was_shown(client, clinic, 
 
 def test_a_follow_up_form_sent_back_runs_the_flows_waiting_for_it(client, clinic, intake, asked):
     template = template_make(name="Follow-up in", body="{{ patient.name }}'s owner sent a form")
-    flow = flow_make(clinic, {"trigger": {"kind": "form_finalised", "form": intake.uid},
-                              "conditions": [],
-                              "steps": [{"category": "smartflow", "type": "staff_message",
-                                         "due": AT_ONCE, "item": template.uid,
-                                         "responsible": "level:5"}]},
-                     name="Tell the vets")
+    flow_make(clinic, {"trigger": {"kind": "form_finalised", "form": intake.uid},
+                       "conditions": [],
+                       "steps": [{"category": "smartflow", "type": "staff_message",
+                                  "due": AT_ONCE, "item": template.uid,
+                                  "responsible": "level:5"}]},
+              name="Tell the vets")
     _, token = asked
     assert client.post(f"/portal/{token}/form", data=filled()).status_code == 303
     form = submitted_form()
@@ -185,7 +192,6 @@ def test_a_follow_up_form_sent_back_runs_the_flows_waiting_for_it(client, clinic
     jobs_run_pending()
     message = db.session.scalars(select(StaffMessage)).one()
     assert (message.to_level, message.body) == (5, "Rex's owner sent a form")
-    assert flow.enabled
 
 
 def test_another_form_of_the_same_pet_and_owner_is_reached_by_its_uid(client, rex, intake,
@@ -339,4 +345,32 @@ def test_the_portal_is_rate_limited_per_address(app, client, asked):
     before = stored()
     refused = client.post(f"/portal/{token}/form", data=filled())
     assert refused.status_code == 429 and ERR_TOO_MANY in refused.text and private(refused)
+    assert stored() == before
+
+
+def test_what_staff_or_a_client_typed_is_shown_as_text(client, clinic, rex, intake, send):
+    rex.name = "<script>alert('rex')</script>"
+    db.session.commit()
+    message = send(rex, "x", subject="<b>Hi</b>", body="<img src=x onerror=alert(1)>",
+                   form_template=intake)
+    token = portal_token(message)
+    page = client.get(f"/portal/{token}").text
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<b>Hi</b>" not in page
+    refused = client.post(f"/portal/{token}/form", data=filled(eating="<script>1</script>",
+                                                               vomiting=None))
+    assert "&lt;script&gt;1&lt;/script&gt;" in refused.text and "<script>1" not in refused.text
+
+
+def test_staff_cannot_change_a_form_the_owner_sent(client, clinic, asked):
+    _, token = asked
+    assert client.post(f"/portal/{token}/form", data=filled()).status_code == 303
+    form = submitted_form()
+    before = stored()
+    with pytest.raises(DomainError) as caught:
+        form_fill(form=form, user=clinic.user(3), values={"eating": "Edited"})
+    assert caught.value.message == ERR_FINALISED.format(who=CLIENT_TEXT,
+                                                        at="2026-11-22 12:00 UTC")
+    db.session.rollback()
     assert stored() == before
