@@ -374,3 +374,18 @@ def test_staff_cannot_change_a_form_the_owner_sent(client, clinic, asked):
                                                         at="2026-11-22 12:00 UTC")
     db.session.rollback()
     assert stored() == before
+
+
+def test_a_form_fee_is_charged_for_a_form_the_owner_sent(client, clinic, asked):
+    from kiosk.billing.models import Charge
+    from kiosk.billing.services import item_save
+
+    item_save(user=clinic.user(6), data={"code": "INTAKE", "description": "Intake review",
+                                         "unit_price": "15.00", "applies_to": "form",
+                                         "match": "Intake questions"})
+    db.session.commit()
+    _, token = asked
+    assert client.post(f"/portal/{token}/form", data=filled()).status_code == 303
+    charge = db.session.scalars(select(Charge)).one()
+    assert (charge.key, charge.item_code, charge.user_id) == (
+        f"form:{submitted_form().uid}", "INTAKE", None)
