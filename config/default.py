@@ -98,3 +98,8 @@ KIOSK_SYNC_CONFIRM_SECONDS = 120
 KIOSK_BILLING_OFFLINE_AFTER_S = 60
 # Seconds the practice system's webhook has to answer before the charge is tried again later.
 KIOSK_BILLING_WEBHOOK_TIMEOUT = 10
+# The address clients reach the server at (https://vets.example.org), for the client
+# portal's links in e-mails and SMS; None: the address of the request being served.
+KIOSK_PUBLIC_URL = None
+# Client portal requests allowed per client address (Flask-Limiter syntax).
+KIOSK_PORTAL_LIMIT = "60 per minute"

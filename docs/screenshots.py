@@ -1,18 +1,21 @@
 """Screenshots for the documentation: the ICU whiteboard at 1080p, a tablet sheet and an
-anaesthesia sheet on a tablet, the first page of the billing report's PDF, and the flows
-builder with a dry run.
+anaesthesia sheet on a tablet, the first page of the billing report's PDF, the flows
+builder with a dry run, and the client portal's form on a phone.
 
 Starts `kiosk run --demo` on a temporary SQLite database and a free port, signs in with
 Debian's Chromium (Playwright), writes docs/whiteboard.png, docs/sheet.png,
 docs/anaesthesia-sheet.png, docs/flow-builder.png (the demo's "Senior bloods" flow in the
 builder) and docs/flow-dry-run.png (its dry run for a senior dog of the demo), and stops
-the server. The billing PDF is made from the demo clinic in a database of its own (with
-one charge a tablet sent late), and shown by Chromium's PDF viewer for docs/billing-pdf.png.
+the server; docs/portal-form.png is an intake form e-mailed to a demo owner, filled and
+signed with a finger on a phone, before it is sent. The billing PDF is made from the demo
+clinic in a database of its own (with one charge a tablet sent late), and shown by
+Chromium's PDF viewer for docs/billing-pdf.png.
 
-    python docs/screenshots.py [--out docs] [--billing-only | --flows-only]
+    python docs/screenshots.py [--out docs] [--billing-only | --flows-only | --portal-only]
 """
 
 import argparse
+import re
 import sys
 import tempfile
 from datetime import date, datetime, timedelta
@@ -179,6 +182,22 @@ def flows_shots(browser, server, out: Path) -> None:
     context.close()
 
 
+def portal_shot(browser, server, path: Path) -> None:
+    """The intake form of a demo owner's portal link on a phone, filled and signed."""
+    from tests.support.portal import PHONE, fill_intake, portal_message_on
+
+    sent = portal_message_on(server, "Biscuit")
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(sent["link"])
+    page.get_by_role("link", name=re.compile("^Fill in the form")).click()
+    page.locator("canvas[data-signature]").wait_for()
+    fill_intake(page)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=True)
+    context.close()
+
+
 def billing_pdf(tmp: Path) -> Path:
     """The demo clinic's last shift as a billing PDF, with a charge a tablet recorded
     offline during the shift and sent after its end."""
@@ -236,11 +255,12 @@ def main() -> int:
                       help="only docs/billing-pdf.png (no demo server)")
     only.add_argument("--flows-only", action="store_true",
                       help="only docs/flow-builder.png and docs/flow-dry-run.png")
+    only.add_argument("--portal-only", action="store_true", help="only docs/portal-form.png")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.flows_only:
+    if not (args.flows_only or args.portal_only):
         with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
                 sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM,
@@ -253,19 +273,23 @@ def main() -> int:
     if args.billing_only:
         return 0
     flows = ("flow-builder.png", "flow-dry-run.png")
+    portal = ("portal-form.png",)
     with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
             KioskServer(Path(tmp), run_demo=True) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            if not args.flows_only:
+            if not (args.flows_only or args.portal_only):
                 whiteboard_shot(browser, server.base_url, args.out / "whiteboard.png")
                 sheet_shot(browser, server.base_url, args.out / "sheet.png")
                 anaesthesia_shot(browser, server.base_url, args.out / "anaesthesia-sheet.png")
-            flows_shots(browser, server, args.out)
+            if not args.portal_only:
+                flows_shots(browser, server, args.out)
+            if not args.flows_only:
+                portal_shot(browser, server, args.out / "portal-form.png")
         finally:
             browser.close()
-    names = flows if args.flows_only else (
-        "whiteboard.png", "sheet.png", "anaesthesia-sheet.png", *flows)
+    names = flows if args.flows_only else portal if args.portal_only else (
+        "whiteboard.png", "sheet.png", "anaesthesia-sheet.png", *flows, *portal)
     for name in names:
         print(f"wrote {args.out / name}")
     return 0

@@ -52,6 +52,8 @@ ENV_OVERRIDES = {
     "KIOSK_SYNC_CONFIRM_SECONDS": "KIOSK_SYNC_CONFIRM_SECONDS",
     "KIOSK_BILLING_OFFLINE_AFTER_S": "KIOSK_BILLING_OFFLINE_AFTER_S",
     "KIOSK_BILLING_WEBHOOK_TIMEOUT": "KIOSK_BILLING_WEBHOOK_TIMEOUT",
+    "KIOSK_PUBLIC_URL": "KIOSK_PUBLIC_URL",
+    "KIOSK_PORTAL_LIMIT": "KIOSK_PORTAL_LIMIT",
 }
 
 
@@ -99,13 +101,19 @@ def _instance_secret(path: Path) -> str:
 
 
 def configure_logging(app: Flask) -> None:
-    """Plain logging to stderr; nothing secret is ever passed to a logger."""
+    """Plain logging to stderr; nothing secret is ever passed to a logger, and what a
+    logger is given by others (a failed request's path) is redacted."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # WeasyPrint narrates every step of every PDF at INFO, huey every job it runs.
     for name in ("weasyprint", "fontTools", "huey"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from .core.logredact import redacting_install
+
+    # A failed request's path, and the development server's request lines, may hold a
+    # client portal link's token.
+    redacting_install(app.logger, logging.getLogger("werkzeug"))
 
 
 # Threads a server process serves requests and live connections with (`kiosk run`).
@@ -231,6 +239,7 @@ def configure_blueprints(app: Flask) -> None:
     from .messaging.views import bp as messaging_bp
     from .owners.views import bp as owners_bp
     from .patients.views import bp as patients_bp
+    from .portal.views import bp as portal_bp
     from .staff.views import bp as staff_bp
     from .sync.views import bp as sync_bp
     from .tablet.views import bp as tablet_bp
@@ -240,7 +249,7 @@ def configure_blueprints(app: Flask) -> None:
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
                discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
-               flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp):
+               flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp, portal_bp):
         app.register_blueprint(bp)
 
 

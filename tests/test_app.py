@@ -66,7 +66,9 @@ def test_every_page_needs_sign_in(clinic, client, app):
                       "staff.logout", "staff.home", "devices.display",
                       "tablet.setup", "tablet.service_worker",
                       # A one-time pairing code is the credential (tests/devices).
-                      "tablet.pair_page", "tablet.pair"}
+                      "tablet.pair_page", "tablet.pair",
+                      # A signed client portal link is the credential (tests/portal).
+                      "portal.page", "portal.form_page", "portal.form_submit"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue

@@ -12,6 +12,10 @@ from ..extensions import db
 FORM_DRAFT = "draft"
 FORM_FINALISED = "finalised"
 FIELD_TYPES = ("text", "number", "checkbox", "choice", "date", "signature", "heading")
+# Who filled a form the owner sent back through the client portal, wherever a page or a
+# PDF says who filled, signed or finalised it.
+CLIENT_FILLED = "the owner, {name}, through the client portal"
+CLIENT_UNNAMED = "name not on record"
 
 
 class FormTemplate(UidMixin, TimestampMixin, db.Model):
@@ -58,7 +62,9 @@ class FormVersion(UidMixin, db.Model):
 
 
 class PatientForm(UidMixin, TimestampMixin, db.Model):
-    """One form filled for one patient, on the version it was started on."""
+    """One form filled for one patient, on the version it was started on: by staff (who
+    started and who finalised it), or by the owner through the client portal (no staff
+    member: `filled_by_client` holds the owner's name, and the form arrives finalised)."""
 
     __tablename__ = "patient_forms"
 
@@ -68,10 +74,13 @@ class PatientForm(UidMixin, TimestampMixin, db.Model):
     version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id"))
     status: Mapped[str] = mapped_column(String(12), default=FORM_DRAFT, index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
-    started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None when the owner filled it through the client portal (then filled_by_client).
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finalised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The owner's name as the clinic had it when they sent the form through the portal.
+    filled_by_client: Mapped[str | None] = mapped_column(String(120))
 
     patient = relationship("Patient")
     template = relationship("FormTemplate")
@@ -83,6 +92,26 @@ class PatientForm(UidMixin, TimestampMixin, db.Model):
     def is_finalised(self) -> bool:
         """True once finalised: the form is locked."""
         return self.status == FORM_FINALISED
+
+    @property
+    def client_text(self) -> str | None:
+        """"the owner, <name>, through the client portal" for a form the owner sent, else
+        None."""
+        if self.filled_by_client is None:
+            return None
+        return CLIENT_FILLED.format(name=self.filled_by_client or CLIENT_UNNAMED)
+
+    @property
+    def started_by_text(self) -> str:
+        """Who started the form, in words."""
+        return self.client_text or (self.started_by.name if self.started_by else "someone")
+
+    @property
+    def finalised_by_text(self) -> str:
+        """Who finalised the form, in words ("" while it is being filled)."""
+        if not self.is_finalised:
+            return ""
+        return self.client_text or (self.finalised_by.name if self.finalised_by else "someone")
 
 
 class FormEntry(UidMixin, db.Model):
@@ -98,9 +127,17 @@ class FormEntry(UidMixin, db.Model):
     # Text, a number as text, true/false, a date "YYYY-MM-DD", a PNG data URL; None: cleared.
     value: Mapped[object] = mapped_column(JSON, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None for a value the owner gave through the client portal.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.utcnow)
 
     form = relationship("PatientForm")
     user = relationship("User", lazy="joined")
+
+    @property
+    def recorded_by_text(self) -> str:
+        """Who gave this value, in words."""
+        if self.user is not None:
+            return self.user.name
+        return self.form.client_text or "someone"

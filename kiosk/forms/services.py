@@ -22,6 +22,8 @@ ERR_UNCHANGED = "Nothing changed: the fields are those of version {n}."
 ERR_UNKNOWN_FIELD = "This form has no field “{key}”."
 ERR_REQUIRED = "“{label}” is required before the form is finalised."
 ERR_RETIRED = "“{name}” is no longer in use: new forms cannot be started on it."
+ERR_REQUIRED_CLIENT = "Please fill in “{label}”: it is needed."
+ERR_VERSION = "This version is not one of this form's."
 
 
 def form_template_create(*, user, name, fields) -> FormTemplate:
@@ -106,16 +108,7 @@ def form_fill(*, form: PatientForm, user, values: dict, fill: str | None = None,
     tablet names the fill, so a replay is recognised."""
     permission_check(user, LEVEL_FORMS, "fill forms")
     _not_finalised(form)
-    if not isinstance(values, dict):
-        raise DomainError("bad_args", "“values” must be an object of field keys and values.",
-                          field="values")
-    clean = {}
-    for key, value in values.items():
-        field = form.version.field(key) if isinstance(key, str) else None
-        if field is None:
-            raise DomainError("unknown_field", ERR_UNKNOWN_FIELD.format(key=str(key)[:40]),
-                              field=str(key)[:40])
-        clean[key] = (field, value_clean(field, value))
+    clean = _values_clean(form.version, values)
     now = now or clock.utcnow()
     at = as_utc(at) if at else now
     standing = form_values(form)
@@ -148,23 +141,86 @@ def form_finalise(*, form: PatientForm, user, device=None, at: datetime | None =
     permission_check(user, LEVEL_FORMS, "finalise forms")
     _not_finalised(form)
     standing = form_values(form)
-    for field in form.version.fields:
-        if field["required"]:
-            entry = standing.get(field["key"])
-            if value_missing(field, entry.value if entry else None):
-                raise DomainError("required", ERR_REQUIRED.format(label=field["label"]),
-                                  field=field["key"])
+    _required_check(form.version, {key: entry.value for key, entry in standing.items()},
+                    ERR_REQUIRED)
     form.status = FORM_FINALISED
     form.finalised_at = as_utc(at) if at else clock.utcnow()
     form.finalised_by = user
-    _archive(form, user=user, device=device)
-    fact_record("form.finalised", form=form, user=user, device=device, now=clock.utcnow())
     audit_record(action="form.finalise", entity="form", entity_uid=form.uid, user=user,
                  device=device, detail={"patient": form.patient.uid})
+    _finalised(form, user=user, device=device)
+    return form
+
+
+def form_submit_by_client(*, patient, template: FormTemplate, values: dict, owner_name: str,
+                          version: FormVersion | None = None, at: datetime | None = None
+                          ) -> PatientForm:
+    """A form the owner filled and sent through the client portal: every value checked,
+    then every required field, and only then stored, finalised at once (the owner has no
+    draft to come back to), archived and announced like a form staff finalise. Nothing is
+    stored when anything is wrong.
+
+    No staff member and no admission are asked for: the portal's signed link is the
+    owner's authority, and clients fill intake and follow-up forms before an admission or
+    after a discharge. `version` is the one the owner was shown (else the current one).
+    """
+    pinned = version if version is not None else template.current
+    if pinned.template_id != template.id:
+        raise DomainError("bad_version", ERR_VERSION, field="version")
+    clean = _values_clean(pinned, values)
+    _required_check(pinned, {key: value for key, (_, value) in clean.items()},
+                    ERR_REQUIRED_CLIENT)
+    now = clock.utcnow()
+    at = as_utc(at) if at else now
+    name = (owner_name or "").strip()[:120]
+    form = PatientForm(uid=new_uid(), patient=patient, template=template, version=pinned,
+                       status=FORM_FINALISED, started_at=at, started_by_id=None,
+                       filled_by_client=name, finalised_at=at, finalised_by_id=None)
+    db.session.add(form)
+    # An unticked box or an empty field adds nothing, as when staff save a form.
+    db.session.add_all([FormEntry(uid=new_uid(), form=form, key=key, value=value, at=at,
+                                  user_id=None, recorded_at=now)
+                        for key, (field, value) in clean.items()
+                        if not same_value(field, None, value)])
+    audit_record(action="form.client_submit", entity="form", entity_uid=form.uid, user=None,
+                 detail={"patient": patient.uid, "template": template.uid,
+                         "version": pinned.number})
+    _finalised(form, user=None, device=None)
+    return form
+
+
+def _values_clean(version: FormVersion, values) -> dict[str, tuple[dict, object]]:
+    """key → (field, value as stored) for each value given; the first bad one raises."""
+    if not isinstance(values, dict):
+        raise DomainError("bad_args", "“values” must be an object of field keys and values.",
+                          field="values")
+    clean = {}
+    for key, value in values.items():
+        field = version.field(key) if isinstance(key, str) else None
+        if field is None:
+            raise DomainError("unknown_field", ERR_UNKNOWN_FIELD.format(key=str(key)[:40]),
+                              field=str(key)[:40])
+        clean[key] = (field, value_clean(field, value))
+    return clean
+
+
+def _required_check(version: FormVersion, values: dict, message: str) -> None:
+    """DomainError naming the first required field of `version` still without its value
+    (a required box must be ticked)."""
+    for field in version.fields:
+        if field["required"] and value_missing(field, values.get(field["key"])):
+            raise DomainError("required", message.format(label=field["label"]),
+                              field=field["key"])
+
+
+def _finalised(form: PatientForm, *, user, device) -> None:
+    """What follows any form's finalising, by staff or by the owner: the archive, the fact
+    (a fee to charge), and the events (pages, flows waiting for "a form is finalised")."""
+    _archive(form, user=user, device=device)
+    fact_record("form.finalised", form=form, user=user, device=device, now=clock.utcnow())
     event_record(db.session, "form.changed", patient=form.patient.uid, form=form.uid)
     event_record(db.session, "form.finalised", patient=form.patient.uid, form=form.uid,
                  at=form.finalised_at)
-    return form
 
 
 def _archive(form: PatientForm, *, user, device) -> None:
@@ -179,6 +235,6 @@ def _archive(form: PatientForm, *, user, device) -> None:
 
 def _not_finalised(form: PatientForm) -> None:
     if form.is_finalised:
-        who = form.finalised_by.name if form.finalised_by else "someone"
+        who = form.finalised_by_text
         at = form.finalised_at.strftime("%Y-%m-%d %H:%M UTC") if form.finalised_at else ""
         raise DomainError("already_finalised", ERR_FINALISED.format(who=who, at=at))

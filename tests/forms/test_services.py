@@ -343,3 +343,33 @@ def test_an_open_form_holds_the_discharge_until_it_is_finalised(clinic, patient)
     documents_work()  # the worker makes it after the discharge
     db.session.expire_all()
     assert form_doc.status == "ready"
+
+
+def test_a_form_from_the_client_portal_is_checked_whole_and_stored_finalised(app, clinic,
+                                                                             patient):
+    from kiosk.forms.models import FORM_FINALISED
+    from kiosk.forms.services import ERR_REQUIRED_CLIENT, ERR_VERSION, form_submit_by_client
+
+    consent = consent_template(clinic)
+    other = consent_template(clinic, name="Other form")
+    before = counts()
+    for kwargs, code, message in (
+            ({"values": {**consent_values(), "cpr": None}}, "required",
+             ERR_REQUIRED_CLIENT.format(label="If the heart stops")),
+            ({"values": {**consent_values(), "nope": "1"}}, "unknown_field", None),
+            ({"values": {**consent_values(), "agree": False}}, "required", None),
+            ({"values": consent_values(), "version": other.current}, "bad_version",
+             ERR_VERSION)):
+        with pytest.raises(DomainError) as caught:
+            form_submit_by_client(patient=patient, template=consent, owner_name="Ann Client",
+                                  **kwargs)
+        db.session.rollback()
+        assert caught.value.code == code and (message is None
+                                              or caught.value.message == message)
+        assert counts() == before
+    form = form_submit_by_client(patient=patient, template=consent, values=consent_values(),
+                                 owner_name="  Ann Client ")
+    db.session.commit()
+    assert (form.status, form.started_by_id, form.filled_by_client) == (
+        FORM_FINALISED, None, "Ann Client")
+    assert form.finalised_by_text == "the owner, Ann Client, through the client portal"

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiosmtpd.controller import Controller
-from tests.support.fake_provider import FakeProvider
 from werkzeug.serving import make_server
 
 from kiosk.core.models import new_uid
@@ -15,6 +14,7 @@ from kiosk.extensions import db
 from kiosk.owners.models import Owner
 from tests import factories
 from tests.support.database import app_on_fresh_database
+from tests.support.fake_provider import FakeProvider
 
 
 def free_port() -> int:
