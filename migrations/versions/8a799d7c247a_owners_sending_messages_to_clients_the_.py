@@ -1,8 +1,8 @@
-"""owners and client message sending
+"""owners, sending messages to clients, the client portal
 
-Revision ID: 4518e7d1fae0
+Revision ID: 8a799d7c247a
 Revises: e229dad8735d
-Create Date: 2026-12-03 12:21:14.958503
+Create Date: 2026-12-03 12:56:14.096397
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import kiosk.core.models
 
 
 # revision identifiers, used by Alembic.
-revision = '4518e7d1fae0'
+revision = '8a799d7c247a'
 down_revision = 'e229dad8735d'
 branch_labels = None
 depends_on = None
@@ -62,6 +62,7 @@ def upgrade():
 
     # Messages recorded before sending existed are due now.
     op.execute("UPDATE client_messages SET send_next_at = created_at WHERE send_next_at IS NULL")
+
     with op.batch_alter_table('clinic_settings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('quiet_start', sa.String(length=5), server_default='21:00', nullable=False))
         batch_op.add_column(sa.Column('quiet_end', sa.String(length=5), server_default='08:00', nullable=False))
@@ -70,6 +71,18 @@ def upgrade():
 
     with op.batch_alter_table('flow_templates', schema=None) as batch_op:
         batch_op.add_column(sa.Column('clinical_in_sms', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('urgent', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+
+    with op.batch_alter_table('form_entries', schema=None) as batch_op:
+        batch_op.alter_column('user_id',
+               existing_type=sa.INTEGER(),
+               nullable=True)
+
+    with op.batch_alter_table('patient_forms', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('filled_by_client', sa.String(length=120), nullable=True))
+        batch_op.alter_column('started_by_id',
+               existing_type=sa.INTEGER(),
+               nullable=True)
 
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))
@@ -86,7 +99,19 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_patients_owner_id'))
         batch_op.drop_column('owner_id')
 
+    with op.batch_alter_table('patient_forms', schema=None) as batch_op:
+        batch_op.alter_column('started_by_id',
+               existing_type=sa.INTEGER(),
+               nullable=False)
+        batch_op.drop_column('filled_by_client')
+
+    with op.batch_alter_table('form_entries', schema=None) as batch_op:
+        batch_op.alter_column('user_id',
+               existing_type=sa.INTEGER(),
+               nullable=False)
+
     with op.batch_alter_table('flow_templates', schema=None) as batch_op:
+        batch_op.drop_column('urgent')
         batch_op.drop_column('clinical_in_sms')
 
     with op.batch_alter_table('clinic_settings', schema=None) as batch_op:
