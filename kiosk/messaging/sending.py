@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
@@ -181,16 +181,13 @@ def _decide(messages: list[ClientMessage], token: str, now: datetime) -> list[tu
 
 
 def _callback_url(view: str) -> str | None:
-    """The address the provider calls back on (KIOSK_PUBLIC_URL when set: the provider
-    signs the address it was given, which must be the one checked)."""
+    """The address the provider calls back on: KIOSK_PUBLIC_URL and the view's path (the
+    provider signs the address it was given, which must be the one checked); None when
+    no public address is set (the provider then sends no delivery reports)."""
     base = (current_app.config.get("KIOSK_PUBLIC_URL") or "").rstrip("/")
-    path = url_for(view)
-    if base:
-        return base + path
-    try:
-        return url_for(view, _external=True)
-    except RuntimeError:  # no request and no SERVER_NAME: the provider cannot call back
+    if not base:
         return None
+    return base + current_app.url_map.bind("localhost").build(view)
 
 
 def _jobs(going: list[tuple], clinic: str) -> list[_Job]:

@@ -202,7 +202,8 @@ def test_a_refusal_fails_at_once_with_the_providers_words(owned, provider, froze
 
 
 def test_a_provider_down_is_tried_again_later_then_given_up_with_why(
-        owned, provider, frozen_clock):
+        owned, clinic, provider, frozen_clock):
+    clinic.settings.quiet_start = clinic.settings.quiet_end = "00:00"  # tries through the night
     provider.mode = "fail"
     message = queue(owned, "sms")
     messages_send_all()
