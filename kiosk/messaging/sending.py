@@ -159,6 +159,11 @@ def _decide(messages: list[ClientMessage], token: str, now: datetime) -> list[tu
     """Apply the safety rules to the claimed messages: hold or refuse those that may not
     go now (recorded), return (message, address) for those that go."""
     settings = settings_get()
+    for message in messages:
+        # Recorded before the owner's details were (an admission, then the owner's page):
+        # the patient's owner now is the one to write to.
+        if message.owner is None and message.patient.owner is not None:
+            message.owner = message.patient.owner
     recent = _sent_recent({m.owner_id for m in messages if m.owner_id}, now)
     going = []
     for message in messages:

@@ -336,3 +336,19 @@ def test_two_senders_never_take_the_same_message(owned, frozen_clock):
     b = {m.id for m in sending._claimed(second)}
     assert len(a) == 3 and len(b) == 2 and not a & b
     assert sending._claim(frozen_clock(), 10) is None
+
+
+def test_a_message_recorded_before_the_owner_goes_to_the_owner_added_since(
+        clinic, mailbox, frozen_clock):
+    from tests import factories
+
+    from .conftest import owner_make
+
+    patient = factories.patient_make(clinic, "Rex")
+    message = queue(patient)  # the admission's flow wrote before reception added the owner
+    assert message.owner is None
+    patient.owner = owner_make(email="rex.owner@example.org")
+    db.session.commit()
+    assert messages_send_all()["sent"] == 1
+    row = fresh(message)
+    assert row.owner_id == patient.owner_id and row.to_address == "rex.owner@example.org"
