@@ -48,6 +48,7 @@ from kiosk.flows.engine import flow_events_evaluate, flow_steps_run_due  # noqa:
 from kiosk.flows.services import flow_enable, flow_save, template_save  # noqa: E402
 from kiosk.messaging.models import ClientMessage  # noqa: E402
 from kiosk.owners.models import Owner  # noqa: E402
+from kiosk.owners.services import owner_link  # noqa: E402
 from kiosk.patients.services import patient_create  # noqa: E402
 from kiosk.staff.models import User  # noqa: E402
 from tests import factories  # noqa: E402
@@ -122,7 +123,7 @@ def admit(app, count: int, start: int) -> float:
             db.session.add(owner)
             patient = patient_create(user=manager, data={
                 "name": f"Pet {n}", "species": "canine", "ward": ward}, origin="direct")
-            patient.owner = owner
+            owner_link(patient=patient, owner=owner)
         db.session.commit()
         flow_events_evaluate()
         flow_steps_run_due()
@@ -136,8 +137,7 @@ def worker_start(env: dict[str, str], folder: Path, name: str) -> subprocess.Pop
     process = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "worker", "--workers", "2"],
                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while "worker threads" not in (folder / f"{name}.log").read_text() \
-            and "consumer" not in (folder / f"{name}.log").read_text().lower():
+    while "started" not in (folder / f"{name}.log").read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"the worker did not start:\n{(folder / f'{name}.log').read_text()}")
         time.sleep(0.1)
@@ -154,10 +154,19 @@ def statuses(app) -> dict[str, int]:
     return dict(rows)
 
 
-def wait_final(app, total: int, timeout: float, *, until=None) -> None:
-    """Until every message is final (or `until(counts)` holds)."""
+def wait_final(app, total: int, timeout: float, *, seen: dict[int, float], since_id: int = 0,
+               until=None) -> None:
+    """Until every message is final (or `until(counts)` holds), noting in `seen` when each
+    message after `since_id` was first seen sent (the database keeps whole seconds)."""
     deadline = time.monotonic() + timeout
     while True:
+        with app.app_context():
+            ids = db.session.scalars(select(ClientMessage.id).where(
+                ClientMessage.id > since_id, ClientMessage.sent_at.is_not(None))).all()
+            db.session.remove()
+        now = time.monotonic()
+        for message_id in ids:
+            seen.setdefault(message_id, now)
         counts = statuses(app)
         if until is not None and until(counts):
             return
@@ -165,20 +174,24 @@ def wait_final(app, total: int, timeout: float, *, until=None) -> None:
             return
         if time.monotonic() > deadline:
             raise SystemExit(f"messages still waiting after {timeout:.0f} s: {counts}")
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
-def timings(app, since_id: int) -> tuple[float, list[float]]:
-    """Messages per second (first to last sent) and each one's queued → sent, in ms."""
+def timings(seen: dict[int, float], queued: float) -> tuple[float, list[float]]:
+    """Messages per second (first to last seen sent) and each one's queued → sent, in ms."""
+    times = sorted(seen.values())
+    span = times[-1] - times[0] if len(times) > 1 else 0
+    return ((len(times) - 1) / span if span else 0.0,
+            sorted((t - queued) * 1000 for t in times))
+
+
+def reasons(app) -> list[str]:
+    """Why messages were not sent (a few, for a failed run)."""
     with app.app_context():
-        rows = db.session.execute(select(ClientMessage.created_at, ClientMessage.sent_at)
-                                  .where(ClientMessage.id > since_id,
-                                         ClientMessage.sent_at.is_not(None))).all()
+        rows = db.session.scalars(select(ClientMessage.status_detail).where(
+            ClientMessage.status_detail.is_not(None)).distinct().limit(5)).all()
         db.session.remove()
-    sent = sorted(r.sent_at for r in rows)
-    span = (sent[-1] - sent[0]).total_seconds() if len(sent) > 1 else 0
-    waits = sorted((r.sent_at - r.created_at).total_seconds() * 1000 for r in rows)
-    return (len(sent) - 1) / span if span else 0.0, waits
+    return list(rows)
 
 
 def last_id(app) -> int:
@@ -210,18 +223,22 @@ def main() -> None:
               f"the provider answering in {args.delay_ms} ms")
         worker = worker_start(env, folder, "worker-1")
         try:
+            seen: dict[int, float] = {}
             queued = admit(app, patients, 0)
-            wait_final(app, args.messages, timeout=600)
+            wait_final(app, args.messages, timeout=600, seen=seen)
             drained_s = time.monotonic() - queued
-            per_s, waits = timings(app, 0)
+            per_s, waits = timings(seen, queued)
+            if not waits:
+                raise SystemExit(f"nothing was sent: {statuses(app)} {reasons(app)}")
             p50, p95 = statistics.median(waits), waits[int(len(waits) * 0.95) - 1]
             print(f"  throughput: {per_s:.0f} messages/s; all {args.messages} sent "
                   f"{drained_s:.1f} s after queuing; queued → sent p50 {p50:.0f} ms, "
                   f"p95 {p95:.0f} ms")
-            before = last_id(app)
-            admit(app, patients, patients)
+            before, after_kill = last_id(app), {}
+            queued_again = admit(app, patients, patients)
             target = int(args.messages * args.kill_after)
-            wait_final(app, 2 * args.messages, timeout=600, until=lambda c: sum(
+            wait_final(app, 2 * args.messages, timeout=600, seen=after_kill, since_id=before,
+                       until=lambda c: sum(
                 c.get(s, 0) for s in FINAL) >= args.messages + target)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
@@ -229,19 +246,27 @@ def main() -> None:
             print(f"  worker killed with {killed_at.get('sending', 0)} messages claimed "
                   f"({killed_at})")
             worker = worker_start(env, folder, "worker-2")
-            wait_final(app, 2 * args.messages, timeout=600)
+            wait_final(app, 2 * args.messages, timeout=600, seen=after_kill, since_id=before)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=30)
             smtp.stop()
         final = statuses(app)
+        with app.app_context():
+            retried = db.session.execute(select(ClientMessage.send_attempts, func.count())
+                                         .group_by(ClientMessage.send_attempts)).all()
+            print(f"  tries per message: {dict(retried)}; reasons seen: {reasons(app)}")
+            uncertain = db.session.scalar(select(func.count()).select_from(ClientMessage)
+                                          .where(ClientMessage.status_detail.like(
+                                              "The sender stopped%")))
         sms_twice = sum(1 for n in provider.sends_per_key().values() if n > 1)
         per_id: dict[str, int] = {}
         for message_id in box.ids:
             per_id[message_id] = per_id.get(message_id, 0) + 1
         email_twice = sum(1 for n in per_id.values() if n > 1)
-        _, kill_waits = timings(app, before)
-        print(f"  after the kill: {final}; SMS sent twice: {sms_twice}, repeats the provider "
+        _, kill_waits = timings(after_kill, queued_again)
+        print(f"  after the kill: {final} ({uncertain} e-mails the dead worker was handing "
+              f"over, not sent again); SMS sent twice: {sms_twice}, repeats the provider "
               f"answered without sending: {provider.repeats}; e-mails received twice: "
               f"{email_twice}; slowest queued → sent {max(kill_waits) / 1000:.1f} s")
         result = {
@@ -250,7 +275,8 @@ def main() -> None:
             "target_per_s": TARGET_PER_S, "meets_target": per_s >= TARGET_PER_S,
             "kill": {"claimed_when_killed": killed_at.get("sending", 0),
                      "all_final": sum(final.get(s, 0) for s in FINAL) == 2 * args.messages,
-                     "sent": final.get("sent", 0), "sms_sent_twice": sms_twice,
+                     "sent": final.get("sent", 0), "failed": final.get("failed", 0),
+                     "uncertain_not_resent": uncertain, "sms_sent_twice": sms_twice,
                      "provider_repeats": provider.repeats, "emails_received_twice": email_twice,
                      "lease_s": LEASE_S}}
         print(json.dumps(result))

@@ -90,6 +90,8 @@ def test_served_templates_hold_no_inline_script_handler_or_style():
     for path in sorted((ROOT / "templates").rglob("*.html")):
         if path.name.startswith("print") or path.name == "addenda_print.html":
             continue
+        if path.relative_to(ROOT / "templates").as_posix() == "messaging/email.html":
+            continue  # an e-mail's HTML, never served: mail readers need inline styles
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if _INLINE.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:90]}")

@@ -211,7 +211,16 @@ def _patient_fields(patient, tz, today: date) -> tuple[dict, dict]:
         "file_number": patient.file_number or "",
         "admitted": moment_text(patient.admitted_at, tz),
         "discharged": moment_text(patient.discharged_at, tz),
-    }, {"name": patient.owner_name or "", "phone": patient.owner_phone or ""})
+    }, _owner_fields(patient))
+
+
+def _owner_fields(patient) -> dict:
+    """The owner root: the owner's record when the patient has one, else what the patient
+    shows (an owner typed at the bedside)."""
+    owner = patient.owner
+    if owner is not None:
+        return {"name": owner.name or "", "phone": owner.phone or ""}
+    return {"name": patient.owner_name or "", "phone": patient.owner_phone or ""}
 
 
 def merge_context(*, patient, event_kind: str, event_at, event_data: dict, flow_name: str,

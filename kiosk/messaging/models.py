@@ -66,6 +66,9 @@ class ClientMessage(UidMixin, db.Model):
     send_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=clock.utcnow)
     send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claim: Mapped[str | None] = mapped_column(String(36))
+    # When a sender began handing this e-mail to the SMTP server (cleared with the outcome):
+    # set on a message whose sender died, it may have gone (see sending.WHY_UNCERTAIN).
+    send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     to_address: Mapped[str | None] = mapped_column(String(254))
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

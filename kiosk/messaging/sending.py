@@ -62,6 +62,10 @@ MAX_TRIES = len(BACKOFF) + 1
 WHY_NO_SMTP = "No SMTP server is set up (KIOSK_SMTP_HOST)."
 WHY_NO_PROVIDER = "No SMS or voice provider is set up (KIOSK_SMS_URL)."
 WHY_GAVE_UP = "Gave up after {tries} tries: {reason}"
+WHY_UNCERTAIN = ("The sender stopped while handing this e-mail to the SMTP server, so it may "
+                 "or may not have gone; it is not sent again by itself (never twice). Check "
+                 "with the owner, then Send now if it did not arrive.")
+WHY_CLAIM_LOST = "Another sender took this message over; it sends it."
 ERR_NOT_WAITING = ("This message is {status}: only a held, queued or failed one can be sent "
                    "again.")
 
@@ -86,6 +90,7 @@ class _Outcome:
     reason: str = ""
     permanent: bool = False
     address: str | None = None
+    taken: bool = False  # the claim was no longer ours: nothing sent, nothing to write
 
 
 def backoff_after(tries: int) -> timedelta:
@@ -146,7 +151,8 @@ def _settle(message: ClientMessage, token: str, status: str, reason: str, *,
     db.session.execute(update(ClientMessage).where(
         ClientMessage.id == message.id, ClientMessage.claim == token)
         .values(status=status, status_detail=reason[:300] or None, claim=None,
-                send_next_at=next_at).execution_options(synchronize_session=False))
+                send_next_at=next_at, send_started_at=None)
+        .execution_options(synchronize_session=False))
     audit_record(action=f"client_message.{action}", entity="patient",
                  entity_uid=message.patient.uid, user=None, device=None,
                  detail={"message": message.uid, "channel": message.channel,
@@ -167,6 +173,9 @@ def _decide(messages: list[ClientMessage], token: str, now: datetime) -> list[tu
     recent = _sent_recent({m.owner_id for m in messages if m.owner_id}, now)
     going = []
     for message in messages:
+        if message.send_started_at is not None and message.channel == "email":
+            _settle(message, token, MESSAGE_FAILED, WHY_UNCERTAIN, action="failed")
+            continue
         if message.channel == "portal":  # posted: the portal shows it from now on
             going.append((message, "portal"))
             continue
@@ -219,7 +228,8 @@ class _Senders:
     """The channels' settings, and one SMTP session per sending thread (opened when its
     first e-mail goes, closed when the batch ends)."""
 
-    def __init__(self, config):
+    def __init__(self, config, *, engine=None, token: str | None = None):
+        self.engine, self.token = engine, token
         self.smtp = smtp_settings(config)
         self.provider = provider_settings(config)
         self._local = threading.local()
@@ -251,6 +261,8 @@ class _Senders:
     def _email(self, job: _Job) -> _Outcome:
         if self.smtp is None:
             return _Outcome(job.message_id, False, reason=WHY_NO_SMTP)
+        if not self._begin(job):
+            return _Outcome(job.message_id, False, reason=WHY_CLAIM_LOST, taken=True)
         session = getattr(self._local, "session", None)
         if session is None:
             manager = smtp_session(self.smtp)
@@ -266,6 +278,17 @@ class _Senders:
             raise
         return _Outcome(job.message_id, True)
 
+    def _begin(self, job: _Job) -> bool:
+        """Write down (committed) that this e-mail is being handed over, if the claim is
+        still ours: a sender that dies from here on leaves it marked, never resent."""
+        if self.engine is None:
+            return True
+        with self.engine.begin() as connection:
+            done = connection.execute(update(ClientMessage).where(
+                ClientMessage.id == job.message_id, ClientMessage.claim == self.token)
+                .values(send_started_at=clock.utcnow_exact()))
+        return done.rowcount == 1
+
     def close(self) -> None:
         """End every SMTP session of the batch."""
         for manager in self._open:
@@ -279,13 +302,14 @@ class _Senders:
 def _record(outcome: _Outcome, token: str, now: datetime) -> str:
     """Keep one outcome, if the claim is still ours (commits); "sent" or "failed"."""
     message = db.session.get(ClientMessage, outcome.message_id)
-    if message is None or message.claim != token:
+    if outcome.taken or message is None or message.claim != token:
         db.session.rollback()
         return "taken"
     if outcome.sent:
         db.session.execute(update(ClientMessage).where(
             ClientMessage.id == message.id, ClientMessage.claim == token).values(
             status=MESSAGE_SENT, status_detail=None, claim=None, send_next_at=None,
+            send_started_at=None,
             provider_id=outcome.provider_id, sent_at=clock.utcnow(),
             to_address=outcome.address,
             send_attempts=ClientMessage.send_attempts + 1)
@@ -306,6 +330,7 @@ def _record(outcome: _Outcome, token: str, now: datetime) -> str:
         db.session.execute(update(ClientMessage).where(
             ClientMessage.id == message.id, ClientMessage.claim == token).values(
             status=MESSAGE_QUEUED, claim=None, status_detail=outcome.reason[:300],
+            send_started_at=None,
             send_next_at=max(now, clock.utcnow()) + backoff_after(tries))
             .execution_options(synchronize_session=False))
         log.warning("client message %s not sent (try %d): %s", message.uid, tries,
@@ -341,10 +366,11 @@ def messages_send_due(*, now: datetime | None = None, limit: int = BATCH) -> dic
     going = _decide(messages, token, now)
     counts["not_sent"] = sum(m.status == MESSAGE_NOT_SENT for m in messages)
     counts["held"] = sum(m.status == MESSAGE_HELD for m in messages)
+    counts["failed"] = sum(m.status == MESSAGE_FAILED for m in messages)
     counts["sent"] += _post(going, token)
     jobs = _jobs(going, settings_get().name or "The clinic")
     db.session.commit()  # no transaction open while the answers come
-    senders = _Senders(current_app.config)
+    senders = _Senders(current_app.config, engine=db.engine, token=token)
     workers = int(current_app.config.get("KIOSK_MESSAGE_SENDERS") or SENDERS)
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)),
@@ -383,6 +409,7 @@ def message_send_now(*, message: ClientMessage, user) -> ClientMessage:
     message.status = MESSAGE_QUEUED
     message.send_next_at = clock.utcnow()
     message.status_detail = None
+    message.send_started_at = None
     if message.send_attempts >= MAX_TRIES:
         message.send_attempts = 0
     audit_record(action="client_message.send_now", entity="patient",

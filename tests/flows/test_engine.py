@@ -241,8 +241,9 @@ def test_notes_client_messages_and_started_flows(london):
     assert db.session.scalar(select(Note.text).where(Note.patient_id == rex.id)) == \
         "Admitted Rex (canine)"
     [message] = db.session.scalars(select(ClientMessage)).all()
-    assert (message.channel, message.body, message.status) == \
-        ("sms", "We are looking after Rex.", "queued")
+    # Recorded by the flow; the sender then found no owner to write to, and said so.
+    assert (message.channel, message.body, message.status, message.status_detail) == \
+        ("sms", "We are looking after Rex.", "not_sent", "The patient has no owner on record.")
     [task] = tasks()
     assert task.title == "Follow-up call"
     child = db.session.scalar(select(FlowRun).where(FlowRun.parent_run_id.is_not(None)))

@@ -352,3 +352,36 @@ def test_a_message_recorded_before_the_owner_goes_to_the_owner_added_since(
     assert messages_send_all()["sent"] == 1
     row = fresh(message)
     assert row.owner_id == patient.owner_id and row.to_address == "rex.owner@example.org"
+
+
+def test_an_email_whose_sender_died_handing_it_over_is_never_sent_twice(
+        owned, mailbox, frozen_clock):
+    message = queue(owned)
+    token = sending._claim(frozen_clock(), 10)
+    going = sending._decide(sending._claimed(token), token, frozen_clock())
+    jobs = sending._jobs(going, "Test Hospital")
+    senders = sending._Senders(current_app.config, engine=db.engine, token=token)
+    senders.send(jobs[0])  # handed to the SMTP server, and the sender died right after
+    senders.close()
+    db.session.rollback()
+    assert len(mailbox[1].messages) == 1
+    frozen_clock.advance(minutes=4)
+    assert messages_send_all()["failed"] == 1
+    row = fresh(message)
+    assert row.status == "failed" and row.status_detail.startswith("The sender stopped")
+    assert len(mailbox[1].messages) == 1  # not sent again by itself
+    sending.message_send_now(message=row, user=_manager())  # the owner said it never came
+    db.session.commit()
+    assert messages_send_all()["sent"] == 1 and len(mailbox[1].messages) == 2
+
+
+def test_a_sender_whose_claim_was_taken_over_sends_nothing(owned, mailbox, frozen_clock):
+    message = queue(owned)
+    token = sending._claim(frozen_clock(), 10)
+    going = sending._decide(sending._claimed(token), token, frozen_clock())
+    jobs = sending._jobs(going, "Test Hospital")
+    frozen_clock.advance(minutes=4)  # this sender stalled past its lease: another took it
+    assert messages_send_all()["sent"] == 1
+    outcome = sending._Senders(current_app.config, engine=db.engine, token=token).send(jobs[0])
+    assert outcome.taken and len(mailbox[1].messages) == 1
+    assert fresh(message).status == "sent"

@@ -1,8 +1,8 @@
 """owners, sending messages to clients, the client portal
 
-Revision ID: 8a799d7c247a
+Revision ID: 6d4f660ffbff
 Revises: e229dad8735d
-Create Date: 2026-12-03 12:56:14.096397
+Create Date: 2026-12-03 13:09:04.424233
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import kiosk.core.models
 
 
 # revision identifiers, used by Alembic.
-revision = '8a799d7c247a'
+revision = '6d4f660ffbff'
 down_revision = 'e229dad8735d'
 branch_labels = None
 depends_on = None
@@ -49,6 +49,7 @@ def upgrade():
         batch_op.add_column(sa.Column('send_next_at', kiosk.core.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('send_attempts', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('claim', sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column('send_started_at', kiosk.core.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('to_address', sa.String(length=254), nullable=True))
         batch_op.add_column(sa.Column('provider_id', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('sent_at', kiosk.core.models.UTCDateTime(), nullable=True))
@@ -131,6 +132,7 @@ def downgrade():
         batch_op.drop_column('sent_at')
         batch_op.drop_column('provider_id')
         batch_op.drop_column('to_address')
+        batch_op.drop_column('send_started_at')
         batch_op.drop_column('claim')
         batch_op.drop_column('send_attempts')
         batch_op.drop_column('send_next_at')
