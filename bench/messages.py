@@ -252,6 +252,11 @@ def main() -> None:
             worker.wait(timeout=30)
             smtp.stop()
         final = statuses(app)
+        for log_file in sorted(folder.glob("worker-*.log")):
+            troubles = [line for line in log_file.read_text().splitlines()
+                        if " WARNING " in line or " ERROR " in line]
+            shown = list(dict.fromkeys(line.split(": ", 1)[-1][:160] for line in troubles))[:4]
+            print(f"  {log_file.stem}: {len(troubles)} warnings or errors {shown}")
         with app.app_context():
             retried = db.session.execute(select(ClientMessage.send_attempts, func.count())
                                          .group_by(ClientMessage.send_attempts)).all()

@@ -31,13 +31,21 @@ class AuditEntry(db.Model):
     device = relationship("Device", lazy="joined")
 
 
+def audit_row(*, action: str, entity: str, entity_uid: str | None, user=None, device=None,
+              detail: dict | None = None) -> dict:
+    """An audit row's values (for an INSERT of its own, e.g. from a sending thread that
+    holds a connection and no session)."""
+    return {"action": action, "entity": entity, "entity_uid": entity_uid,
+            "user_id": user.id if user is not None else None,
+            "device_id": device.id if device is not None else None,
+            "detail": detail or {}, "at": clock.utcnow()}
+
+
 def audit_record(*, action: str, entity: str, entity_uid: str | None, user=None, device=None,
                  detail: dict | None = None) -> None:
     """Add an audit row to the current unit of work (committed with the change itself)."""
-    row = {"action": action, "entity": entity, "entity_uid": entity_uid,
-           "user_id": user.id if user is not None else None,
-           "device_id": device.id if device is not None else None,
-           "detail": detail or {}, "at": clock.utcnow()}
+    row = audit_row(action=action, entity=entity, entity_uid=entity_uid, user=user,
+                    device=device, detail=detail)
     together = db.session.info.get(AUDIT_ROWS)
     if together is not None:
         together.append(row)

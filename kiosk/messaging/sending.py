@@ -22,12 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import joinedload
 
 from ..clinic.selectors import settings_get
 from ..core import clock
-from ..core.audit import audit_record
+from ..core.audit import AuditEntry, audit_record, audit_row
 from ..core.auth import LEVEL_MANAGER, permission_check
 from ..core.errors import DomainError
 from ..core.events import event_record
@@ -80,6 +80,8 @@ class _Job:
     address: str
     payload: object  # an EmailMessage, or the words of an SMS or a call
     callback: str | None
+    patient_uid: str = ""
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,8 @@ def _jobs(going: list[tuple], clinic: str) -> list[_Job]:
                                   from_name=clinic)
         else:
             payload = texts.sms if message.channel == "sms" else texts.voice
-        jobs.append(_Job(message.id, message.uid, message.channel, address, payload, callback))
+        jobs.append(_Job(message.id, message.uid, message.channel, address, payload, callback,
+                         patient_uid=message.patient.uid, attempts=message.send_attempts))
     return jobs
 
 
@@ -228,17 +231,29 @@ class _Senders:
     """The channels' settings, and one SMTP session per sending thread (opened when its
     first e-mail goes, closed when the batch ends)."""
 
-    def __init__(self, config, *, engine=None, token: str | None = None):
-        self.engine, self.token = engine, token
+    def __init__(self, config, *, engine=None, token: str | None = None,
+                 now: datetime | None = None):
+        # Without an engine nothing is written (a sender that dies after sending).
+        self.engine, self.token, self.now = engine, token, now
         self.smtp = smtp_settings(config)
         self.provider = provider_settings(config)
         self._local = threading.local()
         self._open: list = []
         self._lock = threading.Lock()
 
-    def send(self, job: _Job) -> _Outcome:
-        """Send one message; its outcome (never raises)."""
-        return replace(self._send(job), address=job.address)
+    def send(self, job: _Job) -> tuple[_Outcome, str]:
+        """Send one message and write its outcome at once (the sooner it is written, the
+        fewer a crash leaves unknown); the outcome and what was written. Never raises."""
+        outcome = replace(self._send(job), address=job.address)
+        if outcome.taken or self.engine is None:
+            return outcome, "taken"
+        try:
+            with self.engine.begin() as connection:
+                return outcome, outcome_write(connection, job, outcome, self.token,
+                                              self.now or clock.utcnow())
+        except Exception:  # noqa: BLE001 - the lease runs out and the message is taken again
+            log.exception("client message %s: its outcome could not be written", job.key)
+            return outcome, "taken"
 
     def _send(self, job: _Job) -> _Outcome:
         try:
@@ -299,55 +314,53 @@ class _Senders:
         self._open.clear()
 
 
-def _record(outcome: _Outcome, token: str, now: datetime) -> str:
-    """Keep one outcome, if the claim is still ours (commits); "sent" or "failed"."""
-    message = db.session.get(ClientMessage, outcome.message_id)
-    if outcome.taken or message is None or message.claim != token:
-        db.session.rollback()
-        return "taken"
+def outcome_write(connection, job: _Job, outcome: _Outcome, token: str, now: datetime
+                  ) -> str:
+    """Write what became of a claimed message, if the claim is still `token`'s: sent,
+    queued again after its back-off, or failed (a refusal, or too many tries); audited.
+    "sent", "failed" or "taken" (another sender has it now: nothing written)."""
+    mine = (ClientMessage.id == job.message_id) & (ClientMessage.claim == token)
+    tries = job.attempts + 1
     if outcome.sent:
-        db.session.execute(update(ClientMessage).where(
-            ClientMessage.id == message.id, ClientMessage.claim == token).values(
-            status=MESSAGE_SENT, status_detail=None, claim=None, send_next_at=None,
-            send_started_at=None,
-            provider_id=outcome.provider_id, sent_at=clock.utcnow(),
-            to_address=outcome.address,
-            send_attempts=ClientMessage.send_attempts + 1)
-            .execution_options(synchronize_session=False))
-        audit_record(action="client_message.sent", entity="patient",
-                     entity_uid=message.patient.uid, user=None, device=None,
-                     detail={"message": message.uid, "channel": message.channel})
-        event_record(db.session, "client_message.changed", patient=message.patient.uid,
-                     message=message.uid)
-        db.session.commit()
-        return "sent"
-    tries = message.send_attempts + 1
-    if outcome.permanent or tries >= MAX_TRIES:
+        values = {"status": MESSAGE_SENT, "status_detail": None, "send_next_at": None,
+                  "provider_id": outcome.provider_id, "sent_at": clock.utcnow(),
+                  "to_address": outcome.address}
+        action, reason, result = "sent", "", "sent"
+    elif outcome.permanent or tries >= MAX_TRIES:
         reason = outcome.reason if outcome.permanent else WHY_GAVE_UP.format(
             tries=tries, reason=outcome.reason)
-        _settle(message, token, MESSAGE_FAILED, reason, action="failed")
-    else:  # retried after its back-off, from when the answer failed to come
-        db.session.execute(update(ClientMessage).where(
-            ClientMessage.id == message.id, ClientMessage.claim == token).values(
-            status=MESSAGE_QUEUED, claim=None, status_detail=outcome.reason[:300],
-            send_started_at=None,
-            send_next_at=max(now, clock.utcnow()) + backoff_after(tries))
-            .execution_options(synchronize_session=False))
-        log.warning("client message %s not sent (try %d): %s", message.uid, tries,
-                    outcome.reason)
-    db.session.execute(update(ClientMessage).where(ClientMessage.id == message.id)
-                       .values(send_attempts=tries).execution_options(
-                           synchronize_session=False))
-    db.session.commit()
-    return "failed"
+        values = {"status": MESSAGE_FAILED, "status_detail": reason[:300], "send_next_at": None}
+        action, result = "failed", "failed"
+    else:  # tried again after its back-off, from when the answer failed to come
+        values = {"status": MESSAGE_QUEUED, "status_detail": outcome.reason[:300],
+                  "send_next_at": max(now, clock.utcnow()) + backoff_after(tries)}
+        action, reason, result = None, outcome.reason, "failed"
+    done = connection.execute(update(ClientMessage).where(mine).values(
+        claim=None, send_started_at=None, send_attempts=tries, **values))
+    if done.rowcount != 1:
+        return "taken"
+    if action is None:
+        log.warning("client message %s not sent (try %d): %s", job.key, tries, reason)
+    else:
+        detail = {"message": job.key, "channel": job.channel}
+        if reason:
+            detail["reason"] = reason[:300]
+        connection.execute(insert(AuditEntry), [audit_row(
+            action=f"client_message.{action}", entity="patient", entity_uid=job.patient_uid,
+            detail=detail)])
+    return result
 
 
-def _post(going: list[tuple], token: str) -> int:
+def _post(going: list[tuple], token: str, now: datetime) -> int:
     """Portal messages are posted by being recorded: sent now."""
     posted = 0
     for message, _address in going:
         if message.channel == "portal":
-            _record(_Outcome(message.id, True, address="portal"), token, clock.utcnow())
+            job = _Job(message.id, message.uid, "portal", "portal", None, None,
+                       patient_uid=message.patient.uid, attempts=message.send_attempts)
+            with db.engine.begin() as connection:
+                outcome_write(connection, job, _Outcome(message.id, True, address="portal"),
+                              token, now)
             posted += 1
     return posted
 
@@ -367,16 +380,16 @@ def messages_send_due(*, now: datetime | None = None, limit: int = BATCH) -> dic
     counts["not_sent"] = sum(m.status == MESSAGE_NOT_SENT for m in messages)
     counts["held"] = sum(m.status == MESSAGE_HELD for m in messages)
     counts["failed"] = sum(m.status == MESSAGE_FAILED for m in messages)
-    counts["sent"] += _post(going, token)
+    counts["sent"] += _post(going, token, now)
     jobs = _jobs(going, settings_get().name or "The clinic")
     db.session.commit()  # no transaction open while the answers come
-    senders = _Senders(current_app.config, engine=db.engine, token=token)
+    senders = _Senders(current_app.config, engine=db.engine, token=token, now=now)
     workers = int(current_app.config.get("KIOSK_MESSAGE_SENDERS") or SENDERS)
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)),
                                 thread_name_prefix="kiosk-send") as pool:
             for future in as_completed([pool.submit(senders.send, job) for job in jobs]):
-                counts[_record(future.result(), token, now)] += 1
+                counts[future.result()[1]] += 1
     finally:
         senders.close()
     return counts

@@ -361,7 +361,7 @@ def test_an_email_whose_sender_died_handing_it_over_is_never_sent_twice(
     going = sending._decide(sending._claimed(token), token, frozen_clock())
     jobs = sending._jobs(going, "Test Hospital")
     senders = sending._Senders(current_app.config, engine=db.engine, token=token)
-    senders.send(jobs[0])  # handed to the SMTP server, and the sender died right after
+    senders._send(jobs[0])  # handed to the SMTP server, and the sender died right after
     senders.close()
     db.session.rollback()
     assert len(mailbox[1].messages) == 1
@@ -382,6 +382,7 @@ def test_a_sender_whose_claim_was_taken_over_sends_nothing(owned, mailbox, froze
     jobs = sending._jobs(going, "Test Hospital")
     frozen_clock.advance(minutes=4)  # this sender stalled past its lease: another took it
     assert messages_send_all()["sent"] == 1
-    outcome = sending._Senders(current_app.config, engine=db.engine, token=token).send(jobs[0])
-    assert outcome.taken and len(mailbox[1].messages) == 1
+    outcome, written = sending._Senders(current_app.config, engine=db.engine,
+                                        token=token).send(jobs[0])
+    assert outcome.taken and written == "taken" and len(mailbox[1].messages) == 1
     assert fresh(message).status == "sent"
