@@ -123,24 +123,34 @@ def template_check(text: str, *, field: str, label: str) -> None:
 
 
 def _fields_in(node) -> set[str]:
-    """Every merge field a node reads."""
+    """Every merge field a node reads (the node itself included)."""
     found = set()
-    for getattr_node in node.find_all(nodes.Getattr):
-        if isinstance(getattr_node.node, nodes.Name):
+    for getattr_node in (node, *node.find_all(nodes.Getattr)):
+        if isinstance(getattr_node, nodes.Getattr) and isinstance(getattr_node.node,
+                                                                   nodes.Name):
             found.add(f"{getattr_node.node.name}.{getattr_node.attr}")
     return found
 
 
 def _fields_shown(node, guarded: frozenset = frozenset()) -> set[str]:
-    """The merge fields a template prints (not those only tested by an if, nor those an
-    if around them tests: "{% if owner.name %}Dear {{ owner.name }}{% endif %}" needs
-    nothing)."""
-    if isinstance(node, nodes.If):
+    """The merge fields a template prints with no fallback: not those only tested by an
+    if, nor those an if around them tests ("{% if owner.name %}Dear {{ owner.name }}
+    {% endif %}"), nor those given a fallback ("owner.name or 'client'", "x if owner.name
+    else y", "owner.name|default('client', true)")."""
+    if isinstance(node, nodes.If | nodes.CondExpr):
         inner = guarded | _fields_in(node.test)
+        if isinstance(node, nodes.If):
+            children = (*node.body, *node.elif_, *node.else_)
+        else:
+            children = tuple(c for c in (node.expr1, node.expr2) if c is not None)
         found = set()
-        for child in (*node.body, *node.elif_, *node.else_):
+        for child in children:
             found |= _fields_shown(child, inner)
         return found
+    if isinstance(node, nodes.Or):  # the left side has its fallback on the right
+        return _fields_shown(node.right, guarded | _fields_in(node.left))
+    if isinstance(node, nodes.Filter) and node.name == "default" and _default_for_empty(node):
+        return set()
     if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
         name = f"{node.node.name}.{node.attr}"
         return set() if name in guarded else {name}
@@ -148,6 +158,13 @@ def _fields_shown(node, guarded: frozenset = frozenset()) -> set[str]:
     for child in node.iter_child_nodes():
         found |= _fields_shown(child, guarded)
     return found
+
+
+def _default_for_empty(node: nodes.Filter) -> bool:
+    """Whether a default filter also replaces an empty value (its second argument true):
+    merge fields are never undefined, only empty."""
+    flags = [*node.args[1:2], *(kw.value for kw in node.kwargs if kw.key == "boolean")]
+    return any(isinstance(flag, nodes.Const) and flag.value for flag in flags)
 
 
 def template_empty_fields(text: str, context: dict) -> list[str]:

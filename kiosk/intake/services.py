@@ -336,7 +336,8 @@ class _OwnerRows:
             return problems
         owner_id = given.get("owner_id")
         target = owner_import_find(pims_id=owner_id, known=self.known,
-                                   owner=patient.owner if patient is not None else None)
+                                   owner=patient.owner if patient is not None else None,
+                                   name=given.get("owner_name"))
         try:
             owner_import_fields(owner=target, pims_id=owner_id, name=given.get("owner_name"),
                                 email=given.get("owner_email"), phone=given.get("owner_phone"),

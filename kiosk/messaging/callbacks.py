@@ -17,7 +17,8 @@ from ..core.events import event_record
 from ..extensions import csrf, db
 from ..owners.models import Owner
 from ..owners.services import owner_opt_in, owner_opt_out, phone_normalise
-from .channels import callback_signature_valid, provider_settings
+from .channels import ChannelError, callback_signature_valid, provider_settings
+from .links import public_address
 from .models import MESSAGE_DELIVERED, MESSAGE_FAILED, MESSAGE_SENT, ClientMessage
 
 bp = Blueprint("messaging_callbacks", __name__, url_prefix="/messaging/provider")
@@ -31,18 +32,23 @@ STATUS_MAP = {"sent": MESSAGE_SENT, "delivered": MESSAGE_DELIVERED, "read": MESS
               "canceled": MESSAGE_FAILED}
 RANK = {MESSAGE_SENT: 1, MESSAGE_FAILED: 2, MESSAGE_DELIVERED: 3}
 STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout"}
-START_WORDS = {"start", "unstop", "yes", "optin"}
+START_WORDS = {"start", "unstop", "optin"}
 WHY_UNDELIVERED = "The provider could not deliver it ({status}{code})."
 ERR_SIGNATURE = "The request is not signed by the provider; nothing was changed."
 
 
 def _signed() -> bool:
     """Whether the request carries the provider's valid signature of this address."""
-    settings = provider_settings(current_app.config)
+    try:
+        settings = provider_settings(current_app.config)
+    except ChannelError as exc:  # a wrong setting: nothing can be checked, nothing is kept
+        log.error("provider callback refused: the provider settings are wrong (%s)", exc)
+        return False
     if settings is None:
         return False
-    base = (current_app.config.get("KIOSK_PUBLIC_URL") or "").rstrip("/")
-    url = base + request.full_path.rstrip("?") if base else request.url
+    base = public_address(request.endpoint)
+    url = base + (f"?{request.query_string.decode()}" if request.query_string else "") \
+        if base else request.url
     params = {key: request.form.get(key, "") for key in request.form}
     return callback_signature_valid(settings.token, url, params,
                                     request.headers.get("X-Twilio-Signature", ""))
@@ -96,7 +102,8 @@ def inbound():
     for owner in owners:
         if word in STOP_WORDS:
             owner_opt_out(owner=owner, via="SMS reply STOP")
-        elif word in START_WORDS:
+        elif word in START_WORDS and (owner.opted_out_via or "").startswith("SMS"):
+            # START undoes an SMS STOP only: an opt-out staff recorded stays.
             owner_opt_in(owner=owner, via="SMS reply START")
     db.session.commit()
     return Response("<Response/>", mimetype="text/xml")

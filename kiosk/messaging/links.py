@@ -74,6 +74,8 @@ def portal_message(token: str, *, now: datetime | None = None) -> ClientMessage:
     message = db.session.scalar(select(ClientMessage).where(ClientMessage.uid == uid))
     if message is None:
         raise invalid
+    if message.owner_id is not None and message.patient.owner_id != message.owner_id:
+        raise invalid  # the pet has another owner now: the former one's link shows nothing
     now = now or clock.utcnow()
     if now - made.astimezone(UTC) > timedelta(days=link_days(settings)):
         raise DomainError("link_expired", ERR_LINK_EXPIRED.format(clinic=settings.name),
@@ -81,15 +83,24 @@ def portal_message(token: str, *, now: datetime | None = None) -> ClientMessage:
     return message
 
 
+def public_address(endpoint: str, **values) -> str | None:
+    """The absolute address of `endpoint` under KIOSK_PUBLIC_URL (the address clients and
+    the provider reach the server at), built from the URL map alone (senders run in jobs,
+    outside any request); None when no public address is set. The one place it is made:
+    the provider signs the callback address it was given, which must be the one checked."""
+    public = (current_app.config.get("KIOSK_PUBLIC_URL") or "").strip().rstrip("/")
+    if not public:
+        return None
+    return public + current_app.url_map.bind("localhost").build(endpoint, values)
+
+
 def portal_link(message: ClientMessage) -> str:
     """The absolute address of `message`'s portal page: under KIOSK_PUBLIC_URL (the address
     clients reach the server at), else the address of the request being served."""
     token = portal_token(message)
-    public = (current_app.config.get("KIOSK_PUBLIC_URL") or "").strip()
+    public = public_address(PORTAL_ENDPOINT, token=token)
     if public:
-        # Built from the URL map alone: senders run in jobs, outside any request.
-        path = current_app.url_map.bind("localhost").build(PORTAL_ENDPOINT, {"token": token})
-        return public.rstrip("/") + path
+        return public
     if not has_request_context() and not current_app.config.get("SERVER_NAME"):
         raise DomainError("no_public_url", ERR_NO_PUBLIC_URL)
     return url_for(PORTAL_ENDPOINT, token=token, _external=True)

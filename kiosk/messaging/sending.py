@@ -34,7 +34,7 @@ from ..core.events import event_record
 from ..core.mail import MailError, smtp_session, smtp_settings
 from ..extensions import db
 from .channels import ChannelError, email_build, provider_settings, sms_send, voice_call
-from .links import portal_link
+from .links import portal_link, public_address
 from .models import (
     MESSAGE_FAILED,
     MESSAGE_HELD,
@@ -65,6 +65,8 @@ WHY_GAVE_UP = "Gave up after {tries} tries: {reason}"
 WHY_UNCERTAIN = ("The sender stopped while handing this e-mail to the SMTP server, so it may "
                  "or may not have gone; it is not sent again by itself (never twice). Check "
                  "with the owner, then Send now if it did not arrive.")
+WHY_OWNER_CHANGED = ("The patient's owner changed after this message was recorded; it was "
+                     "not sent to the former owner.")
 WHY_CLAIM_LOST = "Another sender took this message over; it sends it."
 ERR_NOT_WAITING = ("This message is {status}: only a held, queued or failed one can be sent "
                    "again.")
@@ -111,13 +113,15 @@ def _claim(now: datetime, limit: int) -> str | None:
     token = str(uuid.uuid4())
     due = (select(ClientMessage.id).where(ClientMessage.status.in_(WAITING),
                                           ClientMessage.send_next_at <= now)
-           .order_by(ClientMessage.send_next_at, ClientMessage.id).limit(limit))
+           .order_by(ClientMessage.send_next_at, ClientMessage.id).limit(limit)
+           # PostgreSQL: rows another sender is claiming now are passed over, not waited for.
+           .with_for_update(skip_locked=True))
     taken = db.session.execute(
         update(ClientMessage)
         .where(ClientMessage.id.in_(due.scalar_subquery()),
                ClientMessage.status.in_(WAITING), ClientMessage.send_next_at <= now)
         .values(status=MESSAGE_SENDING, claim=token,
-                send_next_at=max(now, clock.utcnow()) + LEASE)
+                send_next_at=max(now, clock.utcnow()) + _lease())
         .execution_options(synchronize_session=False))
     db.session.commit()
     return token if taken.rowcount else None
@@ -172,6 +176,13 @@ def _decide(messages: list[ClientMessage], token: str, now: datetime) -> list[tu
         # the patient's owner now is the one to write to.
         if message.owner is None and message.patient.owner is not None:
             message.owner = message.patient.owner
+    going = []
+    for message in messages:
+        if message.owner_id is not None and message.patient.owner_id != message.owner_id:
+            _settle(message, token, MESSAGE_NOT_SENT, WHY_OWNER_CHANGED, action="not_sent")
+            continue
+        going.append(message)
+    messages = going
     recent = _sent_recent({m.owner_id for m in messages if m.owner_id}, now)
     going = []
     for message in messages:
@@ -196,35 +207,60 @@ def _decide(messages: list[ClientMessage], token: str, now: datetime) -> list[tu
     return going
 
 
-def _callback_url(view: str) -> str | None:
-    """The address the provider calls back on: KIOSK_PUBLIC_URL and the view's path (the
-    provider signs the address it was given, which must be the one checked); None when
-    no public address is set (the provider then sends no delivery reports)."""
-    base = (current_app.config.get("KIOSK_PUBLIC_URL") or "").rstrip("/")
-    if not base:
-        return None
-    return base + current_app.url_map.bind("localhost").build(view)
+def _job(message: ClientMessage, address: str, *, clinic: str, callback: str | None,
+         smtp) -> _Job:
+    """One message's words for its channel (may raise: the caller records why)."""
+    texts = message_texts(message, clinic=clinic, link=portal_link(message))
+    if message.channel == "email":
+        if smtp is None:
+            raise ChannelError(WHY_NO_SMTP, permanent=False)
+        payload = email_build(to=address, subject=texts.subject, text=texts.text,
+                              html=texts.html, key=message.uid,
+                              from_address=smtp.from_address, from_name=clinic)
+    else:
+        payload = texts.sms if message.channel == "sms" else texts.voice
+    return _Job(message.id, message.uid, message.channel, address, payload, callback,
+                patient_uid=message.patient.uid, attempts=message.send_attempts)
 
 
-def _jobs(going: list[tuple], clinic: str) -> list[_Job]:
-    """What the threads send: the words built here, in the app context."""
-    jobs = []
-    callback = _callback_url("messaging_callbacks.status")
-    smtp = smtp_settings(current_app.config)
+def _jobs(going: list[tuple], clinic: str, token: str, now: datetime
+          ) -> tuple[list[_Job], int]:
+    """What the threads send: the words built here, in the app context. A message whose
+    words or settings fail is written down at once with why (tried again after its
+    back-off), so no claimed message is left without an outcome. The jobs, and how many
+    could not be prepared."""
+    jobs, failed = [], 0
+    callback = public_address("messaging_callbacks.status")
+    smtp = _settings(smtp_settings)
     for message, address in going:
         if message.channel == "portal":
             continue
-        texts = message_texts(message, clinic=clinic, link=portal_link(message))
-        if message.channel == "email":
-            payload = email_build(to=address, subject=texts.subject, text=texts.text,
-                                  html=texts.html, key=message.uid,
-                                  from_address=smtp.from_address if smtp else "kiosk@localhost",
-                                  from_name=clinic)
-        else:
-            payload = texts.sms if message.channel == "sms" else texts.voice
-        jobs.append(_Job(message.id, message.uid, message.channel, address, payload, callback,
-                         patient_uid=message.patient.uid, attempts=message.send_attempts))
-    return jobs
+        try:
+            if message.channel == "email" and isinstance(smtp, Exception):
+                raise smtp
+            jobs.append(_job(message, address, clinic=clinic, callback=callback, smtp=smtp))
+        except Exception as exc:  # noqa: BLE001 - a setting or a text: recorded, never stuck
+            reason = str(exc) if isinstance(exc, DomainError | ChannelError | MailError) else (
+                f"The message could not be prepared: {type(exc).__name__}.")
+            job = _Job(message.id, message.uid, message.channel, address, None, None,
+                       patient_uid=message.patient.uid, attempts=message.send_attempts)
+            with db.engine.begin() as connection:
+                outcome_write(connection, job, _Outcome(message.id, False, reason=reason),
+                              token, now)
+            failed += 1
+    return jobs, failed
+
+
+def _settings(read):
+    """A channel's settings, or the error that reading them raised (told per message)."""
+    return _settings_of(read, current_app.config)
+
+
+def _settings_of(read, config):
+    try:
+        return read(config)
+    except (ChannelError, MailError) as exc:
+        return exc
 
 
 class _Senders:
@@ -235,8 +271,9 @@ class _Senders:
                  now: datetime | None = None):
         # Without an engine nothing is written (a sender that dies after sending).
         self.engine, self.token, self.now = engine, token, now
-        self.smtp = smtp_settings(config)
-        self.provider = provider_settings(config)
+        self.smtp = None if isinstance(smtp := _settings_of(smtp_settings, config),
+                                       Exception) else smtp
+        self.provider = _settings_of(provider_settings, config)
         self._local = threading.local()
         self._open: list = []
         self._lock = threading.Lock()
@@ -259,8 +296,9 @@ class _Senders:
         try:
             if job.channel == "email":
                 return self._email(job)
-            if self.provider is None:
-                return _Outcome(job.message_id, False, reason=WHY_NO_PROVIDER, permanent=False)
+            if self.provider is None or isinstance(self.provider, Exception):
+                why = str(self.provider) if self.provider is not None else WHY_NO_PROVIDER
+                return _Outcome(job.message_id, False, reason=why, permanent=False)
             send = sms_send if job.channel == "sms" else voice_call
             words = {"body": job.payload} if job.channel == "sms" else {"text": job.payload}
             receipt = send(self.provider, to=job.address, key=job.key,
@@ -381,7 +419,8 @@ def messages_send_due(*, now: datetime | None = None, limit: int = BATCH) -> dic
     counts["held"] = sum(m.status == MESSAGE_HELD for m in messages)
     counts["failed"] = sum(m.status == MESSAGE_FAILED for m in messages)
     counts["sent"] += _post(going, token, now)
-    jobs = _jobs(going, settings_get().name or "The clinic")
+    jobs, unprepared = _jobs(going, settings_get().name or "The clinic", token, now)
+    counts["failed"] += unprepared
     db.session.commit()  # no transaction open while the answers come
     senders = _Senders(current_app.config, engine=db.engine, token=token, now=now)
     workers = int(current_app.config.get("KIOSK_MESSAGE_SENDERS") or SENDERS)

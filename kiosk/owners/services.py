@@ -302,11 +302,25 @@ def owner_opt_in(*, owner: Owner, via: str, user=None) -> Owner:
     return owner
 
 
+def _same_person(owner: Owner, name: str | None) -> bool:
+    """Whether a row naming `name` (or nobody) about one of `owner`'s pets may change
+    `owner`: the same name, or an owner of this pet alone (a name corrected). A different
+    name on an owner of other pets too is another person, never written over this one
+    (the other pets' messages would go to the new person)."""
+    if not name or not str(name).strip() or len(owner.patients) <= 1:
+        return True
+    return " ".join(str(name).split()).casefold() == " ".join(owner.name.split()).casefold()
+
+
 def owner_import_find(*, pims_id: str | None, owner: Owner | None = None,
-                      known: dict[str, Owner] | None = None) -> Owner | None:
+                      known: dict[str, Owner] | None = None,
+                      name: str | None = None) -> Owner | None:
     """The owner an import row updates. With a practice-system id: the owner with that id,
-    else `owner` (the patient's) if it has no id yet, else None (a new owner). Without
-    one: `owner`. `known`: owners by id already read (a file's, in one query)."""
+    else `owner` (the patient's) if it has no id yet and is the row's person, else None
+    (a new owner). Without one: `owner` if it is the row's person (`name`), else None.
+    `known`: owners by id already read (a file's, in one query)."""
+    if owner is not None and not _same_person(owner, name):
+        owner = None
     if not pims_id:
         return owner
     if known is not None:
@@ -366,7 +380,7 @@ def owner_import_save(*, pims_id, name, email, phone, sms_consent=None,
     pims_id = pims_id or None
     if not pims_id and not name and owner is None:
         return None, "unchanged"
-    target = owner_import_find(pims_id=pims_id, owner=owner)
+    target = owner_import_find(pims_id=pims_id, owner=owner, name=name)
     fields = owner_import_fields(owner=target, pims_id=pims_id, name=name, email=email,
                                  phone=phone, sms_consent=sms_consent,
                                  preferred_channel=preferred_channel)

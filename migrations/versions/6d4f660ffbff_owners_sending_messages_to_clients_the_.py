@@ -43,8 +43,8 @@ def upgrade():
 
     with op.batch_alter_table('client_messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('clinical_ok', sa.Boolean(), server_default=sa.text('0'), nullable=False))
-        batch_op.add_column(sa.Column('urgent', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('clinical_ok', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('urgent', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('form_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('send_next_at', kiosk.core.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('send_attempts', sa.Integer(), server_default='0', nullable=False))
@@ -61,8 +61,10 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_client_messages_form_id_patient_forms'), 'patient_forms', ['form_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_client_messages_owner_id_owners'), 'owners', ['owner_id'], ['id'])
 
-    # Messages recorded before sending existed are due now.
-    op.execute("UPDATE client_messages SET send_next_at = created_at WHERE send_next_at IS NULL")
+    # Messages recorded before sending existed are not sent now, possibly long after their
+    # time: each says why.
+    op.execute("UPDATE client_messages SET status = 'not_sent', status_detail = 'Recorded "
+               "before messages to clients were sent; not sent.' WHERE status = 'queued'")
 
     with op.batch_alter_table('clinic_settings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('quiet_start', sa.String(length=5), server_default='21:00', nullable=False))
@@ -71,8 +73,8 @@ def upgrade():
         batch_op.add_column(sa.Column('portal_link_days', sa.Integer(), server_default='14', nullable=False))
 
     with op.batch_alter_table('flow_templates', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('clinical_in_sms', sa.Boolean(), server_default=sa.text('0'), nullable=False))
-        batch_op.add_column(sa.Column('urgent', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('clinical_in_sms', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('urgent', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     with op.batch_alter_table('form_entries', schema=None) as batch_op:
         batch_op.alter_column('user_id',

@@ -116,3 +116,21 @@ def test_replaces_nested_to_fill_memory_are_refused_at_save_and_at_send():
         template_render(bomb, {})
     assert template_render('{{ "a-b-c"|replace("-", " ") }}', {}) == "a b c"
     assert template_render('{{ "a-b-c"|replace("-", " ", 1) }}', {}) == "a b-c"
+
+
+@pytest.mark.parametrize(("text", "empty"), [
+    ("Dear {{ owner.name }}, {{ patient.name }} is well.", ["owner.name"]),
+    ("{% if owner.name %}Dear {{ owner.name }}{% endif %} {{ patient.name }}", []),
+    ("Dear {{ owner.name or 'client' }}", []),
+    ("Dear {{ 'you' if not owner.name else owner.name }}", []),
+    ("Dear {{ owner.name|default('client', true) }}", []),
+    ("Dear {{ owner.name|default('client') }}", ["owner.name"]),  # empty is not undefined
+    ("Dear {{ owner.name|upper }} about {{ patient.ward }}", ["owner.name", "patient.ward"]),
+    ("{% if patient.ward %}{% else %}{{ owner.phone }}{% endif %}", ["owner.phone"]),
+    ("{{ broken", []),  # refused at save; nothing to say here
+])
+def test_empty_merge_fields_are_those_printed_without_a_fallback(text, empty):
+    from kiosk.flows.merge import template_empty_fields
+
+    context = {"owner": {"name": "", "phone": ""}, "patient": {"name": "Rex", "ward": ""}}
+    assert template_empty_fields(text, context) == empty

@@ -16,6 +16,8 @@ from kiosk.messaging.models import ClientMessage
 from kiosk.messaging.sending import messages_send_all, messages_send_due
 from kiosk.messaging.services import client_message_queue
 
+from .conftest import owner_make
+
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
@@ -247,7 +249,7 @@ def test_a_sender_that_died_mid_send_is_replaced_and_the_provider_sends_once(
     token = sending._claim(frozen_clock(), 10)  # a sender took it …
     claimed = sending._claimed(token)
     going = sending._decide(claimed, token, frozen_clock())
-    jobs = sending._jobs(going, "Test Hospital")
+    jobs, _ = sending._jobs(going, "Test Hospital", token, frozen_clock())
     sending._Senders(current_app.config).send(jobs[0])  # … the provider took it, and the
     # sender died before writing it down
     db.session.rollback()
@@ -342,8 +344,6 @@ def test_a_message_recorded_before_the_owner_goes_to_the_owner_added_since(
         clinic, mailbox, frozen_clock):
     from tests import factories
 
-    from .conftest import owner_make
-
     patient = factories.patient_make(clinic, "Rex")
     message = queue(patient)  # the admission's flow wrote before reception added the owner
     assert message.owner is None
@@ -359,7 +359,7 @@ def test_an_email_whose_sender_died_handing_it_over_is_never_sent_twice(
     message = queue(owned)
     token = sending._claim(frozen_clock(), 10)
     going = sending._decide(sending._claimed(token), token, frozen_clock())
-    jobs = sending._jobs(going, "Test Hospital")
+    jobs, _ = sending._jobs(going, "Test Hospital", token, frozen_clock())
     senders = sending._Senders(current_app.config, engine=db.engine, token=token)
     senders._send(jobs[0])  # handed to the SMTP server, and the sender died right after
     senders.close()
@@ -379,10 +379,76 @@ def test_a_sender_whose_claim_was_taken_over_sends_nothing(owned, mailbox, froze
     message = queue(owned)
     token = sending._claim(frozen_clock(), 10)
     going = sending._decide(sending._claimed(token), token, frozen_clock())
-    jobs = sending._jobs(going, "Test Hospital")
+    jobs, _ = sending._jobs(going, "Test Hospital", token, frozen_clock())
     frozen_clock.advance(minutes=4)  # this sender stalled past its lease: another took it
     assert messages_send_all()["sent"] == 1
     outcome, written = sending._Senders(current_app.config, engine=db.engine,
                                         token=token).send(jobs[0])
     assert outcome.taken and written == "taken" and len(mailbox[1].messages) == 1
     assert fresh(message).status == "sent"
+
+
+def test_a_message_that_cannot_be_prepared_says_why_and_is_not_left_claimed(
+        owned, mailbox, frozen_clock):
+    current_app.config["KIOSK_PUBLIC_URL"] = None  # no address for the portal link
+    message = queue(owned)
+    assert messages_send_all()["failed"] == 1
+    row = fresh(message)
+    assert row.status == "queued" and row.claim is None and row.send_attempts == 1
+    assert "KIOSK_PUBLIC_URL" in row.status_detail or "address" in row.status_detail
+    assert mailbox[1].messages == []
+
+
+def test_a_wrong_provider_setting_holds_sms_with_why_and_lets_email_go(
+        owned, mailbox, provider, frozen_clock):
+    current_app.config["KIOSK_SMS_URL"] = "http://example.org"  # plain http elsewhere: refused
+    sms = queue(owned, "sms", key="s")
+    mail = queue(owned, "email", key="e")
+    messages_send_all()
+    assert fresh(mail).status == "sent"
+    row = fresh(sms)
+    assert row.status == "queued" and row.claim is None and row.status_detail
+    assert provider.requests == []
+
+
+def test_the_lease_setting_decides_how_long_a_claim_holds(owned, frozen_clock):
+    current_app.config["KIOSK_MESSAGE_LEASE_S"] = "3600"
+    message = queue(owned)
+    sending._claim(frozen_clock(), 10)
+    assert fresh(message).send_next_at == NOON + timedelta(hours=1)
+
+
+def test_a_message_for_a_former_owner_is_not_sent_and_its_link_shows_nothing(
+        owned, mailbox, frozen_clock):
+    from kiosk.messaging.links import portal_message, portal_token
+
+    message = queue(owned)
+    token = portal_token(message)
+    owned.owner = owner_make(name="New Owner", email="new@example.org")
+    db.session.commit()
+    messages_send_all()
+    row = fresh(message)
+    assert row.status == "not_sent" and "owner changed" in row.status_detail
+    assert mailbox[1].messages == []
+    with pytest.raises(DomainError) as refused:
+        portal_message(token)
+    assert refused.value.code == "link_invalid"
+
+
+def test_start_does_not_undo_an_opt_out_staff_recorded(owned, provider, sending_app,
+                                                       frozen_clock):
+    owned.owner.opted_out_at, owned.owner.opted_out_via = NOON, "staff: Level 6: asked by phone"
+    db.session.commit()
+    url = sending_app.config["KIOSK_PUBLIC_URL"] + "/messaging/provider/inbound"
+    assert provider.inbound(url, from_="+447700900123", body="START") == 200
+    db.session.expire_all()
+    assert owned.owner.opted_out
+
+
+def test_callbacks_with_the_provider_misconfigured_are_refused_not_crashed(
+        owned, provider, sending_app, frozen_clock):
+    sending_app.config["KIOSK_SMS_URL"] = "http://example.org"
+    url = sending_app.config["KIOSK_PUBLIC_URL"] + "/messaging/provider/inbound"
+    assert provider.inbound(url, from_="+447700900123", body="STOP") == 403
+    db.session.expire_all()
+    assert not owned.owner.opted_out

@@ -216,3 +216,17 @@ def test_the_upload_page_explains_the_owner_columns(clinic, client, login):
                  "<code>owner_email</code>", "email, client_email", "<code>sms_consent</code>",
                  "<code>preferred_channel</code>", "+44 7700 900123"):
         assert text in html
+
+
+def test_a_new_name_on_an_owner_of_other_pets_is_another_person(clinic, do_import):
+    do_import(csv_bytes("pims_id,name,species,client_number,owner_name,owner_email",
+                        "P-1,Rex,canine,C-1,Ann Smith,ann@example.com",
+                        "P-2,Bella,feline,C-1,Ann Smith,ann@example.com"))
+    ann = patient("P-1").owner
+    assert patient("P-2").owner.id == ann.id
+    do_import(csv_bytes("pims_id,name,species,owner_name,owner_email",
+                        "P-1,Rex,canine,Bob Jones,bob@example.com"))
+    rex, bella = patient("P-1"), patient("P-2")
+    assert rex.owner.name == "Bob Jones" and rex.owner.id != ann.id
+    assert (bella.owner.id, bella.owner.name, bella.owner.email) == (
+        ann.id, "Ann Smith", "ann@example.com")  # Bella's messages still go to Ann
