@@ -109,17 +109,25 @@ def _lease() -> timedelta:
 
 
 def _claim(now: datetime, limit: int) -> str | None:
-    """Take up to `limit` due messages for one lease (commits); the claim token or None."""
+    """Take up to `limit` due messages for one lease (commits); the claim token or None.
+
+    The due rows are read first (on PostgreSQL locked, skipping rows another sender is
+    claiming now), then claimed only where still due: a row another sender took between
+    the two is left to it. (One UPDATE … WHERE id IN (SELECT … LIMIT) may claim more than
+    the limit on PostgreSQL, whose planner can run the subquery again.)"""
     token = str(uuid.uuid4())
-    due = (select(ClientMessage.id).where(ClientMessage.status.in_(WAITING),
-                                          ClientMessage.send_next_at <= now)
-           .order_by(ClientMessage.send_next_at, ClientMessage.id).limit(limit)
-           # PostgreSQL: rows another sender is claiming now are passed over, not waited for.
-           .with_for_update(skip_locked=True))
+    due = list(db.session.scalars(
+        select(ClientMessage.id).where(ClientMessage.status.in_(WAITING),
+                                       ClientMessage.send_next_at <= now)
+        .order_by(ClientMessage.send_next_at, ClientMessage.id).limit(limit)
+        .with_for_update(skip_locked=True)))
+    if not due:
+        db.session.commit()
+        return None
     taken = db.session.execute(
         update(ClientMessage)
-        .where(ClientMessage.id.in_(due.scalar_subquery()),
-               ClientMessage.status.in_(WAITING), ClientMessage.send_next_at <= now)
+        .where(ClientMessage.id.in_(due), ClientMessage.status.in_(WAITING),
+               ClientMessage.send_next_at <= now)
         .values(status=MESSAGE_SENDING, claim=token,
                 send_next_at=max(now, clock.utcnow()) + _lease())
         .execution_options(synchronize_session=False))
