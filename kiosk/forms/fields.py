@@ -171,3 +171,22 @@ def same_value(field: dict, a, b) -> bool:
     if field["type"] == "checkbox":
         return bool(a) == bool(b)
     return a == b
+
+
+def posted_values(fields: list[dict], form) -> dict:
+    """The posted value of each field of a form version, from a request's form (a
+    MultiDict): a checkbox is whether it came, a signature only when drawn, a heading
+    nothing. The staff's form page and the client portal read a filled form the same way."""
+    values = {}
+    for field in fields:
+        key, kind = field["key"], field["type"]
+        if kind == "heading":
+            continue
+        if kind == "checkbox":
+            values[key] = key in form
+        elif kind == "signature":
+            if form.get(key):
+                values[key] = form[key]
+        elif key in form:
+            values[key] = form[key]
+    return values

@@ -16,6 +16,7 @@ from ..core.auth import (
 from ..core.forms import commit_or_error
 from ..core.pdf import pdf_response
 from ..patients.selectors import patient_by_uid
+from .fields import posted_values
 from .models import FIELD_TYPES
 from .selectors import (
     form_template_by_uid,
@@ -210,19 +211,7 @@ def fill_page(uid: str):
 
 def _posted_values(version) -> dict:
     """The posted value of each field of the version (a signature only when drawn)."""
-    values = {}
-    for field in version.fields:
-        key, kind = field["key"], field["type"]
-        if kind == "heading":
-            continue
-        if kind == "checkbox":
-            values[key] = key in request.form
-        elif kind == "signature":
-            if request.form.get(key):
-                values[key] = request.form[key]
-        elif key in request.form:
-            values[key] = request.form[key]
-    return values
+    return posted_values(version.fields, request.form)
 
 
 @bp.post("/forms/<uid>/fill")

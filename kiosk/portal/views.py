@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error
-from ..forms.fields import PNG_PREFIX
+from ..forms.fields import PNG_PREFIX, posted_values
 from ..forms.selectors import form_version_of
 from ..messaging.links import portal_message
 from ..staff.throttle import limiter
@@ -114,20 +114,9 @@ def _posted_version(template):
 
 def _posted_values(version) -> tuple[dict, dict]:
     """The posted value of each field, and each signature's typed name (a drawn one wins)."""
-    values, typed = {}, {}
-    for field in version.fields:
-        key, kind = field["key"], field["type"]
-        if kind == "heading":
-            continue
-        if kind == "checkbox":
-            values[key] = key in request.form
-        elif kind == "signature":
-            if request.form.get(key):
-                values[key] = request.form[key]
-            typed[key] = request.form.get(key + TYPED_SUFFIX, "")
-        elif key in request.form:
-            values[key] = request.form[key]
-    return values, typed
+    typed = {field["key"]: request.form.get(field["key"] + TYPED_SUFFIX, "")
+             for field in version.fields if field["type"] == "signature"}
+    return posted_values(version.fields, request.form), typed
 
 
 def _kept(values: dict, version, error) -> dict:

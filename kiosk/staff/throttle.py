@@ -19,8 +19,11 @@ def _client_key() -> str:
     return f"{current_app.config.get('KIOSK_REDIS_CHANNEL') or 'kiosk'}:{get_remote_address()}"
 
 
-# One limiter for the process; init_app points it at the application's storage.
-limiter = Limiter(key_func=_client_key, default_limits=[], headers_enabled=False)
+# One limiter for the process; init_app points it at the application's storage. A moving
+# window: "30 a minute" means any 60 seconds, not a clock minute whose edge would let a
+# guesser send 60 in two seconds (and would reset a count in the middle of a test).
+limiter = Limiter(key_func=_client_key, default_limits=[], headers_enabled=False,
+                  strategy="moving-window")
 
 
 def sign_in_limit() -> str:
