@@ -9,6 +9,7 @@ from .documents.models import Document, DocumentDelivery
 from .flows.models import Flow, FlowEvent, FlowRun, FlowStep, FlowTemplate, FlowVersion
 from .forms.models import FormEntry, FormTemplate, FormVersion, PatientForm
 from .inbox.models import StaffMessage, StaffMessageRead, StaffTask
+from .maintenance.models import MaintenanceWindow, Outage
 from .messaging.models import ClientMessage
 from .owners.models import Owner
 from .patients.models import Patient
@@ -18,7 +19,8 @@ from .whiteboards.models import Board, BoardMember
 
 __all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "BillingConnector",
            "BillingItem", "Board", "BoardMember", "Charge", "ClientMessage", "Flow", "FlowEvent",
-           "FlowRun", "FlowStep", "FlowTemplate", "FlowVersion", "ShiftMark",
+           "FlowRun", "FlowStep", "FlowTemplate", "FlowVersion", "MaintenanceWindow", "Outage",
+           "ShiftMark",
            "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
            "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
            "Owner", "Patient", "PatientForm", "PinFailure", "StaffMessage",
