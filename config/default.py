@@ -103,3 +103,10 @@ KIOSK_BILLING_WEBHOOK_TIMEOUT = 10
 KIOSK_PUBLIC_URL = None
 # Client portal requests allowed per client address (Flask-Limiter syntax).
 KIOSK_PORTAL_LIMIT = "60 per minute"
+# Maintenance windows: a window is under way this many seconds before its start (direct
+# patient creation allowed, the connector paused, tablets fetch their kept pages again while
+# the server still answers); every screen shows the banner this many hours before; pages ask
+# for the banner again this often (a live poke asks sooner).
+KIOSK_MAINTENANCE_PREPARE_S = 300
+KIOSK_MAINTENANCE_NOTICE_H = 48
+KIOSK_MAINTENANCE_POLL_S = 60

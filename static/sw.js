@@ -48,14 +48,17 @@ function precache(token) {
           return forget(cache, body.urls);
         }).then(function () {
           // One at a time: a tablet on a busy ward network should not flood the server.
+          var kept = 0;
           return body.urls.reduce(function (chain, url) {
             return chain.then(function () {
               return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (response) {
-                if (response.ok && !response.redirected) { return cache.put(url, response); }
+                if (response.ok && !response.redirected) {
+                  return cache.put(url, response).then(function () { kept += 1; });
+                }
                 return null;
               }).catch(function () { return null; });
             });
-          }, Promise.resolve());
+          }, Promise.resolve()).then(function () { return kept; });
         });
       });
     })
@@ -88,7 +91,14 @@ function keptPaths() {
 
 self.addEventListener("message", function (event) {
   var data = event.data || {};
-  if (data.type === "refresh") { event.waitUntil(precache(data.token || null)); }
+  if (data.type === "refresh") {
+    // A page that waits for the refresh (the maintenance banner) is told how many pages
+    // are kept fresh once they all are.
+    var port = event.ports && event.ports[0];
+    event.waitUntil(precache(data.token || null).then(function (kept) {
+      if (port) { port.postMessage({type: "refreshed", kept: typeof kept === "number" ? kept : null}); }
+    }));
+  }
   // A page that opened while this worker was activating asks to be taken over.
   if (data.type === "claim") { event.waitUntil(self.clients.claim()); }
 });

@@ -71,7 +71,9 @@ def test_every_page_needs_sign_in(clinic, client, app):
                       "portal.page", "portal.form_page", "portal.form_submit",
                       # The provider's signature is the credential (tests/messaging:
                       # an unsigned request is refused with 403, changing nothing).
-                      "messaging_callbacks.status", "messaging_callbacks.inbound"}
+                      "messaging_callbacks.status", "messaging_callbacks.inbound",
+                      # Times and a message only, like the status page (tests/maintenance).
+                      "maintenance.banner"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue

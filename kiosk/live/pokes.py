@@ -44,7 +44,7 @@ def version_now() -> int:
     return time.time_ns() // 1_000_000
 
 
-def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dict]]:
+def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str | None, dict]]:
     """The (room, poke) pairs one commit's events call for, one poke per room and patient.
 
     `connection`: the committing transaction's (see pokes_prepare); else one of its own."""
@@ -54,7 +54,7 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
     version = version_now()
     patients: dict[str, set[int]] = {}
     whole_boards: set[int] = set()
-    devices = synced = False
+    devices = synced = maintenance = False
     assigned: set[int] = set()
     messages: list[str] = []
     for evt in events:
@@ -68,6 +68,8 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
             whole_boards.update(_board_ids(connection))
         elif evt.name == "staff_message.sent":
             messages.append(evt.data["message"])
+        elif evt.name.startswith("maintenance."):
+            maintenance = True  # every screen's banner: times and words only, no patient
         elif evt.name == "device.synced":
             synced = True  # every heartbeat: the dashboard only, never the lists being edited
         elif evt.name.startswith("device."):
@@ -89,6 +91,8 @@ def pokes_for(events: list[DomainEvent], connection=None) -> list[tuple[str, dic
         out.append((ROOM_DEVICES, {"topic": "devices", "version": version}))
     if devices or synced:
         out.append((ROOM_DEVICES, {"topic": "sync", "version": version}))
+    if maintenance:
+        out.append((None, {"topic": "maintenance", "version": version}))
     for device_id in sorted(assigned):
         out.append((room_device(device_id), {"topic": "assignment", "version": version}))
     # A staff message: the tablets its recipients are signed in on, each in its own room,
@@ -109,11 +113,14 @@ def _board_ids(connection=None) -> list[int]:
         return list(conn.scalars(select(Board.id).order_by(Board.id)))
 
 
-def pokes_emit(pokes: list[tuple[str, dict]]) -> None:
+def pokes_emit(pokes: list[tuple[str | None, dict]]) -> None:
     """Emit pokes worked out by pokes_for (after commit only)."""
     for room, poke in pokes:
         try:
-            socketio.emit("poke", poke, to=room)
+            if room is None:  # every connected screen
+                socketio.emit("poke", poke)
+            else:
+                socketio.emit("poke", poke, to=room)
         except Exception:  # a poke lost is a refresh late, never a change undone
             log.exception("could not send a poke to %s", room)
 

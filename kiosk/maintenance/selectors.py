@@ -4,7 +4,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..core import clock
 from ..extensions import db
 from .models import MaintenanceWindow, Outage
 

@@ -8,6 +8,22 @@ export function askRefresh() {
   if (worker && navigator.onLine) { worker.postMessage({type: "refresh", token: token()}); }
 }
 
+/** Ask the worker to fetch every kept page again now, and wait until it has: resolves to
+ * how many pages it keeps fresh (null when there is no worker or it did not answer in time). */
+export function refreshAndWait(timeoutMs = 120000) {
+  const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+  if (!worker || !navigator.onLine) { return Promise.resolve(null); }
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(null), timeoutMs);
+    channel.port1.onmessage = (evt) => {
+      clearTimeout(timer);
+      resolve(evt.data && typeof evt.data.kept === "number" ? evt.data.kept : null);
+    };
+    worker.postMessage({type: "refresh", token: token()}, [channel.port2]);
+  });
+}
+
 /** Register the worker on a tablet. */
 export async function register() {
   if (!("serviceWorker" in navigator) || !isTablet()) { return; }

@@ -1,0 +1,100 @@
+// The maintenance banner (templates/maintenance/_banner.html): counts down to the window
+// from the server's time (the screen's own clock may be wrong), and on a tablet, once the
+// server says the window is under way, fetches every page the tablet keeps again and sends
+// what waits in the outbox, so the tablet enters the window fresh; it says so on the banner.
+import {isTablet} from "./client/device.js";
+import {syncNow} from "./client/outbox.js";
+import {refreshAndWait} from "./client/worker.js";
+
+const FRESH_KEY = "kiosk.maintenanceFresh";
+let offsetMs = 0;
+
+function banner() { return document.getElementById("maintenance-banner"); }
+
+function hm(ms) {
+  return new Intl.DateTimeFormat("en-GB", {hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone: document.body.dataset.clinicTz || undefined}).format(new Date(ms));
+}
+
+// The same words as the server's `countdown` filter (kiosk/maintenance/hooks.py).
+function countdown(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60), r = s % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  if (d) { return `${d} d ${h} h`; }
+  if (h) { return `${h} h ${two(m)} min`; }
+  if (m) { return `${m} min ${two(r)} s`; }
+  return `${r} s`;
+}
+
+function tick() {
+  const el = banner();
+  if (!el || el.hidden || !el.dataset.starts) { return; }
+  const now = Date.now() + offsetMs;
+  const starts = Number(el.dataset.starts), ends = Number(el.dataset.ends);
+  const out = el.querySelector("[data-countdown]");
+  if (!out) { return; }
+  if (now < starts) {
+    out.textContent = `starts in ${countdown((starts - now) / 1000)}`;
+  } else if (now < ends) {
+    out.textContent = `under way, expected to end at ${hm(ends)}`;
+  } else {
+    out.textContent = `expected to have ended at ${hm(ends)}`;
+  }
+}
+
+function freshDone() {
+  try { return JSON.parse(window.localStorage.getItem(FRESH_KEY) || "{}"); } catch (e) { return {}; }
+}
+
+function showFresh(el, done) {
+  const out = el.querySelector("[data-fresh]");
+  if (out && done && done.at) {
+    out.textContent = `Pages on this tablet fetched fresh at ${hm(done.at)}` +
+      (typeof done.kept === "number" ? ` (${done.kept})` : "") + ".";
+  }
+}
+
+// Once per window: the server switched what the window needs (direct patient creation…)
+// before saying "under way", so the pages fetched now show it, and stay kept offline.
+let making = false;
+async function makeFresh(el) {
+  const uid = el.dataset.window;
+  if (making) { return; }
+  const done = freshDone();
+  if (done.window === uid) { showFresh(el, done); return; }
+  if (!navigator.onLine) { return; }
+  making = true;
+  syncNow();
+  const kept = await refreshAndWait().finally(() => { making = false; });
+  if (kept === null) { return; }  // no worker yet, or no answer: the next banner asks again
+  const record = {window: uid, at: Date.now() + offsetMs, kept: kept};
+  try { window.localStorage.setItem(FRESH_KEY, JSON.stringify(record)); } catch (e) { /* full */ }
+  const current = banner();
+  if (current) {
+    current.dataset.fresh = "1";
+    showFresh(current, record);
+  }
+}
+
+function arm() {
+  const el = banner();
+  if (!el) { return; }
+  const serverNow = Number(el.dataset.serverNow);
+  if (serverNow && navigator.onLine) { offsetMs = serverNow - Date.now(); }
+  const tablet = isTablet();
+  el.querySelectorAll("[data-tablet-only]").forEach((node) => { node.hidden = !tablet; });
+  tick();
+  if (tablet && el.dataset.window && el.dataset.phase !== "notice") { makeFresh(el); }
+}
+
+arm();
+setInterval(tick, 1000);
+// The banner was fetched again (htmx swaps it whole), or a live poke says it changed.
+document.addEventListener("htmx:afterSettle", () => { arm(); });
+document.addEventListener("live:pokes", (evt) => {
+  if ((evt.detail || []).some((p) => p.topic === "maintenance")) {
+    document.body.dispatchEvent(new CustomEvent("kiosk:maintenance"));
+  }
+});
