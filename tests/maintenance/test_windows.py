@@ -197,3 +197,12 @@ def test_cancel_and_end_now_only_in_their_states(manager_clinic, frozen_clock, a
     db.session.rollback()
     assert maintenance_tick() == {"started": 0, "ended": 0}
     assert db.session.scalar(select(func.count()).select_from(BillingConnector)) == 1
+
+
+def test_a_windows_change_pokes_every_screen_with_no_data():
+    from kiosk.core.events import DomainEvent
+    from kiosk.live.pokes import pokes_for
+
+    pokes = pokes_for([DomainEvent("maintenance.started", {"window": "w"})], connection=None)
+    assert [(room, poke["topic"]) for room, poke in pokes] == [(None, "maintenance")]
+    assert set(pokes[0][1]) == {"topic", "version"}
