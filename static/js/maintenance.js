@@ -78,21 +78,33 @@ async function makeFresh(el) {
   }
 }
 
-function arm() {
+// How far the screen's clock is from the server's: measured on a banner just fetched (a
+// page may come from the tablet's kept copy, rendered long ago), kept for the next pages.
+const OFFSET_KEY = "kiosk.serverOffsetMs";
+offsetMs = Number(window.localStorage.getItem(OFFSET_KEY)) || 0;
+
+function arm(fetched) {
   const el = banner();
   if (!el) { return; }
   const serverNow = Number(el.dataset.serverNow);
-  if (serverNow && navigator.onLine) { offsetMs = serverNow - Date.now(); }
+  if (fetched && serverNow) {
+    offsetMs = serverNow - Date.now();
+    try { window.localStorage.setItem(OFFSET_KEY, String(offsetMs)); } catch (e) { /* full */ }
+  }
   const tablet = isTablet();
   el.querySelectorAll("[data-tablet-only]").forEach((node) => { node.hidden = !tablet; });
   tick();
   if (tablet && el.dataset.window && el.dataset.phase !== "notice") { makeFresh(el); }
 }
 
-arm();
+arm(false);
 setInterval(tick, 1000);
 // The banner was fetched again (htmx swaps it whole), or a live poke says it changed.
-document.addEventListener("htmx:afterSettle", () => { arm(); });
+document.addEventListener("htmx:afterSettle", (evt) => {
+  const d = evt.detail || {};
+  const path = (d.pathInfo && d.pathInfo.requestPath) || (d.requestConfig && d.requestConfig.path) || "";
+  arm(path.indexOf("/maintenance/banner") === 0);
+});
 document.addEventListener("live:pokes", (evt) => {
   if ((evt.detail || []).some((p) => p.topic === "maintenance")) {
     document.body.dispatchEvent(new CustomEvent("kiosk:maintenance"));
