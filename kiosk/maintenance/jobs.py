@@ -87,7 +87,10 @@ def _plan_ticks(event) -> None:
     if window is None:
         return
     now = clock.utcnow()
-    for moment in (window.starts_at - prepare_lead(), window.starts_at, window.ends_at):
+    prepare = window.starts_at - prepare_lead()
+    if prepare <= now:  # planned within the lead: under way now, not at the next minute
+        job_enqueue(TICK_JOB)
+    for moment in (prepare, window.starts_at, window.ends_at):
         delay = (moment - now).total_seconds()
         if delay > 0:
             job_enqueue(TICK_JOB, delay_s=delay + 0.5)
