@@ -17,7 +17,7 @@ function hm(ms) {
 }
 
 // The same words as the server's `countdown` filter (kiosk/maintenance/hooks.py).
-function countdown(seconds) {
+export function countdown(seconds) {
   const s = Math.max(0, Math.floor(seconds));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
   const m = Math.floor((s % 3600) / 60), r = s % 60;

@@ -106,3 +106,12 @@ def test_a_wall_clock_time_is_read_as_python_reads_it(page):
         new Date(r.localToUtc(y, m, d, h, mi, tz)).toISOString().slice(0, 19) + "Z"))""", cases)
     assert js == [format_iso_z(datetime(y, m, d, h, mi, tzinfo=ZoneInfo(tz)))
                   for tz, y, m, d, h, mi in cases]
+
+
+def test_the_maintenance_countdown_reads_as_the_servers(page):
+    from kiosk.maintenance.hooks import countdown_text
+
+    seconds = [0, 1, 59, 60, 61, 599, 3599, 3600, 3661, 86399, 86400, 90061, 200000]
+    js = page.evaluate("""s => import('/static/js/maintenance.js').then(m =>
+        s.map(x => m.countdown(x)))""", seconds)
+    assert js == [countdown_text(x) for x in seconds]
