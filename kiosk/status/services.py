@@ -21,7 +21,7 @@ BODY_MAX = 2000
 MARKUP = re.compile(r"<\s*[/!?]?\s*[A-Za-z!]")
 MANAGE = "post incident notes"
 
-ERR_MARKUP = "{label} must be plain text: remove the HTML markup (text between < and >)."
+ERR_MARKUP = "{label} must be plain text: remove the HTML markup (tags such as a script)."
 ERR_RESOLVED = "This note is resolved already."
 ERR_TOPICS = "Choose maintenance notices, incident notices, or both."
 
