@@ -17,6 +17,7 @@ from html import escape
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import func, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..clinic.selectors import settings_get, settings_zone
 from ..core import clock
@@ -190,8 +191,15 @@ def notices_prepare(session, events):
     queued = any(evt.name == "status_notice.queued" for evt in events)
     for evt in events:
         words = _words(session, evt)
-        if words is not None:
-            queued = _write(session, *words, now) > 0 or queued
+        if words is None:
+            continue
+        try:
+            # A savepoint: a notice that cannot be written never fails the change itself
+            # (on PostgreSQL a failed statement would spoil the whole transaction).
+            with session.begin_nested():
+                queued = _write(session, *words, now) > 0 or queued
+        except SQLAlchemyError:
+            log.exception("status notice for %s not written", evt.name)
     return (lambda: job_enqueue(SEND_JOB)) if queued else None
 
 

@@ -209,3 +209,19 @@ def test_subscribing_needs_a_sign_in_and_links_need_a_good_token(client, clinic,
     for path in ("/status/confirm/garbage", "/status/unsubscribe/garbage"):
         for answer in (client.get(path), client.post(path)):
             assert answer.status_code == 404 and "This link does not work" in answer.text
+
+
+def test_a_notice_that_cannot_be_written_never_fails_the_change(clinic, monkeypatch,
+                                                                frozen_clock):
+    from sqlalchemy import text
+
+    from kiosk.status import notices
+
+    def broken(session, *args):
+        session.connection().execute(text("SELECT * FROM no_such_table"))
+
+    monkeypatch.setattr(notices, "_write", broken)
+    window = window_event("maintenance.scheduled", at=frozen_clock.now + timedelta(days=1))
+    db.session.expire_all()
+    assert db.session.scalar(select(MaintenanceWindow.uid)) == window.uid
+    assert count(StatusNotice) == 0
