@@ -57,6 +57,8 @@ ENV_OVERRIDES = {
     "KIOSK_MAINTENANCE_NOTICE_H": "KIOSK_MAINTENANCE_NOTICE_H",
     "KIOSK_MAINTENANCE_POLL_S": "KIOSK_MAINTENANCE_POLL_S",
     "KIOSK_PORTAL_LIMIT": "KIOSK_PORTAL_LIMIT",
+    "KIOSK_STATUS_CHECK_TIMEOUT_S": "KIOSK_STATUS_CHECK_TIMEOUT_S",
+    "KIOSK_STATUS_DISK_LOW_MB": "KIOSK_STATUS_DISK_LOW_MB",
 }
 
 
@@ -245,6 +247,7 @@ def configure_blueprints(app: Flask) -> None:
     from .patients.views import bp as patients_bp
     from .portal.views import bp as portal_bp
     from .staff.views import bp as staff_bp
+    from .status.views import bp as status_bp
     from .sync.views import bp as sync_bp
     from .tablet.views import bp as tablet_bp
     from .treatments.views import bp as treatments_bp
@@ -254,7 +257,7 @@ def configure_blueprints(app: Flask) -> None:
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
                discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
                flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp, portal_bp,
-               maintenance_bp):
+               maintenance_bp, status_bp):
         app.register_blueprint(bp)
 
 
@@ -272,12 +275,13 @@ def configure_features(app: Flask) -> None:
     from .maintenance import hooks as maintenance_hooks
     from .messaging import hooks as messaging_hooks
     from .staff import hooks as staff_hooks
+    from .status import hooks as status_hooks
     from .treatments import hooks as treatments_hooks
 
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
                     treatments_hooks.install, discharge_hooks.install, documents_hooks.install,
                     billing_hooks.install, inbox_hooks.install, messaging_hooks.install,
-                    flows_hooks.install, maintenance_hooks.install):
+                    flows_hooks.install, maintenance_hooks.install, status_hooks.install):
         install(app)
 
 

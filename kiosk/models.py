@@ -14,13 +14,14 @@ from .messaging.models import ClientMessage
 from .owners.models import Owner
 from .patients.models import Patient
 from .staff.models import PinFailure, StaffSession, User
+from .status.models import IncidentNote, StatusDelivery, StatusNotice, StatusSubscription
 from .treatments.models import Note, Order, Task, TaskCompletion
 from .whiteboards.models import Board, BoardMember
 
 __all__ = ["AnaesthesiaEntry", "AnaesthesiaSheet", "AuditEntry", "BillingConnector",
            "BillingItem", "Board", "BoardMember", "Charge", "ClientMessage", "Flow", "FlowEvent",
            "FlowRun", "FlowStep", "FlowTemplate", "FlowVersion", "MaintenanceWindow", "Outage",
-           "ShiftMark",
+           "ShiftMark", "IncidentNote", "StatusDelivery", "StatusNotice", "StatusSubscription",
            "ClinicSettings", "Device", "DeviceEvent", "DevicePatient", "Document",
            "DocumentDelivery", "FormEntry", "FormTemplate", "FormVersion", "Note", "Order",
            "Owner", "Patient", "PatientForm", "PinFailure", "StaffMessage",

@@ -73,7 +73,12 @@ def test_every_page_needs_sign_in(clinic, client, app):
                       # an unsigned request is refused with 403, changing nothing).
                       "messaging_callbacks.status", "messaging_callbacks.inbound",
                       # Times and a message only, like the status page (tests/maintenance).
-                      "maintenance.banner"}
+                      "maintenance.banner",
+                      # Health and the status page are public, with nothing clinical; a
+                      # signed link is the credential for the rest (tests/status).
+                      "status.healthz", "status.readyz", "status.page", "status.page_json",
+                      "status.confirm", "status.confirm_post", "status.unsubscribe",
+                      "status.unsubscribe_post"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue

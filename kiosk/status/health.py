@@ -1,0 +1,210 @@
+"""The server's health: the database, Redis (when configured), the job queue and the disk.
+
+Each check runs in a thread of its own and is waited for at most KIOSK_STATUS_CHECK_TIMEOUT_S
+(2 s): a database that refuses, or one that accepts and never answers, costs the page two
+seconds, never a hung request. A check still waiting from an earlier request is not started
+again (a load balancer polling a dead server does not pile up threads); it is reported as
+not answering. A check says ok, degraded or down and a short reason in plain words: never
+an address, a password or a stack trace.
+"""
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import Flask, current_app
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from ..core import clock
+from ..core.jobs import EXTENSION as JOBS_EXTENSION
+from ..extensions import db
+
+log = logging.getLogger(__name__)
+
+OK, DEGRADED, DOWN = "ok", "degraded", "down"
+RANK = {OK: 0, DEGRADED: 1, DOWN: 2}
+CHECK_TIMEOUT_S = 2.0
+DISK_LOW_MB = 1024
+HEARTBEAT_KEY = "kiosk.status.heartbeat"
+HEARTBEAT_STALE = timedelta(minutes=3)
+HEALTH_ENGINE = "kiosk.status.health_engine"
+
+WHY_TIMEOUT = "Did not answer within {seconds:g} s."
+WHY_STILL_WAITING = "Did not answer: the previous check is still waiting ({seconds:.0f} s)."
+WHY_FAILED = "Not reachable ({kind})."
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's answer: its state, a short reason, whether the service needs it to
+    work at all (`essential`), and how long it took."""
+
+    name: str
+    state: str
+    reason: str
+    essential: bool = False
+    ms: int = 0
+
+    def as_dict(self) -> dict:
+        """The check for /status.json and /readyz (stable keys)."""
+        return asdict(self)
+
+
+def _timeout_s(app: Flask) -> float:
+    return float(app.config.get("KIOSK_STATUS_CHECK_TIMEOUT_S") or CHECK_TIMEOUT_S)
+
+
+# Check name → (application id → the thread still running that check, and its start).
+_running: dict[tuple[int, str], tuple[threading.Thread, float]] = {}
+_running_lock = threading.Lock()
+
+
+def _run_bounded(app: Flask, name: str, probe: Callable[[], tuple[str, str]], *,
+                 essential: bool, deadline: float) -> Callable[[], Check]:
+    """Start `probe` in a thread (unless the previous one still runs) and return what
+    waits for its answer until `deadline` (time.monotonic())."""
+    key = (id(app), name)
+    box: dict = {}
+    started = time.monotonic()
+    with _running_lock:
+        earlier = _running.get(key)
+        if earlier is not None and earlier[0].is_alive():
+            seconds = started - earlier[1]
+            return lambda: Check(name, DOWN, WHY_STILL_WAITING.format(seconds=seconds),
+                                 essential)
+
+        def work() -> None:
+            try:
+                with app.app_context():
+                    box["answer"] = probe()
+            except Exception as exc:  # noqa: BLE001 - a failed check is an answer: down
+                box["answer"] = (DOWN, WHY_FAILED.format(kind=type(exc).__name__))
+            finally:
+                with _running_lock:
+                    if _running.get(key, (None,))[0] is threading.current_thread():
+                        del _running[key]
+
+        thread = threading.Thread(target=work, name=f"health-{name}", daemon=True)
+        _running[key] = (thread, started)
+        thread.start()
+
+    def wait() -> Check:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        ms = int((time.monotonic() - started) * 1000)
+        if "answer" not in box:
+            return Check(name, DOWN, WHY_TIMEOUT.format(seconds=_timeout_s(app)), essential, ms)
+        state, reason = box["answer"]
+        return Check(name, state, reason, essential, ms)
+
+    return wait
+
+
+def _health_engine(app: Flask):
+    """The engine the database check uses: the application's own for SQLite; for a
+    server, one without a pool whose connection gives up after the check's timeout (the
+    application's pool would wait for the operating system's)."""
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite":
+        return db.engine
+    engine = app.extensions.get(HEALTH_ENGINE)
+    if engine is None:
+        seconds = max(2, int(_timeout_s(app) + 0.999))  # libpq's smallest is 2 s
+        engine = create_engine(url, poolclass=NullPool, hide_parameters=True,
+                               connect_args={"connect_timeout": seconds})
+        app.extensions[HEALTH_ENGINE] = engine
+    return engine
+
+
+def check_database() -> tuple[str, str]:
+    """A trivial query on the database."""
+    with _health_engine(current_app).connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return OK, "Answers."
+
+
+def check_redis() -> tuple[str, str]:
+    """PING to the Redis server that joins the processes."""
+    import redis
+
+    client = redis.Redis.from_url(current_app.config["KIOSK_REDIS_URL"],
+                                  socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return OK, "Answers."
+
+
+def heartbeat_stamp() -> str:
+    """Write that a job worker ran now (a periodic job): the job queue check reads it."""
+    now = clock.utcnow()
+    current_app.extensions[JOBS_EXTENSION].huey.put(HEARTBEAT_KEY, now.isoformat())
+    return now.isoformat()
+
+
+def check_jobs() -> tuple[str, str]:
+    """The queue's storage answers, how many jobs wait, and whether a worker ran lately."""
+    engine = current_app.extensions.get(JOBS_EXTENSION)
+    if engine is None:
+        return DOWN, "No job queue is set up."
+    waiting = engine.huey.pending_count()
+    stamp = engine.huey.get(HEARTBEAT_KEY, peek=True)
+    jobs = f"{waiting} job{'s' if waiting != 1 else ''} waiting"
+    if not stamp:
+        return DEGRADED, f"{jobs}; no worker has reported yet."
+    age = clock.utcnow() - clock.as_utc(datetime.fromisoformat(stamp))
+    if age > HEARTBEAT_STALE:
+        minutes = int(age.total_seconds() // 60)
+        return DEGRADED, f"{jobs}; the workers last reported {minutes} minutes ago (stale)."
+    return OK, f"{jobs}; a worker reported {max(0, int(age.total_seconds()))} s ago."
+
+
+def _folders(app: Flask) -> list[Path]:
+    folders = [Path(app.instance_path)]
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:"):
+        folder = Path(url.database).resolve().parent
+        if folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def check_disk() -> tuple[str, str]:
+    """Free space where the server writes (its instance folder, an SQLite database's)."""
+    low_mb = float(current_app.config.get("KIOSK_STATUS_DISK_LOW_MB") or DISK_LOW_MB)
+    free_mb = min(shutil.disk_usage(folder).free for folder in _folders(current_app)) / 2**20
+    words = f"{free_mb / 1024:.1f} GB free" if free_mb >= 1024 else f"{free_mb:.0f} MB free"
+    if free_mb < low_mb / 10:
+        return DOWN, f"{words}: almost full."
+    if free_mb < low_mb:
+        return DEGRADED, f"{words}: low (below {low_mb:.0f} MB)."
+    return OK, f"{words}."
+
+
+def health_run(app: Flask, *, ready_only: bool = False) -> list[Check]:
+    """Run the checks at once, each bounded in time; the answers in a fixed order.
+    `ready_only`: only what the service cannot work without (the database, Redis)."""
+    deadline = time.monotonic() + _timeout_s(app)
+    probes = [("database", check_database, True)]
+    if app.config.get("KIOSK_REDIS_URL"):
+        probes.append(("redis", check_redis, True))
+    if not ready_only:
+        probes += [("jobs", check_jobs, False), ("disk", check_disk, False)]
+    waits = [_run_bounded(app, name, probe, essential=essential, deadline=deadline)
+             for name, probe, essential in probes]
+    return [wait() for wait in waits]
+
+
+def overall(checks: list[Check]) -> str:
+    """down when something essential is down, degraded when anything is not ok, else ok."""
+    if any(c.essential and c.state == DOWN for c in checks):
+        return DOWN
+    return DEGRADED if any(c.state != OK for c in checks) else OK
