@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from ..core import clock
 from ..core.errors import DomainError, error_body
 from ..core.validate import INT_MAX, timestamp
+from .compat import op_current
 from .rows import BatchRows
 
 MAX_OPS = 500
@@ -98,6 +99,9 @@ def batch_read(body, *, device, received_at: datetime) -> Batch:
         if index and seq <= ops[index - 1]["seq"]:
             raise SyncRefused(400, "bad_request", "Ops must be in increasing seq order; "
                               "nothing was applied.", index=index)
+    # An older page's op is read as today's from here on: checked, applied, stored and
+    # compared with its resend in today's shape (compat.py).
+    ops = [op_current(op) for op in ops]
     outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
     pending = outbox.get("pending")
     if not isinstance(pending, int) or isinstance(pending, bool) or pending < 0:
