@@ -51,6 +51,7 @@ ENV_OVERRIDES = {
     "KIOSK_SIGN_IN_LIMIT": "KIOSK_SIGN_IN_LIMIT",
     "KIOSK_SYNC_CONFIRM_SECONDS": "KIOSK_SYNC_CONFIRM_SECONDS",
     "KIOSK_BILLING_OFFLINE_AFTER_S": "KIOSK_BILLING_OFFLINE_AFTER_S",
+    "KIOSK_OUTAGE_DETECT_AFTER_S": "KIOSK_OUTAGE_DETECT_AFTER_S",
     "KIOSK_BILLING_WEBHOOK_TIMEOUT": "KIOSK_BILLING_WEBHOOK_TIMEOUT",
     "KIOSK_PUBLIC_URL": "KIOSK_PUBLIC_URL",
     "KIOSK_PORTAL_LIMIT": "KIOSK_PORTAL_LIMIT",
@@ -235,6 +236,7 @@ def configure_blueprints(app: Flask) -> None:
     from .forms.views import bp as forms_bp
     from .inbox.views import bp as inbox_bp
     from .intake.views import bp as intake_bp
+    from .maintenance.report_views import bp as outages_bp
     from .messaging.callbacks import bp as messaging_callbacks_bp
     from .messaging.views import bp as messaging_bp
     from .owners.views import bp as owners_bp
@@ -249,7 +251,8 @@ def configure_blueprints(app: Flask) -> None:
     for bp in (staff_bp, boards_bp, patients_bp, treatments_bp, admin_bp, intake_bp,
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
                discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
-               flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp, portal_bp):
+               flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp, portal_bp,
+               outages_bp):
         app.register_blueprint(bp)
 
 
@@ -264,6 +267,7 @@ def configure_features(app: Flask) -> None:
     from .documents import hooks as documents_hooks
     from .flows import hooks as flows_hooks
     from .inbox import hooks as inbox_hooks
+    from .maintenance import hooks as maintenance_hooks
     from .messaging import hooks as messaging_hooks
     from .staff import hooks as staff_hooks
     from .treatments import hooks as treatments_hooks
@@ -271,7 +275,7 @@ def configure_features(app: Flask) -> None:
     for install in (clinic_templating.install, staff_hooks.install, devices_hooks.install,
                     treatments_hooks.install, discharge_hooks.install, documents_hooks.install,
                     billing_hooks.install, inbox_hooks.install, messaging_hooks.install,
-                    flows_hooks.install):
+                    flows_hooks.install, maintenance_hooks.report_install):
         install(app)
 
 
