@@ -24,10 +24,11 @@ def _report_of(uid: str):
     return outage_report(outage_by_uid(uid), billing=user.level >= LEVEL_BILLING)
 
 
-def _context(report, error=None) -> dict:
-    user = current_user()
-    return {"report": report, "error": error, "can_review": user.level >= LEVEL_MANAGER,
-            "can_retry": user.level >= LEVEL_MANAGER, "can_bill": report.billing is not None}
+def _context(report, error=None, *, printing: bool = False) -> dict:
+    """What the report's templates need; paper gets no buttons."""
+    manager = not printing and current_user().level >= LEVEL_MANAGER
+    return {"report": report, "error": error, "can_review": manager, "can_retry": manager,
+            "can_bill": report.billing is not None}
 
 
 @bp.get("/")
@@ -59,7 +60,7 @@ def part(uid: str):
 def print_view(uid: str):
     """The report to print: no navigation, no buttons, a page per section."""
     return render_template("maintenance/report_print.html", clinic_name=clinic_settings().name,
-                           **_context(_report_of(uid)))
+                           **_context(_report_of(uid), printing=True))
 
 
 @bp.get("/<uid>.pdf")
@@ -68,7 +69,7 @@ def pdf(uid: str):
     """The same print view as a PDF (WeasyPrint)."""
     report = _report_of(uid)
     html = render_template("maintenance/report_print.html", clinic_name=clinic_settings().name,
-                           pdf=True, **_context(report))
+                           pdf=True, **_context(report, printing=True))
     return pdf_response(pdf_document(html).write_pdf(), f"outage-{report.outage.uid}.pdf")
 
 

@@ -235,3 +235,24 @@ def test_the_staff_banner_points_at_the_outage_to_review(app, clinic, frozen_clo
     with app.test_request_context():
         g.user = person(3)
         assert "out of reach" not in render_template("maintenance/_outage_banner.html")
+
+
+def test_a_failed_pdf_says_so_and_offers_a_manager_the_retry(clinic, client, login,
+                                                              frozen_clock, monkeypatch):
+    from kiosk.documents import worker
+
+    w = outage_after_offline_work(clinic, client, frozen_clock)
+    uid = outage_of(w).uid
+    monkeypatch.setattr(worker, "pdf_render", lambda doc: (_ for _ in ()).throw(
+        OSError("no fonts")))
+    for hours in range(0, 6):
+        worker.documents_work(now=clock.utcnow() + timedelta(hours=hours))
+    login(person(6))
+    text = part_text(client.get(f"/outages/{uid}").text)
+    assert text.count("PDF failed") == 3 and "Open the PDF" not in text
+    assert text.count("Try the PDF again") == 3 and "/retry" in text
+    printed = client.get(f"/outages/{uid}/print").text
+    assert "PDF failed" in printed and "<form" not in printed and "<button" not in printed
+    login(person(4))
+    text = part_text(client.get(f"/outages/{uid}").text)
+    assert "Try the PDF again" not in text and "Ask a manager to try it again" in text
