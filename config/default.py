@@ -96,6 +96,9 @@ KIOSK_SYNC_CONFIRM_SECONDS = 120
 # Billing: an action through a tablet that reaches the server this many seconds after it was
 # performed was captured offline (flagged on the billing report and PDF).
 KIOSK_BILLING_OFFLINE_AFTER_S = 60
+# Work a tablet performed this many seconds or more before it reached the server means the
+# server was out of reach for it: an outage is recorded (or one that overlaps extended).
+KIOSK_OUTAGE_DETECT_AFTER_S = 300
 # Seconds the practice system's webhook has to answer before the charge is tried again later.
 KIOSK_BILLING_WEBHOOK_TIMEOUT = 10
 # The address clients reach the server at (https://vets.example.org), for the client

@@ -51,6 +51,7 @@ ENV_OVERRIDES = {
     "KIOSK_SIGN_IN_LIMIT": "KIOSK_SIGN_IN_LIMIT",
     "KIOSK_SYNC_CONFIRM_SECONDS": "KIOSK_SYNC_CONFIRM_SECONDS",
     "KIOSK_BILLING_OFFLINE_AFTER_S": "KIOSK_BILLING_OFFLINE_AFTER_S",
+    "KIOSK_OUTAGE_DETECT_AFTER_S": "KIOSK_OUTAGE_DETECT_AFTER_S",
     "KIOSK_BILLING_WEBHOOK_TIMEOUT": "KIOSK_BILLING_WEBHOOK_TIMEOUT",
     "KIOSK_PUBLIC_URL": "KIOSK_PUBLIC_URL",
     "KIOSK_MAINTENANCE_PREPARE_S": "KIOSK_MAINTENANCE_PREPARE_S",
@@ -240,6 +241,7 @@ def configure_blueprints(app: Flask) -> None:
     from .forms.views import bp as forms_bp
     from .inbox.views import bp as inbox_bp
     from .intake.views import bp as intake_bp
+    from .maintenance.report_views import bp as outages_bp
     from .maintenance.views import bp as maintenance_bp
     from .messaging.callbacks import bp as messaging_callbacks_bp
     from .messaging.views import bp as messaging_bp
@@ -257,7 +259,7 @@ def configure_blueprints(app: Flask) -> None:
                devices_bp, sync_bp, tablet_bp, anaesthesia_bp, documents_bp, forms_bp,
                discharge_bp, billing_bp, billing_admin_bp, inbox_bp, flows_bp,
                flow_timeline_bp, messaging_bp, messaging_callbacks_bp, owners_bp, portal_bp,
-               maintenance_bp, status_bp):
+               maintenance_bp, outages_bp, status_bp):
         app.register_blueprint(bp)
 
 

@@ -172,10 +172,26 @@ def confirm_within() -> timedelta:
     return timedelta(seconds=int(current_app.config.get("KIOSK_SYNC_CONFIRM_SECONDS", 120)))
 
 
-def dashboard_rows(*, now: datetime | None = None) -> list[DashboardRow]:
-    """Every device's sync state: waiting ops, silence, skew, gaps and unreviewed conflicts."""
+def outbox_waiting(device: Device) -> bool:
+    """Whether the device's own last report said it holds unsent changes."""
+    return (device.outbox_pending or 0) > 0
+
+
+def outbox_silent(device: Device, *, since: datetime) -> bool:
+    """Whether a tablet has not been heard from since `since`: it may hold changes nobody
+    knows of, so it never counts as synced. The one rule of "synced" (with outbox_waiting):
+    the sync dashboard asks since a moment ago, the after-outage report since the outage
+    ended."""
+    seen = device.last_seen_at
+    return device.kind == "tablet" and (seen is None or seen < since)
+
+
+def dashboard_rows(*, now: datetime | None = None,
+                   since: datetime | None = None) -> list[DashboardRow]:
+    """Every device's sync state: waiting ops, silence, skew, gaps and unreviewed conflicts.
+    A tablet is silent unless heard from since `since` (by default within confirm_within)."""
     now = now or clock.utcnow()
-    fresh = confirm_within()
+    since = since if since is not None else now - confirm_within()
     conflicts = dict(db.session.execute(
         select(SyncOp.device_id, func.count()).where(
             SyncOp.status.in_(("conflict", "rejected")), SyncOp.dismissed_at.is_(None))
@@ -185,11 +201,9 @@ def dashboard_rows(*, now: datetime | None = None) -> list[DashboardRow]:
         .group_by(DeviceEvent.device_id)).all())
     rows = []
     for device in devices_list():
-        seen = device.last_seen_at
         rows.append(DashboardRow(
             device=device, conflicts=conflicts.get(device.id, 0), gaps=gaps.get(device.id, 0),
-            silent=device.kind == "tablet" and (seen is None or now - seen > fresh),
-            waiting=(device.outbox_pending or 0) > 0,
+            silent=outbox_silent(device, since=since), waiting=outbox_waiting(device),
             skewed=device.skew_ms is not None and abs(device.skew_ms) > SKEW_LIMIT_MS))
     order = {"waiting": 0, "silent": 1, "ok": 2, "display": 3, "unpaired": 4, "revoked": 5}
     rows.sort(key=lambda r: order[r.state])
@@ -296,6 +310,16 @@ def problem_card(device: Device, op_id) -> ProblemCard:
 
 
 ERR_NO_PROBLEM = "There is no such conflict or refused change on this device."
+
+
+def problem_cards_between(start: datetime, end: datetime, *,
+                          limit: int = 200) -> list[ProblemCard]:
+    """Every device's conflicts and refused ops not yet reviewed that were performed
+    between `start` and `end` (an outage), oldest first, as the review page words them."""
+    return _cards(list(db.session.scalars(select(SyncOp).where(
+        SyncOp.status.in_(("conflict", "rejected")), SyncOp.dismissed_at.is_(None),
+        SyncOp.corrected_at >= start, SyncOp.corrected_at <= end)
+        .order_by(SyncOp.corrected_at, SyncOp.id).limit(limit))))
 
 
 def _user_id(ref) -> int | None:
