@@ -140,8 +140,10 @@ def window_start(*, window: MaintenanceWindow, now: datetime | None = None) -> M
         connector_pause(user=actor, paused=True, reason=_pause_reason(window))
         restore["connector_paused"] = False
     window.state, window.started_at, window.restore = "under_way", now, restore
-    db.session.add(Outage(cause="window", window_id=window.id, started_at=window.starts_at,
-                          detected_at=now))
+    # From now on tablets may be cut off (a server stopped a little early): the outage's
+    # span, and so its report, starts here, or at the window's start if that was earlier.
+    db.session.add(Outage(cause="window", window_id=window.id,
+                          started_at=min(now, window.starts_at), detected_at=now))
     audit_record(action="maintenance.start", entity="maintenance_window", entity_uid=window.uid,
                  user=None, detail={"switched": sorted(restore)})
     event_record(db.session, "maintenance.started", window=window.uid)

@@ -103,13 +103,13 @@ def test_a_maintenance_window_with_an_upgrade_needs_nothing_done_by_hand(
         assert server.query("SELECT state FROM maintenance_windows") == [("under_way",)]
 
         # The window starts: the server is stopped, the tablet goes on offline.
+        wait_for(lambda: server_now(server) > starts + timedelta(seconds=1),
+                 "the window's start", timeout=120)
         context.set_offline(True)
         server.stop()
         offline_work(tablet, base, sheet, anaesthesia, name, task)
 
         # The upgrade: a newer migration on the live database, then the new server.
-        wait_for(lambda: server_now(server) > starts + timedelta(seconds=1),
-                 "the window's start", timeout=120)
         upgraded = server_db_upgrade(server, newer_migrations(tmp_path))
         assert "f18c0a7e5b01" in upgraded
         server.start()
@@ -140,6 +140,20 @@ def test_a_maintenance_window_with_an_upgrade_needs_nothing_done_by_hand(
         "the anaesthesia sheet's PDF to be archived", timeout=60)
     outage = server.query("SELECT uid, ended_at FROM outages WHERE cause = 'window'")
     assert len(outage) == 1 and outage[0][1] is not None
+
+    # The after-outage report, built by itself: the tablet synced, the sheet's PDF, the
+    # offline charge; the manager's pages point at it.
+    board.goto(f"{base}/patients/")
+    board.locator(".outage-banner a", has_text="see what to check").click()
+    board.wait_for_url(re.compile(f"/outages/{outage[0][0]}$"))
+    report = board.locator("#outage-devices")
+    report.locator(".sync-verdict", has_text="All synced").wait_for(timeout=90_000)
+    assert "Blue #2" in report.inner_text()
+    papers = board.locator("#outage-papers")
+    papers.locator("a", has_text=re.compile("PDF")).first.wait_for(timeout=60_000)
+    assert name in papers.inner_text()
+    billing = board.locator("#outage-billing").inner_text()
+    assert re.search(r"\b1 captured offline on the tablets", billing), billing
     board_context.close()
 
 
