@@ -9,9 +9,14 @@ builder) and docs/flow-dry-run.png (its dry run for a senior dog of the demo), a
 the server; docs/portal-form.png is an intake form e-mailed to a demo owner, filled and
 signed with a finger on a phone, before it is sent. The billing PDF is made from the demo
 clinic in a database of its own (with one charge a tablet sent late), and shown by
-Chromium's PDF viewer for docs/billing-pdf.png.
+Chromium's PDF viewer for docs/billing-pdf.png. With --maintenance-only (a demo server of its
+own): a window planned (docs/maintenance-plan.png), its banner on the ICU board and on a
+tablet that fetched its pages fresh (docs/maintenance-board.png, docs/maintenance-tablet.png),
+the public status page meanwhile (docs/status-page.png), and, after the tablet did a task
+offline and the window ended, the after-outage report (docs/outage-report.png).
 
-    python docs/screenshots.py [--out docs] [--billing-only | --flows-only | --portal-only]
+    python docs/screenshots.py [--out docs] [--billing-only | --flows-only | --portal-only |
+                                --maintenance-only]
 """
 
 import argparse
@@ -246,6 +251,69 @@ def billing_pdf_shot(browser, pdf: Path, path: Path) -> None:
     context.close()
 
 
+def maintenance_shots(browser, server, out: Path) -> None:
+    """A window planned three minutes ahead (under way at once: its lead is five minutes),
+    its banner on the board and a tablet, the status page, then a task done offline on the
+    tablet, the window ended by hand, and the report once the tablet has synced."""
+    from kiosk.core import clock
+    from tests.e2e.helpers import complete_in_dialog, patient_with_open_tasks, set_up_tablet
+
+    base = server.base_url
+    start = (clock.utcnow() + timedelta(minutes=3)).replace(second=0, microsecond=0)
+    manager = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = manager.new_page()
+    sign_in(page, base, "manager", "manager-demo")
+    page.goto(f"{base}/maintenance/")
+    form = page.locator("#window-plan form")
+    form.locator("input[name=starts_at]").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    form.locator("input[name=ends_at]").fill((start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    form.locator("input[name=message]").fill("Upgrade to the new release: tablets keep working.")
+    form.get_by_role("button", name="Plan maintenance").click()
+    for _ in range(60):  # under way within a tick
+        page.goto(f"{base}/maintenance/")
+        if page.locator("#window-current form").count():
+            break
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(out / "maintenance-plan.png"), full_page=True)
+
+    wall = browser.new_context(viewport=WALL)
+    board = wall.new_page()
+    sign_in(board, base, "manager", "manager-demo")
+    board.goto(f"{base}/boards/1")
+    board.locator("#maintenance-banner[data-window]").wait_for()
+    board.screenshot(path=str(out / "maintenance-board.png"))
+    wall.close()
+
+    context, tablet, _ = set_up_tablet(browser, server)
+    uid, name = patient_with_open_tasks(server)
+    tablet.goto(f"{base}/patients/{uid}/sheet")
+    tablet.locator("#maintenance-banner [data-fresh]").filter(
+        has_text="fetched fresh").wait_for(timeout=60_000)
+    tablet.screenshot(path=str(out / "maintenance-tablet.png"))
+
+    status = browser.new_context(viewport={"width": 1000, "height": 900}).new_page()
+    status.goto(f"{base}/status")
+    status.screenshot(path=str(out / "status-page.png"), full_page=True)
+    status.context.close()
+
+    context.set_offline(True)
+    task = tablet.locator("a.task:not(.done)").first
+    complete_in_dialog(tablet, task)
+    tablet.locator("a.task.done.waiting").first.wait_for()
+    tablet.wait_for_timeout(6000)  # longer than "offline" means for billing here
+    page.goto(f"{base}/maintenance/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#window-current").get_by_role("button", name="End now").click()
+    page.locator(".flash", has_text="Maintenance ended").wait_for()
+    context.set_offline(False)
+    page.goto(f"{base}/outages/")
+    page.locator("a[href^='/outages/']").first.click()
+    page.locator("#outage-devices .sync-verdict", has_text="All synced").wait_for(timeout=120_000)
+    page.screenshot(path=str(out / "outage-report.png"), full_page=True)
+    context.close()
+    manager.close()
+
+
 def main() -> int:
     """Start the demo server, take the screenshots, stop the server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -256,10 +324,14 @@ def main() -> int:
     only.add_argument("--flows-only", action="store_true",
                       help="only docs/flow-builder.png and docs/flow-dry-run.png")
     only.add_argument("--portal-only", action="store_true", help="only docs/portal-form.png")
+    only.add_argument("--maintenance-only", action="store_true",
+                      help="only the maintenance, status and outage report screenshots")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.maintenance_only:
+        return maintenance_main(args.out)
     if not (args.flows_only or args.portal_only):
         with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
                 sync_playwright() as playwright:
@@ -292,6 +364,25 @@ def main() -> int:
         "whiteboard.png", "sheet.png", "anaesthesia-sheet.png", *flows, *portal)
     for name in names:
         print(f"wrote {args.out / name}")
+    return 0
+
+
+def maintenance_main(out: Path) -> int:
+    """The maintenance screenshots, on a demo server of their own (the banner asked for
+    every 3 s; a change 5 s late counts as offline)."""
+    from playwright.sync_api import sync_playwright
+
+    env = {"KIOSK_MAINTENANCE_POLL_S": "3", "KIOSK_BILLING_OFFLINE_AFTER_S": "5"}
+    with tempfile.TemporaryDirectory(prefix="kiosk-shots-") as tmp, \
+            KioskServer(Path(tmp), env=env) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            maintenance_shots(browser, server, out)
+        finally:
+            browser.close()
+    for name in ("maintenance-plan.png", "maintenance-board.png", "maintenance-tablet.png",
+                 "status-page.png", "outage-report.png"):
+        print(f"wrote {out / name}")
     return 0
 
 
