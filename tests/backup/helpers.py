@@ -87,17 +87,30 @@ class Writer:
         assert self.failed is None, f"the writer failed: {self.failed!r}"
 
 
+def _writer_note(row) -> int | None:
+    """The number of a Writer's row (its note "w12"), None for any other row."""
+    if "backup.test" not in row:
+        return None
+    note = next((v for v in row if isinstance(v, str) and v[:1] == "w" and v[1:].isdigit()),
+                None)
+    return int(note[1:]) if note else -1
+
+
 def snapshot_matches(source: dict, restored: dict, manifest: dict) -> None:
-    """The restored database is the source as it stood at one moment: every table equal,
-    but audit_entries (written on meanwhile), which must be a whole prefix of the source's."""
+    """The restored database is the source as it stood at one moment: every table equal;
+    of audit_entries (written on meanwhile), the rows made before, and the Writer's rows up
+    to some moment, w0…wk, none missing (its commits come one after another)."""
     assert sorted(restored) == sorted(source)
     for name in source:
         if name != "audit_entries":
             assert restored[name] == source[name], name
         assert len(restored[name]) == manifest["tables"][name], name
-    kept = len(restored["audit_entries"])
-    by_id = sorted(source["audit_entries"])
-    assert sorted(restored["audit_entries"]) == by_id[:kept]
+    rows = restored["audit_entries"]
+    assert all(row in source["audit_entries"] for row in rows)
+    assert [r for r in rows if "backup.test" not in r] == \
+        [r for r in source["audit_entries"] if "backup.test" not in r]
+    written = sorted(n for n in map(_writer_note, rows) if n is not None and n >= 0)
+    assert written == list(range(len(written))) and len(written) >= 20
 
 
 def files_of(folder: Path) -> dict[str, bytes]:

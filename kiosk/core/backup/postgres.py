@@ -25,7 +25,7 @@ ERR_TOOL_MISSING = ("{tool} was not found: install PostgreSQL {major}'s client p
                     "(Debian/Ubuntu: apt install postgresql-client-{major}).")
 ERR_TOOL_OLD = ("{tool} {found} is older than the PostgreSQL {major} server and cannot work "
                 "with it: install postgresql-client-{major} (or newer).")
-ERR_CONNECT = "Cannot reach the PostgreSQL database {where}: {why}."
+ERR_CONNECT = "The PostgreSQL database {where} could not be used: {why}."
 ERR_TOOL_FAILED = "{tool} failed: {why}"
 ERR_DUMP_COUNTS = ("The backup does not match its manifest: the dump holds {found} rows of "
                    "{table}, the manifest says {expected}.")
@@ -42,7 +42,7 @@ def _engine(url: URL):
 
 def _connection_problem(url: URL, exc: Exception) -> DomainError:
     orig = getattr(exc, "orig", None) or exc
-    why = (str(orig).strip().splitlines() or [type(orig).__name__])[-1][:300]
+    why = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
     return DomainError("database_unreachable", ERR_CONNECT.format(where=where(url), why=why))
 
 
@@ -84,8 +84,8 @@ def pg_tool(tool: str, server_major: int) -> str:
 
 def _tables(conn) -> list[tuple[str, str]]:
     rows = conn.execute(text("SELECT schemaname, tablename FROM pg_tables WHERE schemaname "
-                             "NOT IN :system ORDER BY schemaname, tablename")
-                        .bindparams(system=SYSTEM_SCHEMAS))
+                             "<> ALL(:system) ORDER BY schemaname, tablename"),
+                        {"system": list(SYSTEM_SCHEMAS)})
     return [(row[0], row[1]) for row in rows]
 
 
