@@ -60,6 +60,8 @@ ENV_OVERRIDES = {
     "KIOSK_PORTAL_LIMIT": "KIOSK_PORTAL_LIMIT",
     "KIOSK_STATUS_CHECK_TIMEOUT_S": "KIOSK_STATUS_CHECK_TIMEOUT_S",
     "KIOSK_STATUS_DISK_LOW_MB": "KIOSK_STATUS_DISK_LOW_MB",
+    "KIOSK_BACKUP_DIR": "KIOSK_BACKUP_DIR",
+    "KIOSK_BACKUP_KEEP": "KIOSK_BACKUP_KEEP",
 }
 
 
@@ -291,9 +293,11 @@ def configure_jobs(app: Flask) -> None:
     """The one job queue, with core's hourly upkeep and every job the features registered
     in configure_features, bound to this application (see kiosk.core.jobs)."""
     from .core import upkeep
+    from .core.backup import daily as backup_daily
     from .core.jobs import jobs_install
 
     upkeep.install()
+    backup_daily.install(__version__)
     jobs_install(app)
 
 

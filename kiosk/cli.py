@@ -4,6 +4,7 @@ imports, upkeep."""
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -11,8 +12,9 @@ from flask.cli import FlaskGroup, routes_command, shell_command
 from flask_migrate import upgrade
 from sqlalchemy import inspect, select
 
-from . import create_app
+from . import __version__, create_app
 from .core.errors import DomainError
+from .core.files import folder_private
 from .core.jobs import consumer_run, consumer_start, jobs_run_pending
 from .core.upkeep import upkeep_run
 from .extensions import db, socketio
@@ -330,6 +332,65 @@ def upkeep_command():
     """Upkeep now: two days of sheet ahead, fresh query statistics (the job queue runs it
     hourly by itself; this is for scripts and cron)."""
     click.echo(json.dumps(upkeep_run()))
+
+
+@main.command("backup")
+@click.option("--to", "folder", default=None, type=click.Path(path_type=Path),
+              help="The folder the backup set goes in (default: KIOSK_BACKUP_DIR, else "
+              "backups/ in the instance folder).")
+def backup_command(folder: Path | None):
+    """Back up the database and the files kept beside it into a new backup set, while the
+    application runs (see docs/backup.md); the last line is JSON."""
+    from .core.backup.sets import backup_make, kept_files
+
+    app = current_app._get_current_object()
+    if folder is None and app.config.get("KIOSK_BACKUP_DIR"):
+        folder = Path(app.config["KIOSK_BACKUP_DIR"])
+    elif folder is None:
+        folder = folder_private(Path(app.instance_path) / "backups")
+    files = kept_files(app.instance_path, app.config.get("SECRET_KEY"))
+    try:
+        path, manifest = backup_make(url=app.config["SQLALCHEMY_DATABASE_URI"],
+                                     folder=folder, files=files, app_version=__version__)
+    except DomainError as exc:
+        raise click.ClickException(f"No backup was made. {exc.message}") from None
+    rows = sum(manifest["tables"].values())
+    click.echo(f"Backup written to {path} ({len(manifest['tables'])} tables, {rows} rows).")
+    click.echo(json.dumps({"backup": str(path), "tables": len(manifest["tables"]),
+                           "rows": rows, "created_at": manifest["created_at"]}))
+
+
+@main.command("restore")
+@click.argument("backup", type=click.Path(path_type=Path))
+@click.option("--database-url", default=None,
+              help="The empty database to restore into (default: the configured one, "
+              "KIOSK_DATABASE_URL).")
+@click.option("--files-to", default=None, type=click.Path(path_type=Path),
+              help="Where the kept files (the secret key) go (default: the instance folder "
+              "when restoring into the configured database, else nowhere).")
+def restore_command(backup: Path, database_url: str | None, files_to: Path | None):
+    """Restore a backup set into a new, empty database and check it against the set's
+    manifest (stop the server and `kiosk worker` first; see docs/backup.md)."""
+    from sqlalchemy.engine import make_url
+
+    from .core.backup.sets import backup_restore, where
+
+    app = current_app._get_current_object()
+    configured = app.config["SQLALCHEMY_DATABASE_URI"]
+    url = database_url or configured
+    if files_to is None and make_url(url) == make_url(configured):
+        files_to = Path(app.instance_path)  # this installation's own database: its own files
+    try:
+        done = backup_restore(backup=backup, url=url, files_to=files_to)
+    except DomainError as exc:
+        raise click.ClickException(f"Nothing was restored. {exc.message}") from None
+    click.echo(f"Restored {done['rows']} rows in {done['tables']} tables into "
+               f"{where(make_url(url))}; every table's count matches the backup of "
+               f"{done['created_at']}.")
+    if files_to is None:
+        click.echo("The kept files (the secret key) were checked, not restored: "
+                   "give --files-to to restore them.")
+    click.echo(json.dumps(done))
 
 
 if __name__ == "__main__":  # pragma: no cover
