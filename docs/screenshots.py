@@ -266,7 +266,8 @@ def maintenance_shots(browser, server, out: Path) -> None:
     page.goto(f"{base}/maintenance/")
     form = page.locator("#window-plan form")
     form.locator("input[name=starts_at]").fill(start.strftime("%Y-%m-%dT%H:%M"))
-    form.locator("input[name=ends_at]").fill((start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    end = start + timedelta(hours=1)
+    form.locator("input[name=ends_at]").fill(end.strftime("%Y-%m-%dT%H:%M"))
     form.locator("input[name=message]").fill("Upgrade to the new release: tablets keep working.")
     form.get_by_role("button", name="Plan maintenance").click()
     for _ in range(60):  # under way within a tick
