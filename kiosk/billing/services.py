@@ -271,6 +271,13 @@ def shift_end(*, user, at=None, uid: str | None = None, device=None, note=None,
               now: datetime | None = None) -> ShiftMark:
     """Mark the end of a shift (now, or when a tablet marked it); marks only go forward."""
     permission_check(user, LEVEL_BILLING, "mark the end of a shift")
+    return shift_mark_record(user=user, at=at, uid=uid, device=device, note=note, now=now)
+
+
+def shift_mark_record(*, user, at=None, uid: str | None = None, device=None, note=None,
+                      now: datetime | None = None) -> ShiftMark:
+    """The mark itself, for callers that checked who may make it (shift_end) or act for the
+    clinic by themselves (a maintenance window, in the name of the manager who planned it)."""
     now = now or clock.utcnow()
     at = as_utc(at) if at else now
     if at > now + FUTURE_TOLERANCE:
@@ -362,11 +369,17 @@ def connector_configure(*, user, kind, webhook_url=None, own_hosts=()) -> Billin
 def connector_pause(*, user, paused: bool, reason=None) -> BillingConnector:
     """Pause sending (an outage, an upgrade): charges queue; resuming sends them."""
     permission_check(user, LEVEL_MANAGER, "pause or resume sending charges")
+    return connector_pause_set(user=user, paused=paused, reason=reason)
+
+
+def connector_pause_set(*, user, paused: bool, reason=None) -> BillingConnector:
+    """The pause itself, for callers that checked who may set it (connector_pause) or act
+    for the clinic by themselves (a maintenance window); `user` may be None."""
     reason = text_optional(reason, "reason", "Reason", 200)
     row = connector_get()
     row.paused = paused
     row.paused_at = clock.utcnow() if paused else None
-    row.paused_by_id = user.id if paused else None
+    row.paused_by_id = user.id if paused and user is not None else None
     row.pause_reason = reason if paused else None
     audit_record(action="billing.pause" if paused else "billing.resume",
                  entity="billing_connector", entity_uid=str(row.id), user=user,

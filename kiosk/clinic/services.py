@@ -104,6 +104,12 @@ def _flag(value) -> bool:
 def settings_update(*, actor, data: dict) -> ClinicSettings:
     """Change the settings present in `data`, creating the settings row on first save."""
     permission_check(actor, LEVEL_MANAGER, "change the clinic's settings")
+    return settings_apply(actor=actor, data=data)
+
+
+def settings_apply(*, actor, data: dict) -> ClinicSettings:
+    """The change itself, for callers that checked who may make it (settings_update) or
+    act for the clinic by themselves (a maintenance window); `actor` may be None."""
     fields = settings_fields_clean(data)
     settings = settings_get()
     if settings.id is None:

@@ -58,6 +58,12 @@ class _Job:
     every_minutes: int | None = None
 
 
+# When this process started running the queue's jobs (`kiosk run`'s threads or `kiosk
+# worker`): a job may ask whether the process doing it started after some moment (a
+# maintenance window ends once the server is back). One-off runs (`kiosk jobs run-once`)
+# start no consumer.
+CONSUMER_STARTED = "kiosk_consumer_started_at"
+
 # Name → job, registered at start-up by the features that own the work.
 _jobs: dict[str, _Job] = {}
 _last_engine = None  # the engine of the application installed last (no app context: scripts)
@@ -350,6 +356,7 @@ def consumer_start(app) -> None:
     if _worker_separate(app, warn=True):
         log.info("jobs: run by `kiosk worker` (KIOSK_WORKER=separate)")
         return
+    app.extensions[CONSUMER_STARTED] = clock.utcnow()
     consumer = _consumer(app, IN_PROCESS_WORKERS, _QuietConsumer,
                          shutdown_timeout=SHUTDOWN_S)
     consumer.start()
@@ -376,6 +383,7 @@ def consumer_run(app, workers: int = IN_PROCESS_WORKERS) -> None:
     """Run the jobs in this process until a signal stops it (`kiosk worker`): SIGTERM lets
     running jobs finish (up to a minute), SIGINT stops now, SIGHUP restarts."""
     consumer = _consumer(app, workers, graceful_signal="TERM", shutdown_timeout=60)
+    app.extensions[CONSUMER_STARTED] = clock.utcnow()
     _periodic_now(app)
     log.info("jobs: worker of queue %s started (%d threads, periodic jobs on)",
              consumer.huey.name, workers)

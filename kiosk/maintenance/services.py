@@ -14,12 +14,12 @@ switched, unless a manager changed it meanwhile.
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..billing.models import ShiftMark
-from ..billing.services import connector_get, connector_pause, shift_end
+from ..billing.services import connector_get, connector_pause_set, shift_mark_record
 from ..clinic.selectors import settings_get, settings_zone
-from ..clinic.services import settings_update
+from ..clinic.services import settings_apply
 from ..core import clock
 from ..core.audit import audit_record
 from ..core.auth import LEVEL_MANAGER, permission_check
@@ -42,8 +42,10 @@ ERR_PAST = "The start is in the past; choose a time from now on."
 ERR_OVERLAP = "This overlaps the window already planned for {start} to {end}."
 ERR_NOT_SCHEDULED = "Only a window that has not started can be cancelled (this one is {state})."
 ERR_NOT_UNDER_WAY = "Only a window under way can be ended (this one is {state})."
-STATE_WORDS = {"scheduled": "planned", "under_way": "under way", "ended": "over",
-               "cancelled": "cancelled"}
+STATE_WORDS = {"scheduled": "planned", "under_way": "under way", "ending": "ending",
+               "ended": "over", "cancelled": "cancelled"}
+# What a window switches, and so hands on to a window that follows straight after it.
+SWITCHES = ("allow_direct_patient_creation", "connector_paused", "pause_reason")
 
 
 def prepare_lead() -> timedelta:
@@ -94,17 +96,23 @@ def window_schedule(*, user, data: dict, now: datetime | None = None) -> Mainten
                  entity_uid=window.uid, user=user,
                  detail={"starts_at": fields["starts_at"].isoformat(),
                          "ends_at": fields["ends_at"].isoformat()})
-    event_record(db.session, "maintenance.scheduled", window=window.uid)
+    # The moments travel with the event: what queues the window's ticks runs after the
+    # commit, when this session can no longer be read.
+    event_record(db.session, "maintenance.scheduled", window=window.uid,
+                 moments=[(fields["starts_at"] - prepare_lead()).isoformat(),
+                          fields["starts_at"].isoformat(), fields["ends_at"].isoformat()])
     return window
 
 
 def window_cancel(*, user, window: MaintenanceWindow) -> MaintenanceWindow:
     """Call off a window that has not started."""
     permission_check(user, LEVEL_MANAGER, "cancel maintenance")
-    if window.state != "scheduled":
+    if not window_claim(window, "scheduled", "cancelled"):  # a tick may have started it
+        db.session.refresh(window)
         raise DomainError("not_scheduled", ERR_NOT_SCHEDULED.format(
-            state=STATE_WORDS[window.state]), field="window", status=409)
-    window.state, window.cancelled_at = "cancelled", clock.utcnow()
+            state=STATE_WORDS.get(window.state, window.state)), field="window", status=409)
+    db.session.refresh(window)
+    window.cancelled_at = clock.utcnow()
     audit_record(action="maintenance.cancel", entity="maintenance_window",
                  entity_uid=window.uid, user=user)
     event_record(db.session, "maintenance.cancelled", window=window.uid)
@@ -114,10 +122,21 @@ def window_cancel(*, user, window: MaintenanceWindow) -> MaintenanceWindow:
 def window_end_now(*, user, window: MaintenanceWindow) -> MaintenanceWindow:
     """A manager ends a window under way (the work finished early)."""
     permission_check(user, LEVEL_MANAGER, "end maintenance")
-    if window.state != "under_way":
+    if not window_claim(window, "under_way", "ending"):  # the tick may be ending it
+        db.session.refresh(window)
         raise DomainError("not_under_way", ERR_NOT_UNDER_WAY.format(
-            state=STATE_WORDS[window.state]), field="window", status=409)
+            state=STATE_WORDS.get(window.state, window.state)), field="window", status=409)
+    db.session.refresh(window)
     return window_end(window=window, why="ended by hand", by=user)
+
+
+def window_claim(window: MaintenanceWindow, was: str, becomes: str) -> bool:
+    """Move the window from `was` to `becomes` in one conditional UPDATE: of two callers at
+    once (the minute's tick and a planned one, a tick and a manager) only one gets it."""
+    done = db.session.execute(update(MaintenanceWindow).where(
+        MaintenanceWindow.id == window.id, MaintenanceWindow.state == was)
+        .values(state=becomes).execution_options(synchronize_session=False))
+    return done.rowcount == 1
 
 
 def _pause_reason(window: MaintenanceWindow) -> str:
@@ -130,15 +149,18 @@ def window_start(*, window: MaintenanceWindow, now: datetime | None = None) -> M
     """Make the window under way: allow direct patient creation, pause the connector, and
     remember what was switched so the end puts back exactly that."""
     now = now or clock.utcnow()
+    # The clinic's own switches, made by the window for the manager who planned it (their
+    # level was checked then; a planner who left since does not stop the window).
     actor = window.created_by
     restore = dict(window.restore or {})
     if not settings_get().allow_direct_patient_creation:
-        settings_update(actor=actor, data={"allow_direct_patient_creation": True})
+        settings_apply(actor=actor, data={"allow_direct_patient_creation": True})
         restore["allow_direct_patient_creation"] = False
     connector = connector_get()
     if connector.kind != "none" and not connector.paused:
-        connector_pause(user=actor, paused=True, reason=_pause_reason(window))
-        restore["connector_paused"] = False
+        reason = _pause_reason(window)
+        connector_pause_set(user=actor, paused=True, reason=reason)
+        restore["connector_paused"], restore["pause_reason"] = False, reason
     window.state, window.started_at, window.restore = "under_way", now, restore
     # From now on tablets may be cut off (a server stopped a little early): the outage's
     # span, and so its report, starts here, or at the window's start if that was earlier.
@@ -158,7 +180,7 @@ def _mark(window: MaintenanceWindow, key: str, at: datetime, note: str) -> None:
         return
     try:
         with db.session.begin_nested():
-            mark = shift_end(user=window.created_by, at=at, note=note)
+            mark = shift_mark_record(user=window.created_by, at=at, note=note)
         restore[key] = mark.uid
     except DomainError as exc:
         restore[key] = None
@@ -180,14 +202,12 @@ def window_end(*, window: MaintenanceWindow, why: str, by=None,
         window_mark_start(window=window)
         _mark(window, "end_mark", now, "Maintenance window ends")
     restore = dict(window.restore or {})
-    actor = window.created_by
-    if restore.get("allow_direct_patient_creation") is False \
-            and settings_get().allow_direct_patient_creation:
-        settings_update(actor=actor, data={"allow_direct_patient_creation": False})
-    connector = connector_get()
-    if restore.get("connector_paused") is False and connector.paused \
-            and connector.pause_reason == _pause_reason(window):
-        connector_pause(user=actor, paused=False)  # a pause a manager set meanwhile stays
+    successor = _successor(window, now)
+    if successor is not None:  # back to back: the next window puts things back at its end
+        handed = {key: restore[key] for key in SWITCHES if key in restore}
+        successor.restore = {**handed, **(successor.restore or {})}
+    else:
+        _put_back(window, restore)
     window.state, window.ended_at = "ended", now
     outage = db.session.scalars(select(Outage).where(Outage.window_id == window.id)).first()
     if outage is not None and outage.ended_at is None:
@@ -198,11 +218,36 @@ def window_end(*, window: MaintenanceWindow, why: str, by=None,
     return window
 
 
-def window_marks(window: MaintenanceWindow) -> list[ShiftMark]:
-    """The end-of-shift marks the window made, in order."""
-    uids = [window.restore.get(key) for key in ("start_mark", "end_mark")]
-    uids = [uid for uid in uids if uid]
-    if not uids:
-        return []
-    return list(db.session.scalars(select(ShiftMark).where(ShiftMark.uid.in_(uids))
-                                   .order_by(ShiftMark.at)))
+def _successor(window: MaintenanceWindow, now: datetime) -> MaintenanceWindow | None:
+    """Another window under way, or due to be within its lead: it keeps the switches on."""
+    return db.session.scalars(select(MaintenanceWindow).where(
+        MaintenanceWindow.id != window.id,
+        MaintenanceWindow.state.in_(("scheduled", "under_way")),
+        MaintenanceWindow.starts_at <= now + prepare_lead())
+        .order_by(MaintenanceWindow.starts_at).limit(1)).first()
+
+
+def _put_back(window: MaintenanceWindow, restore: dict) -> None:
+    """What the window's start switched goes back: direct creation off again, and the
+    connector resumed unless a manager paused it for a reason of their own meanwhile."""
+    actor = window.created_by
+    if restore.get("allow_direct_patient_creation") is False \
+            and settings_get().allow_direct_patient_creation:
+        settings_apply(actor=actor, data={"allow_direct_patient_creation": False})
+    connector = connector_get()
+    if restore.get("connector_paused") is False and connector.paused \
+            and connector.pause_reason == restore.get("pause_reason"):
+        connector_pause_set(user=actor, paused=False)
+
+
+def windows_marks(windows: list[MaintenanceWindow]) -> dict[int, list[ShiftMark]]:
+    """The end-of-shift marks each window made, in order, by window id (one query)."""
+    wanted = {(w.restore or {}).get(key): w.id for w in windows
+              for key in ("start_mark", "end_mark")}
+    wanted.pop(None, None)
+    out: dict[int, list[ShiftMark]] = {w.id: [] for w in windows}
+    if wanted:
+        for mark in db.session.scalars(select(ShiftMark).where(ShiftMark.uid.in_(wanted))
+                                       .order_by(ShiftMark.at)):
+            out[wanted[mark.uid]].append(mark)
+    return out

@@ -1,16 +1,16 @@
 """Maintenance pages: a manager plans, cancels and ends windows; every screen reads the
 banner (public: it says when, never anything clinical, like the status page)."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 
 from ..core.auth import LEVEL_MANAGER, current_user, level_required
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.models import row_by_uid
-from .banner import banner_now
+from .banner import NOTICE_HOURS_DEFAULT, banner_now
 from .models import MaintenanceWindow
-from .selectors import outages_recent, window_current, windows_recent, windows_upcoming
-from .services import prepare_lead, window_cancel, window_end_now, window_marks, window_schedule
+from .selectors import window_current, windows_recent, windows_upcoming
+from .services import prepare_lead, window_cancel, window_end_now, window_schedule, windows_marks
 
 bp = Blueprint("maintenance", __name__, url_prefix="/maintenance")
 
@@ -18,11 +18,12 @@ FIELDS = ("starts_at", "ends_at", "message")
 
 
 def _page(data: dict | None = None, error: DomainError | None = None, status: int = 200):
-    current = window_current()
+    current, recent = window_current(), windows_recent()
     return render_template(
         "maintenance/index.html", data=data or {}, error=error, current=current,
-        upcoming=windows_upcoming(), recent=windows_recent(), outages=outages_recent(limit=5),
-        marks={w.id: window_marks(w) for w in [*windows_recent(), *([current] if current else [])]},
+        upcoming=windows_upcoming(), recent=recent,
+        marks=windows_marks([*recent, *([current] if current else [])]),
+        notice_hours=current_app.config.get("KIOSK_MAINTENANCE_NOTICE_H", NOTICE_HOURS_DEFAULT),
         lead_minutes=max(1, round(prepare_lead().total_seconds() / 60))), status
 
 

@@ -58,17 +58,27 @@ function showFresh(el, done) {
 
 // Once per window: the server switched what the window needs (direct patient creation…)
 // before saying "under way", so the pages fetched now show it, and stay kept offline.
-let making = false;
+// One try at a time, and after a try that did not finish (no worker yet, no answer, no
+// page kept) the next no sooner than a minute later: a slow refresh is not restarted.
+const RETRY_MS = 60000;
+let making = false, lastTry = 0;
 async function makeFresh(el) {
   const uid = el.dataset.window;
   if (making) { return; }
   const done = freshDone();
   if (done.window === uid) { showFresh(el, done); return; }
-  if (!navigator.onLine) { return; }
+  if (!navigator.onLine || Date.now() - lastTry < RETRY_MS) { return; }
   making = true;
-  syncNow();
-  const kept = await refreshAndWait().finally(() => { making = false; });
-  if (kept === null) { return; }  // no worker yet, or no answer: the next banner asks again
+  lastTry = Date.now();
+  let kept = null;
+  try {
+    // What waits reaches the server first, so the pages fetched next show it.
+    try { await syncNow(); } catch (e) { /* the outbox keeps it and says so */ }
+    kept = await refreshAndWait();
+  } finally {
+    making = false;
+  }
+  if (!kept) { return; }
   const record = {window: uid, at: Date.now() + offsetMs, kept: kept};
   try { window.localStorage.setItem(FRESH_KEY, JSON.stringify(record)); } catch (e) { /* full */ }
   const current = banner();

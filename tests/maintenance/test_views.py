@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from kiosk import create_app
 from kiosk.core.auth import SESSION_KEY
+from kiosk.core.jobs import CONSUMER_STARTED as BOOTED
 from kiosk.extensions import db
-from kiosk.maintenance.jobs import BOOTED, maintenance_tick
+from kiosk.maintenance.jobs import maintenance_tick
 from kiosk.maintenance.models import MaintenanceWindow
 from tests import factories
 

@@ -10,8 +10,9 @@ from kiosk.billing.models import BillingConnector, ShiftMark
 from kiosk.billing.services import connector_configure, connector_get
 from kiosk.clinic.selectors import settings_get
 from kiosk.core.errors import DomainError
+from kiosk.core.jobs import CONSUMER_STARTED as BOOTED
 from kiosk.extensions import db
-from kiosk.maintenance.jobs import BOOTED, maintenance_tick
+from kiosk.maintenance.jobs import maintenance_tick
 from kiosk.maintenance.models import MaintenanceWindow, Outage
 from kiosk.maintenance.services import (
     ERR_END_BEFORE,
@@ -206,3 +207,87 @@ def test_a_windows_change_pokes_every_screen_with_no_data():
     pokes = pokes_for([DomainEvent("maintenance.started", {"window": "w"})], connection=None)
     assert [(room, poke["topic"]) for room, poke in pokes] == [(None, "maintenance")]
     assert set(pokes[0][1]) == {"topic", "version"}
+
+
+def test_planning_a_window_queues_its_ticks_so_it_is_under_way_without_the_minutes_sweep(
+        manager_clinic, frozen_clock, app):
+    from kiosk.core.jobs import jobs_run_pending
+
+    app.extensions[BOOTED] = T0
+    window = _plan(manager_clinic, T0 + timedelta(minutes=3), T0 + timedelta(hours=1))
+    jobs_run_pending()
+    db.session.expire_all()
+    assert window.state == "under_way"
+    assert settings_get().allow_direct_patient_creation is True
+
+
+def test_back_to_back_windows_keep_the_switches_until_the_last_one_ends(
+        manager_clinic, frozen_clock, app):
+    app.extensions[BOOTED] = T0
+    first = _plan(manager_clinic, T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    second = _plan(manager_clinic, T0 + timedelta(hours=2), T0 + timedelta(hours=3),
+                   "The rest of the upgrade")
+    frozen_clock.set(T0 + timedelta(minutes=56))
+    maintenance_tick()
+    frozen_clock.set(T0 + timedelta(hours=1, minutes=56))
+    assert maintenance_tick()["started"] == 1  # the second, while the first is under way
+    frozen_clock.set(T0 + timedelta(hours=2))
+    assert maintenance_tick()["ended"] == 1
+    db.session.refresh(first)
+    db.session.refresh(second)
+    assert (first.state, second.state) == ("ended", "under_way")
+    assert settings_get().allow_direct_patient_creation is True
+    assert connector_get().paused is True
+    frozen_clock.set(T0 + timedelta(hours=3))
+    maintenance_tick()
+    assert settings_get().allow_direct_patient_creation is False
+    assert connector_get().paused is False
+
+
+def test_a_planner_who_lost_the_managers_level_does_not_stop_the_window(
+        manager_clinic, frozen_clock, app):
+    from kiosk.staff.models import User
+
+    app.extensions[BOOTED] = T0
+    window = _plan(manager_clinic, T0 + timedelta(minutes=3), T0 + timedelta(hours=1))
+    db.session.get(User, manager_clinic.user(6).id).level = 2
+    db.session.commit()
+    maintenance_tick()
+    frozen_clock.set(T0 + timedelta(minutes=4))
+    maintenance_tick()
+    frozen_clock.set(T0 + timedelta(hours=1))
+    assert maintenance_tick()["ended"] == 1
+    db.session.refresh(window)
+    assert window.restore["start_mark"] and window.restore["end_mark"]
+    assert settings_get().allow_direct_patient_creation is False
+    assert connector_get().paused is False
+
+
+def test_a_one_off_run_or_a_worker_begun_after_the_window_did_not_end_it(
+        manager_clinic, frozen_clock, app):
+    app.extensions.pop(BOOTED, None)  # `kiosk jobs run-once`: no consumer
+    window = _plan(manager_clinic, T0 + timedelta(minutes=1), T0 + timedelta(hours=1))
+    frozen_clock.set(T0 + timedelta(minutes=10))
+    maintenance_tick()
+    db.session.refresh(window)
+    assert window.state == "under_way"
+    # A worker that began before the window was under way (it was down across the start)
+    # and took it under way itself: the window goes on.
+    app.extensions[BOOTED] = T0 + timedelta(minutes=9)
+    maintenance_tick()
+    db.session.refresh(window)
+    assert window.state == "under_way"
+
+
+def test_end_now_and_the_tick_at_once_end_the_window_once(manager_clinic, frozen_clock, app):
+    from kiosk.maintenance.services import window_claim
+
+    app.extensions[BOOTED] = T0
+    window = _plan(manager_clinic, T0 + timedelta(minutes=3), T0 + timedelta(hours=1))
+    maintenance_tick()
+    assert window_claim(window, "under_way", "ending")  # the tick got there first
+    with pytest.raises(DomainError) as err:
+        window_end_now(user=manager_clinic.user(6), window=window)
+    assert err.value.status == 409
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(ShiftMark)) == 0
