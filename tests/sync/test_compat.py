@@ -75,7 +75,6 @@ def upgraded_app(release: str, directory: Path):
                                  "KIOSK_JOBS_FILE": str(directory / f"{release}-jobs.db")})
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
-        db.create_all()  # tables whose migration is not written yet (none once it is)
     return app
 
 
