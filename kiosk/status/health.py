@@ -12,6 +12,7 @@ in plain words: never an address, a password or a stack trace.
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -37,10 +38,17 @@ DISK_LOW_MB = 1024
 HEARTBEAT_KEY = "kiosk.status.heartbeat"
 HEARTBEAT_STALE = timedelta(minutes=3)
 HEALTH_ENGINE = "kiosk.status.health_engine"
+# How many tables the database holds: reading the schema reads the database itself.
+TABLES_QUERY = {
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+    "postgresql": "SELECT count(*) FROM pg_catalog.pg_tables "
+                  "WHERE schemaname = current_schema()",
+}
 
 WHY_TIMEOUT = "Did not answer within {seconds:g} s."
 WHY_STILL_WAITING = "Did not answer: the previous check is still waiting ({seconds:.0f} s)."
 WHY_FAILED = "Not reachable ({kind})."
+WHY_NO_TABLES = "The database has no tables (kiosk db upgrade not run?)."
 
 
 @dataclass(frozen=True)
@@ -125,10 +133,20 @@ def _run_bounded(app: Flask, name: str, probe: Callable[[], tuple[str, str]], *,
     return wait
 
 
+def _sqlite_file() -> Path | None:
+    """The SQLite database's file (as the engine resolved it), or None: a server database,
+    or one in memory."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    return Path(url.database).resolve()
+
+
 def _health_engine(app: Flask):
-    """The engine the database check uses: the application's own for SQLite; for a
-    server, one without a pool whose connection gives up after the check's timeout (the
-    application's pool would wait for the operating system's)."""
+    """The engine the database check uses on a server: one without a pool whose connection
+    gives up after the check's timeout (the application's pool would wait for the
+    operating system's); the application's own for SQLite in memory."""
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite":
         return db.engine
@@ -141,10 +159,30 @@ def _health_engine(app: Flask):
     return engine
 
 
+def _sqlite_tables(path: Path) -> int:
+    """How many tables the SQLite file holds, read through a new read-only connection: a
+    pooled one keeps answering from a file deleted or overwritten under it, and the
+    read-only mode never makes an empty file where the database is missing."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+                           timeout=_timeout_s(current_app))
+    try:
+        return conn.execute(TABLES_QUERY["sqlite"]).fetchone()[0]
+    finally:
+        conn.close()
+
+
 def check_database() -> tuple[str, str]:
-    """A trivial query on the database."""
-    with _health_engine(current_app).connect() as connection:
-        connection.execute(text("SELECT 1"))
+    """A query that reads the database's schema (`SELECT 1` reads no page of an SQLite
+    file, so a garbage file would still answer it); down when it holds no tables."""
+    path = _sqlite_file()
+    if path is not None:
+        tables = _sqlite_tables(path)
+    else:
+        with _health_engine(current_app).connect() as connection:
+            tables = connection.execute(text(TABLES_QUERY[connection.dialect.name])) \
+                .scalar_one()
+    if tables == 0:
+        return DOWN, WHY_NO_TABLES
     return OK, "Answers."
 
 
@@ -187,12 +225,9 @@ def check_jobs() -> tuple[str, str]:
 
 def _folders(app: Flask) -> list[Path]:
     folders = [Path(app.instance_path)]
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:"):
-        folder = Path(url.database).resolve().parent
-        if folder not in folders:
-            folders.append(folder)
+    path = _sqlite_file()
+    if path is not None and path.parent not in folders:
+        folders.append(path.parent)
     return folders
 
 
