@@ -2,6 +2,7 @@
 manager's incident notes, and staff's e-mail subscriptions with their signed links."""
 
 import logging
+from functools import wraps
 
 from flask import (
     Blueprint,
@@ -235,21 +236,30 @@ def _subscriptions_page(data=None, error=None, status=200):
                            smtp_problem=_smtp_problem()), status
 
 
+def person_required(view):
+    """Send anyone but a signed-in person to the sign-in page: subscriptions are a
+    person's own, and a paired tablet with nobody signed in has none."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("staff.login"))
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)
+
+
 @bp.get("/status/subscriptions")
-@login_required
+@person_required
 def subscriptions():
     """The addresses the signed-in person asked notices for, and the form to add one."""
-    if current_user() is None:
-        return redirect(url_for("staff.login"))
     return _subscriptions_page()
 
 
 @bp.post("/status/subscriptions")
-@login_required
+@person_required
 def subscribe():
     """Ask for notices at an address (a confirmation e-mail goes to it)."""
-    if current_user() is None:
-        return redirect(url_for("staff.login"))
     data = form_data("email", "maintenance", "incidents")
     _, error = commit_or_error(lambda: subscription_request(
         user=current_user(), email=data.get("email"), maintenance=data.get("maintenance") == "1",
@@ -261,11 +271,10 @@ def subscribe():
 
 
 @bp.post("/status/subscriptions/<uid>/stop")
-@login_required
+@person_required
 def subscription_stop(uid: str):
     """Stop the notices to one of the signed-in person's addresses."""
-    row = next((r for r in subscriptions_of(current_user()) if r.uid == uid), None) \
-        if current_user() is not None else None
+    row = next((r for r in subscriptions_of(current_user()) if r.uid == uid), None)
     if row is None:
         return _subscriptions_page(error=DomainError("not_found", "There is no such "
                                                      "subscription of yours."), status=404)

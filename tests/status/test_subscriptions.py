@@ -225,3 +225,22 @@ def test_a_notice_that_cannot_be_written_never_fails_the_change(clinic, monkeypa
     db.session.expire_all()
     assert db.session.scalar(select(MaintenanceWindow.uid)) == window.uid
     assert count(StatusNotice) == 0
+
+
+def test_a_tablet_with_nobody_signed_in_is_sent_to_sign_in_never_a_500(clinic, client, login,
+                                                                         mailbox):
+    from tests.support.tablet import Tablet
+
+    row = confirmed(client, login, clinic, mailbox)
+    client.post("/logout")
+    tablet = Tablet(client)
+    with client.session_transaction() as session:
+        session.clear()
+        session["tablet_id"] = tablet.device.id
+    assert client.get("/status/subscriptions").status_code == 302  # the paired tablet
+    for path in (f"/status/subscriptions/{row.uid}/stop", "/status/subscriptions/nope/stop"):
+        answer = client.post(path)
+        assert answer.status_code == 302, (path, answer.status_code)
+        assert answer.headers["Location"].startswith("/login")
+    db.session.expire_all()
+    assert db.session.get(StatusSubscription, row.id).unsubscribed_at is None
