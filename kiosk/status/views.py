@@ -249,6 +249,13 @@ def person_required(view):
     return login_required(wrapped)
 
 
+def _link_base() -> str:
+    """Where a subscription's e-mail links start: KIOSK_PUBLIC_URL when set, else the
+    address this request came to (a new address's only; see subscription_request)."""
+    public = (current_app.config.get("KIOSK_PUBLIC_URL") or "").strip()
+    return public.rstrip("/") + "/" if public else request.host_url
+
+
 @bp.get("/status/subscriptions")
 @person_required
 def subscriptions():
@@ -263,7 +270,7 @@ def subscribe():
     data = form_data("email", "maintenance", "incidents")
     _, error = commit_or_error(lambda: subscription_request(
         user=current_user(), email=data.get("email"), maintenance=data.get("maintenance") == "1",
-        incidents=data.get("incidents") == "1", link_base=request.host_url))
+        incidents=data.get("incidents") == "1", link_base=_link_base()))
     if error:
         return _subscriptions_page(data, error, 422)
     flash("A confirmation e-mail is on its way: follow its link to start the notices.")
@@ -300,7 +307,7 @@ def _link_error(exc: LinkInvalid):
 @bp.get("/status/confirm/<token>")
 def confirm(token: str):
     """The confirmation link: a button to confirm (a mail scanner's visit changes nothing)."""
-    subscription, maintenance, incidents = token_confirm_read(token)
+    subscription, maintenance, incidents, _ = token_confirm_read(token)
     return _link_page("status/link.html", action="confirm", subscription=subscription,
                       maintenance=maintenance, incidents=incidents, token=token)
 
@@ -309,9 +316,10 @@ def confirm(token: str):
 @csrf.exempt  # the signed token is the credential; the person may not be signed in here
 def confirm_post(token: str):
     """Confirm: notices go to the address from now on."""
-    subscription, maintenance, incidents = token_confirm_read(token)
+    subscription, maintenance, incidents, link_base = token_confirm_read(token)
     commit_or_error(lambda: subscription_confirm(subscription=subscription,
-                                                 maintenance=maintenance, incidents=incidents))
+                                                 maintenance=maintenance, incidents=incidents,
+                                                 link_base=link_base))
     return _link_page("status/link.html", action="confirmed", subscription=subscription)
 
 

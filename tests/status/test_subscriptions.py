@@ -244,3 +244,74 @@ def test_a_tablet_with_nobody_signed_in_is_sent_to_sign_in_never_a_500(clinic, c
         assert answer.headers["Location"].startswith("/login")
     db.session.expire_all()
     assert db.session.get(StatusSubscription, row.id).unsubscribed_at is None
+
+
+ANY_LINK = re.compile(r"(https?://[^/\s]+)/status(?:/(?:confirm|unsubscribe)/[A-Za-z0-9._-]+)?")
+
+
+def link_hosts(message) -> set[str]:
+    return set(ANY_LINK.findall(text_of(message)))
+
+
+def ask_at_host(client, host, **data):
+    """POST a subscription with `Host: host`, signed in as the client is (its cookie)."""
+    client.set_cookie("session", client.get_cookie("session").value, domain=host)
+    return client.post("/status/subscriptions", data=data, base_url=f"http://{host}")
+
+
+def test_a_confirmed_address_keeps_its_links_whatever_host_a_colleague_asks_at(
+        clinic, client, login, mailbox, frozen_clock):
+    _, box = mailbox
+    row = confirmed(client, login, clinic, mailbox, "manager@example.test")
+    assert row.link_base == "http://localhost/"
+    login(clinic.user(1))
+    answer = ask_at_host(client, "evil.example", email="manager@example.test",
+                         maintenance="1", incidents="1")
+    assert answer.status_code == 302
+    jobs_run_pending()
+    db.session.expire_all()
+    assert db.session.get(StatusSubscription, row.id).link_base == "http://localhost/"
+    again = mails(box)[-1]
+    assert link_hosts(again) == {"http://localhost"}, text_of(again)
+    client.post(LINK.search(text_of(again)).group(1))  # its owner confirms it after all
+    window_event("maintenance.scheduled", at=frozen_clock.now + timedelta(days=1))
+    jobs_run_pending()
+    db.session.expire_all()
+    assert db.session.get(StatusSubscription, row.id).link_base == "http://localhost/"
+    notice = mails(box)[-1]
+    assert notice["Subject"].startswith("Planned maintenance")
+    assert link_hosts(notice) == {"http://localhost"}, text_of(notice)
+    assert "evil.example" not in notice["List-Unsubscribe"]
+
+
+def test_a_request_at_another_host_cannot_change_a_pending_addresss_links(
+        clinic, client, login, mailbox, frozen_clock):
+    _, box = mailbox
+    subscribe(client, login, clinic.user(3), "vet@example.test", maintenance=True)
+    jobs_run_pending()
+    first = mails(box)[-1]
+    login(clinic.user(1))
+    assert ask_at_host(client, "evil.example", email="vet@example.test",
+                       maintenance="1").status_code == 302
+    jobs_run_pending()
+    assert len(box.messages) == 2
+    client.post(LINK.search(text_of(first)).group(1))  # the owner confirms the first mail
+    db.session.expire_all()
+    row = db.session.scalar(select(StatusSubscription))
+    assert row.confirmed_at is not None and row.link_base == "http://localhost/"
+    window_event("maintenance.scheduled", at=frozen_clock.now + timedelta(days=1))
+    jobs_run_pending()
+    assert link_hosts(mails(box)[-1]) == {"http://localhost"}
+
+
+def test_links_start_at_the_public_address_when_it_is_set(app, clinic, client, login,
+                                                          mailbox, frozen_clock):
+    _, box = mailbox
+    app.config["KIOSK_PUBLIC_URL"] = "https://status.clinic.example/"
+    login(clinic.user(2))
+    assert ask_at_host(client, "evil.example", email="a@example.test",
+                       incidents="1").status_code == 302
+    jobs_run_pending()
+    assert db.session.scalar(select(StatusSubscription.link_base)) == \
+        "https://status.clinic.example/"
+    assert link_hosts(mails(box)[-1]) == {"https://status.clinic.example"}
