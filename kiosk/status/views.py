@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..clinic.selectors import settings_get, settings_zone
 from ..core.auth import LEVEL_MANAGER, current_user, level_required, login_required
 from ..core.clock import format_iso_z, moment_text, utcnow, zone
+from ..core.errorpages import error_response
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.mail import MailError, smtp_settings
@@ -47,6 +48,7 @@ from .services import (
     subscription_request,
     subscription_unsubscribe,
 )
+from .throttle import ERR_TOO_MANY_MAILS, limit_per_address, limit_per_person
 
 log = logging.getLogger(__name__)
 bp = Blueprint("status", __name__)
@@ -249,6 +251,16 @@ def person_required(view):
     return login_required(wrapped)
 
 
+@bp.errorhandler(429)
+def _too_many(exc):
+    """The subscription form again, saying why nothing was sent (the only limited view)."""
+    if request.endpoint != "status.subscribe" or current_user() is None:
+        return error_response(429, ERR_TOO_MANY_MAILS, "rate_limited")
+    data = form_data("email", "maintenance", "incidents")
+    return _subscriptions_page(data, DomainError("rate_limited", ERR_TOO_MANY_MAILS,
+                                                 field="email"), 429)
+
+
 def _link_base() -> str:
     """Where a subscription's e-mail links start: KIOSK_PUBLIC_URL when set, else the
     address this request came to (a new address's only; see subscription_request)."""
@@ -265,6 +277,8 @@ def subscriptions():
 
 @bp.post("/status/subscriptions")
 @person_required
+@limit_per_person
+@limit_per_address
 def subscribe():
     """Ask for notices at an address (a confirmation e-mail goes to it)."""
     data = form_data("email", "maintenance", "incidents")

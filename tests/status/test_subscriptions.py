@@ -315,3 +315,42 @@ def test_links_start_at_the_public_address_when_it_is_set(app, clinic, client, l
     assert db.session.scalar(select(StatusSubscription.link_base)) == \
         "https://status.clinic.example/"
     assert link_hosts(mails(box)[-1]) == {"https://status.clinic.example"}
+
+
+def sign_in(other_client, user):
+    """Sign `user` in on another test client (as the `login` fixture does on its own)."""
+    from kiosk.core.auth import SESSION_KEY
+    from kiosk.staff.sessions import staff_session_start
+
+    key = staff_session_start(user=user, auth="password")
+    db.session.commit()
+    with other_client.session_transaction() as session:
+        session.update({"user_id": user.id, SESSION_KEY: key, "auth": "password"})
+
+
+def test_confirmation_mails_are_limited_per_person_and_per_address(app, clinic, client, login,
+                                                                     mailbox):
+    _, box = mailbox
+    app.config["KIOSK_STATUS_SUBSCRIBE_LIMIT"] = "3 per hour"
+    for _ in range(3):
+        refused = subscribe(client, login, clinic.user(1), "not-an-address", incidents=True)
+        assert refused.status_code == 422  # a refusal sends nothing and costs nothing
+        assert subscribe(client, login, clinic.user(1), "boss@example.test",
+                         incidents=True).status_code == 302
+    notices_before = count(StatusNotice)
+    answer = subscribe(client, login, clinic.user(1), "boss@example.test", incidents=True)
+    assert answer.status_code == 429 and "Too many confirmation e-mails" in answer.text
+    assert 'id="email-error"' in answer.text
+    other = app.test_client()  # someone else, elsewhere, asking for the same address
+    sign_in(other, clinic.user(2))
+    assert other.post("/status/subscriptions", data={
+        "email": "Boss@Example.test", "incidents": "1"}).status_code == 429
+    assert other.post("/status/subscriptions", data={
+        "email": "own@example.test", "incidents": "1"}).status_code == 302
+    for address in ("fresh@example.test", "own@example.test"):  # the first person: spent
+        assert subscribe(client, login, clinic.user(1), address,
+                         incidents=True).status_code == 429
+    assert count(StatusNotice) == notices_before + 1  # own@ only
+    jobs_run_pending()
+    assert sorted(m["To"] for m in mails(box)) == ["boss@example.test"] * 3 + [
+        "own@example.test"]
