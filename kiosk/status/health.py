@@ -2,18 +2,21 @@
 
 Each check runs in a thread of its own and is waited for at most KIOSK_STATUS_CHECK_TIMEOUT_S
 (2 s): a database that refuses, or one that accepts and never answers, costs the page two
-seconds, never a hung request. A check still waiting from an earlier request is not started
-again (a load balancer polling a dead server does not pile up threads); it is reported as
-not answering. A check says ok, degraded or down and a short reason in plain words: never
-an address, a password or a stack trace.
+seconds, never a hung request. A request that comes while another request's check is still
+running waits for that same run's answer (until its own deadline) instead of starting
+another: two probes at once on a healthy server both get its answer, and a load balancer
+polling a dead server does not pile up threads; only a check that takes longer than the
+timeout is reported as not answering. A check says ok, degraded or down and a short reason
+in plain words: never an address, a password or a stack trace.
 """
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,10 +38,17 @@ DISK_LOW_MB = 1024
 HEARTBEAT_KEY = "kiosk.status.heartbeat"
 HEARTBEAT_STALE = timedelta(minutes=3)
 HEALTH_ENGINE = "kiosk.status.health_engine"
+# How many tables the database holds: reading the schema reads the database itself.
+TABLES_QUERY = {
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+    "postgresql": "SELECT count(*) FROM pg_catalog.pg_tables "
+                  "WHERE schemaname = current_schema()",
+}
 
 WHY_TIMEOUT = "Did not answer within {seconds:g} s."
 WHY_STILL_WAITING = "Did not answer: the previous check is still waiting ({seconds:.0f} s)."
 WHY_FAILED = "Not reachable ({kind})."
+WHY_NO_TABLES = "The database has no tables (kiosk db upgrade not run?)."
 
 
 @dataclass(frozen=True)
@@ -61,55 +71,82 @@ def _timeout_s(app: Flask) -> float:
     return float(app.config.get("KIOSK_STATUS_CHECK_TIMEOUT_S") or CHECK_TIMEOUT_S)
 
 
-# Check name → (application id → the thread still running that check, and its start).
-_running: dict[tuple[int, str], tuple[threading.Thread, float]] = {}
+@dataclass
+class _Run:
+    """One run of a check: its thread, its answer once there is one, and its start."""
+
+    thread: threading.Thread
+    started: float
+    box: dict = field(default_factory=dict)
+
+
+# (application id, check name) → the run of that check still going.
+_running: dict[tuple[int, str], _Run] = {}
 _running_lock = threading.Lock()
 
 
-def _run_bounded(app: Flask, name: str, probe: Callable[[], tuple[str, str]], *,
-                 essential: bool, deadline: float) -> Callable[[], Check]:
-    """Start `probe` in a thread (unless the previous one still runs) and return what
-    waits for its answer until `deadline` (time.monotonic())."""
+def _run_start(app: Flask, name: str, probe: Callable[[], tuple[str, str]]) -> _Run:
+    """The run of `probe` going now (another request's), or a new one started in a thread."""
     key = (id(app), name)
-    box: dict = {}
-    started = time.monotonic()
     with _running_lock:
-        earlier = _running.get(key)
-        if earlier is not None and earlier[0].is_alive():
-            seconds = started - earlier[1]
-            return lambda: Check(name, DOWN, WHY_STILL_WAITING.format(seconds=seconds),
-                                 essential)
+        run = _running.get(key)
+        if run is not None and run.thread.is_alive():
+            return run
 
         def work() -> None:
             try:
                 with app.app_context():
-                    box["answer"] = probe()
+                    run.box["answer"] = probe()
             except Exception as exc:  # noqa: BLE001 - a failed check is an answer: down
-                box["answer"] = (DOWN, WHY_FAILED.format(kind=type(exc).__name__))
+                run.box["answer"] = (DOWN, WHY_FAILED.format(kind=type(exc).__name__))
             finally:
                 with _running_lock:
-                    if _running.get(key, (None,))[0] is threading.current_thread():
+                    if _running.get(key) is run:
                         del _running[key]
 
-        thread = threading.Thread(target=work, name=f"health-{name}", daemon=True)
-        _running[key] = (thread, started)
-        thread.start()
+        run = _Run(threading.Thread(target=work, name=f"health-{name}", daemon=True),
+                   time.monotonic())
+        _running[key] = run
+        run.thread.start()
+        return run
+
+
+def _run_bounded(app: Flask, name: str, probe: Callable[[], tuple[str, str]], *,
+                 essential: bool, deadline: float) -> Callable[[], Check]:
+    """Start `probe` in a thread, or join the run another request started (so that two
+    requests at once both get its answer, and a hung check never piles up threads), and
+    return what waits for its answer until `deadline` (time.monotonic())."""
+    asked = time.monotonic()
+    run = _run_start(app, name, probe)
 
     def wait() -> Check:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        ms = int((time.monotonic() - started) * 1000)
-        if "answer" not in box:
-            return Check(name, DOWN, WHY_TIMEOUT.format(seconds=_timeout_s(app)), essential, ms)
-        state, reason = box["answer"]
-        return Check(name, state, reason, essential, ms)
+        run.thread.join(max(0.0, deadline - time.monotonic()))
+        seconds = time.monotonic() - run.started
+        ms = int(seconds * 1000)
+        if "answer" in run.box:
+            state, reason = run.box["answer"]
+            return Check(name, state, reason, essential, ms)
+        if run.started < asked:  # another request's run, older than this one's wait
+            return Check(name, DOWN, WHY_STILL_WAITING.format(seconds=seconds), essential, ms)
+        return Check(name, DOWN, WHY_TIMEOUT.format(seconds=_timeout_s(app)), essential, ms)
 
     return wait
 
 
+def _sqlite_file() -> Path | None:
+    """The SQLite database's file (as the engine resolved it), or None: a server database,
+    or one in memory."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    return Path(url.database).resolve()
+
+
 def _health_engine(app: Flask):
-    """The engine the database check uses: the application's own for SQLite; for a
-    server, one without a pool whose connection gives up after the check's timeout (the
-    application's pool would wait for the operating system's)."""
+    """The engine the database check uses on a server: one without a pool whose connection
+    gives up after the check's timeout (the application's pool would wait for the
+    operating system's); the application's own for SQLite in memory."""
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite":
         return db.engine
@@ -122,10 +159,30 @@ def _health_engine(app: Flask):
     return engine
 
 
+def _sqlite_tables(path: Path) -> int:
+    """How many tables the SQLite file holds, read through a new read-only connection: a
+    pooled one keeps answering from a file deleted or overwritten under it, and the
+    read-only mode never makes an empty file where the database is missing."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+                           timeout=_timeout_s(current_app))
+    try:
+        return conn.execute(TABLES_QUERY["sqlite"]).fetchone()[0]
+    finally:
+        conn.close()
+
+
 def check_database() -> tuple[str, str]:
-    """A trivial query on the database."""
-    with _health_engine(current_app).connect() as connection:
-        connection.execute(text("SELECT 1"))
+    """A query that reads the database's schema (`SELECT 1` reads no page of an SQLite
+    file, so a garbage file would still answer it); down when it holds no tables."""
+    path = _sqlite_file()
+    if path is not None:
+        tables = _sqlite_tables(path)
+    else:
+        with _health_engine(current_app).connect() as connection:
+            tables = connection.execute(text(TABLES_QUERY[connection.dialect.name])) \
+                .scalar_one()
+    if tables == 0:
+        return DOWN, WHY_NO_TABLES
     return OK, "Answers."
 
 
@@ -168,12 +225,9 @@ def check_jobs() -> tuple[str, str]:
 
 def _folders(app: Flask) -> list[Path]:
     folders = [Path(app.instance_path)]
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:"):
-        folder = Path(url.database).resolve().parent
-        if folder not in folders:
-            folders.append(folder)
+    path = _sqlite_file()
+    if path is not None and path.parent not in folders:
+        folders.append(path.parent)
     return folders
 
 

@@ -81,9 +81,12 @@ def _signer(salt: str) -> URLSafeSerializer:
 
 
 def confirm_token(subscription: StatusSubscription, data: dict) -> str:
-    """The confirmation link's token: the subscription and the topics asked for."""
-    return _signer(CONFIRM_SALT).dumps({"s": subscription.uid, "m": bool(data.get("m")),
-                                        "i": bool(data.get("i"))})
+    """The confirmation link's token: the subscription, the topics asked for, and where
+    the links of its e-mails are to start once confirmed."""
+    payload = {"s": subscription.uid, "m": bool(data.get("m")), "i": bool(data.get("i"))}
+    if data.get("b"):
+        payload["b"] = data["b"]
+    return _signer(CONFIRM_SALT).dumps(payload)
 
 
 def unsubscribe_token(subscription: StatusSubscription) -> str:
@@ -99,15 +102,17 @@ def _subscription(uid) -> StatusSubscription:
     return row
 
 
-def token_confirm_read(token: str) -> tuple[StatusSubscription, bool, bool]:
-    """The subscription and topics of a confirmation token, or DomainError (404)."""
+def token_confirm_read(token: str) -> tuple[StatusSubscription, bool, bool, str | None]:
+    """The subscription, topics and link base of a confirmation token, or DomainError
+    (404)."""
     try:
         data = _signer(CONFIRM_SALT).loads(token)
     except BadData:
         raise LinkInvalid from None
     if not isinstance(data, dict):
         raise LinkInvalid
-    return _subscription(data.get("s")), bool(data.get("m")), bool(data.get("i"))
+    base = data.get("b") if isinstance(data.get("b"), str) else None
+    return _subscription(data.get("s")), bool(data.get("m")), bool(data.get("i")), base
 
 
 def token_unsubscribe_read(token: str) -> StatusSubscription:
@@ -122,8 +127,9 @@ def token_unsubscribe_read(token: str) -> StatusSubscription:
 # Notices as rows
 
 def confirmation_notice(*, subscription: StatusSubscription, maintenance: bool,
-                        incidents: bool) -> StatusNotice:
-    """The confirmation e-mail to `subscription`'s address, as a notice of its own."""
+                        incidents: bool, link_base: str | None) -> StatusNotice:
+    """The confirmation e-mail to `subscription`'s address, as a notice of its own; its
+    link starts at `link_base`, which the address's later e-mails keep once confirmed."""
     topics = " and ".join(t for t, on in (("maintenance", maintenance),
                                           ("incident", incidents)) if on)
     notice = StatusNotice(key=f"confirm:{new_uid()}", topic="confirm",
@@ -131,7 +137,8 @@ def confirmation_notice(*, subscription: StatusSubscription, maintenance: bool,
                           body=f"Someone at the clinic asked for {topics} notices of the "
                                "server's status to be sent to this address. Nothing is sent "
                                "until you confirm; if you did not ask, ignore this e-mail.",
-                          data={"m": maintenance, "i": incidents}, created_at=clock.utcnow())
+                          data={"m": maintenance, "i": incidents, "b": link_base},
+                          created_at=clock.utcnow())
     db.session.add(notice)
     db.session.flush()
     db.session.add(StatusDelivery(notice_id=notice.id, subscription_id=subscription.id,
@@ -225,14 +232,14 @@ def _settle(delivery_id: int, until: datetime, **values) -> bool:
     return done.rowcount == 1
 
 
-def _link(endpoint: str, subscription: StatusSubscription, **values) -> str | None:
-    """An absolute link for an e-mail: under KIOSK_PUBLIC_URL, else under the address
-    the subscriber used the server at."""
+def _link(endpoint: str, base: str | None, **values) -> str | None:
+    """An absolute link for an e-mail: under KIOSK_PUBLIC_URL, else under `base` (where
+    the subscription was asked for, kept from its confirmation)."""
     public = public_address(endpoint, **values)
-    if public or not subscription.link_base:
+    if public or not base:
         return public
     path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return subscription.link_base.rstrip("/") + path
+    return base.rstrip("/") + path
 
 
 def _active(delivery: StatusDelivery) -> bool:
@@ -247,12 +254,14 @@ def _active(delivery: StatusDelivery) -> bool:
 def _message(delivery: StatusDelivery, smtp, clinic: str):
     """The e-mail of one delivery, or None when its links have no address to start at."""
     notice, sub = delivery.notice, delivery.subscription
-    status = _link("status.page", sub)
+    status = _link("status.page", sub.link_base)
     if notice.topic == "confirm":
-        action = _link("status.confirm", sub, token=confirm_token(sub, notice.data or {}))
+        data = notice.data or {}
+        action = _link("status.confirm", data.get("b") or sub.link_base,
+                       token=confirm_token(sub, data))
         tail = f"Confirm: {action}"
     else:
-        action = _link("status.unsubscribe", sub, token=unsubscribe_token(sub))
+        action = _link("status.unsubscribe", sub.link_base, token=unsubscribe_token(sub))
         tail = f"Status page: {status}\nTo stop these e-mails: {action}"
     if action is None:
         return None

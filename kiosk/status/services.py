@@ -82,11 +82,17 @@ def incident_resolve(*, note: IncidentNote, user) -> IncidentNote:
     return note
 
 
+def _active(row: StatusSubscription) -> bool:
+    return row.confirmed_at is not None and row.unsubscribed_at is None
+
+
 def subscription_request(*, user, email, maintenance: bool, incidents: bool,
                          link_base: str | None) -> StatusSubscription:
     """Ask for notices at `email`: a confirmation e-mail goes to it, and nothing else
     until its link is followed. An address already confirmed keeps its topics until the
-    new choice is confirmed the same way (a colleague cannot change someone's mail)."""
+    new choice is confirmed the same way, and its links' address for good (a colleague
+    cannot change someone's mail, nor point its links at another host). `link_base`: where
+    the links start; it takes effect only when its own confirmation link is followed."""
     address = email_clean(email)
     if address is None:
         raise DomainError("required", "The e-mail address is required.", field="email")
@@ -95,14 +101,17 @@ def subscription_request(*, user, email, maintenance: bool, incidents: bool,
     address = address.lower()
     row = db.session.query(StatusSubscription).filter_by(email=address).one_or_none()
     if row is None:
-        row = StatusSubscription(email=address, user=user, created_at=clock.utcnow())
+        row = StatusSubscription(email=address, user=user, created_at=clock.utcnow(),
+                                 link_base=link_base)
         db.session.add(row)
-    if row.confirmed_at is None or row.unsubscribed_at is not None:
+    if _active(row):
+        link_base = row.link_base
+    else:
         row.maintenance, row.incidents = maintenance, incidents
         row.confirmed_at = row.unsubscribed_at = None
-    row.link_base = link_base
     db.session.flush()
-    confirmation_notice(subscription=row, maintenance=maintenance, incidents=incidents)
+    confirmation_notice(subscription=row, maintenance=maintenance, incidents=incidents,
+                        link_base=link_base)
     audit_record(action="status_subscription.requested", entity="status_subscription",
                  entity_uid=row.uid, user=user)
     event_record(db.session, "status_notice.queued")
@@ -110,9 +119,12 @@ def subscription_request(*, user, email, maintenance: bool, incidents: bool,
 
 
 def subscription_confirm(*, subscription: StatusSubscription, maintenance: bool,
-                         incidents: bool) -> StatusSubscription:
+                         incidents: bool, link_base: str | None = None) -> StatusSubscription:
     """The address's owner followed the confirmation link: notices go to it from now on,
-    for the topics that link was made for."""
+    for the topics that link was made for, with links under the address that link was
+    made at (an address already confirmed keeps its own)."""
+    if link_base and not _active(subscription):
+        subscription.link_base = link_base
     subscription.maintenance, subscription.incidents = maintenance, incidents
     subscription.confirmed_at = clock.utcnow()
     subscription.unsubscribed_at = None

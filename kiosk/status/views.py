@@ -2,6 +2,7 @@
 manager's incident notes, and staff's e-mail subscriptions with their signed links."""
 
 import logging
+from functools import wraps
 
 from flask import (
     Blueprint,
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..clinic.selectors import settings_get, settings_zone
 from ..core.auth import LEVEL_MANAGER, current_user, level_required, login_required
 from ..core.clock import format_iso_z, moment_text, utcnow, zone
+from ..core.errorpages import error_response
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
 from ..core.mail import MailError, smtp_settings
@@ -46,6 +48,7 @@ from .services import (
     subscription_request,
     subscription_unsubscribe,
 )
+from .throttle import ERR_TOO_MANY_MAILS, limit_per_address, limit_per_person
 
 log = logging.getLogger(__name__)
 bp = Blueprint("status", __name__)
@@ -235,25 +238,53 @@ def _subscriptions_page(data=None, error=None, status=200):
                            smtp_problem=_smtp_problem()), status
 
 
+def person_required(view):
+    """Send anyone but a signed-in person to the sign-in page: subscriptions are a
+    person's own, and a paired tablet with nobody signed in has none."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("staff.login"))
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@bp.errorhandler(429)
+def _too_many(exc):
+    """The subscription form again, saying why nothing was sent (the only limited view)."""
+    if request.endpoint != "status.subscribe" or current_user() is None:
+        return error_response(429, ERR_TOO_MANY_MAILS, "rate_limited")
+    data = form_data("email", "maintenance", "incidents")
+    return _subscriptions_page(data, DomainError("rate_limited", ERR_TOO_MANY_MAILS,
+                                                 field="email"), 429)
+
+
+def _link_base() -> str:
+    """Where a subscription's e-mail links start: KIOSK_PUBLIC_URL when set, else the
+    address this request came to (a new address's only; see subscription_request)."""
+    public = (current_app.config.get("KIOSK_PUBLIC_URL") or "").strip()
+    return public.rstrip("/") + "/" if public else request.host_url
+
+
 @bp.get("/status/subscriptions")
-@login_required
+@person_required
 def subscriptions():
     """The addresses the signed-in person asked notices for, and the form to add one."""
-    if current_user() is None:
-        return redirect(url_for("staff.login"))
     return _subscriptions_page()
 
 
 @bp.post("/status/subscriptions")
-@login_required
+@person_required
+@limit_per_person
+@limit_per_address
 def subscribe():
     """Ask for notices at an address (a confirmation e-mail goes to it)."""
-    if current_user() is None:
-        return redirect(url_for("staff.login"))
     data = form_data("email", "maintenance", "incidents")
     _, error = commit_or_error(lambda: subscription_request(
         user=current_user(), email=data.get("email"), maintenance=data.get("maintenance") == "1",
-        incidents=data.get("incidents") == "1", link_base=request.host_url))
+        incidents=data.get("incidents") == "1", link_base=_link_base()))
     if error:
         return _subscriptions_page(data, error, 422)
     flash("A confirmation e-mail is on its way: follow its link to start the notices.")
@@ -261,11 +292,10 @@ def subscribe():
 
 
 @bp.post("/status/subscriptions/<uid>/stop")
-@login_required
+@person_required
 def subscription_stop(uid: str):
     """Stop the notices to one of the signed-in person's addresses."""
-    row = next((r for r in subscriptions_of(current_user()) if r.uid == uid), None) \
-        if current_user() is not None else None
+    row = next((r for r in subscriptions_of(current_user()) if r.uid == uid), None)
     if row is None:
         return _subscriptions_page(error=DomainError("not_found", "There is no such "
                                                      "subscription of yours."), status=404)
@@ -291,7 +321,7 @@ def _link_error(exc: LinkInvalid):
 @bp.get("/status/confirm/<token>")
 def confirm(token: str):
     """The confirmation link: a button to confirm (a mail scanner's visit changes nothing)."""
-    subscription, maintenance, incidents = token_confirm_read(token)
+    subscription, maintenance, incidents, _ = token_confirm_read(token)
     return _link_page("status/link.html", action="confirm", subscription=subscription,
                       maintenance=maintenance, incidents=incidents, token=token)
 
@@ -300,9 +330,10 @@ def confirm(token: str):
 @csrf.exempt  # the signed token is the credential; the person may not be signed in here
 def confirm_post(token: str):
     """Confirm: notices go to the address from now on."""
-    subscription, maintenance, incidents = token_confirm_read(token)
+    subscription, maintenance, incidents, link_base = token_confirm_read(token)
     commit_or_error(lambda: subscription_confirm(subscription=subscription,
-                                                 maintenance=maintenance, incidents=incidents))
+                                                 maintenance=maintenance, incidents=incidents,
+                                                 link_base=link_base))
     return _link_page("status/link.html", action="confirmed", subscription=subscription)
 
 

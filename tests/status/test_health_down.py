@@ -103,3 +103,48 @@ def test_redis_that_answers_is_ok(app, client):
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.json
     assert answer.json["checks"]["redis"]["state"] == "ok"
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """An application on an SQLite file with its tables, whose pool already holds a
+    connection (as on a server that has been answering for a while)."""
+    from kiosk.extensions import db
+
+    app = _app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'kiosk.db'}")
+    with app.app_context():
+        db.create_all()
+        yield app, tmp_path / "kiosk.db"
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_an_sqlite_file_turned_to_garbage_is_down(sqlite_app):
+    import sqlite3
+
+    app, path = sqlite_app
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    with sqlite3.connect(path) as conn:  # everything into the file, then spoil it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(path, "r+b") as fh:
+        fh.write(b"not a database, only garbage " * 200)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503, answer.json
+    assert answer.json["down"] == ["database"]
+    assert client.get("/status.json").json["checks"]["database"]["state"] == "down"
+
+
+def test_an_sqlite_file_gone_or_empty_is_down(sqlite_app):
+    app, path = sqlite_app
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    gone = client.get("/readyz")
+    assert gone.status_code == 503 and gone.json["down"] == ["database"], gone.json
+    assert not path.exists()  # the check made no empty file in its place
+    path.touch()  # an empty file: no tables, nothing the server could work with
+    empty = client.get("/readyz")
+    assert empty.status_code == 503 and empty.json["down"] == ["database"], empty.json
+    assert "no tables" in empty.json["checks"]["database"]["reason"]

@@ -225,3 +225,132 @@ def test_a_notice_that_cannot_be_written_never_fails_the_change(clinic, monkeypa
     db.session.expire_all()
     assert db.session.scalar(select(MaintenanceWindow.uid)) == window.uid
     assert count(StatusNotice) == 0
+
+
+def test_a_tablet_with_nobody_signed_in_is_sent_to_sign_in_never_a_500(clinic, client, login,
+                                                                         mailbox):
+    from tests.support.tablet import Tablet
+
+    row = confirmed(client, login, clinic, mailbox)
+    client.post("/logout")
+    tablet = Tablet(client)
+    with client.session_transaction() as session:
+        session.clear()
+        session["tablet_id"] = tablet.device.id
+    assert client.get("/status/subscriptions").status_code == 302  # the paired tablet
+    for path in (f"/status/subscriptions/{row.uid}/stop", "/status/subscriptions/nope/stop"):
+        answer = client.post(path)
+        assert answer.status_code == 302, (path, answer.status_code)
+        assert answer.headers["Location"].startswith("/login")
+    db.session.expire_all()
+    assert db.session.get(StatusSubscription, row.id).unsubscribed_at is None
+
+
+ANY_LINK = re.compile(r"(https?://[^/\s]+)/status(?:/(?:confirm|unsubscribe)/[A-Za-z0-9._-]+)?")
+
+
+def link_hosts(message) -> set[str]:
+    return set(ANY_LINK.findall(text_of(message)))
+
+
+def ask_at_host(client, host, **data):
+    """POST a subscription with `Host: host`, signed in as the client is (its cookie)."""
+    client.set_cookie("session", client.get_cookie("session").value, domain=host)
+    return client.post("/status/subscriptions", data=data, base_url=f"http://{host}")
+
+
+def test_a_confirmed_address_keeps_its_links_whatever_host_a_colleague_asks_at(
+        clinic, client, login, mailbox, frozen_clock):
+    _, box = mailbox
+    row = confirmed(client, login, clinic, mailbox, "manager@example.test")
+    assert row.link_base == "http://localhost/"
+    login(clinic.user(1))
+    answer = ask_at_host(client, "evil.example", email="manager@example.test",
+                         maintenance="1", incidents="1")
+    assert answer.status_code == 302
+    jobs_run_pending()
+    db.session.expire_all()
+    assert db.session.get(StatusSubscription, row.id).link_base == "http://localhost/"
+    again = mails(box)[-1]
+    assert link_hosts(again) == {"http://localhost"}, text_of(again)
+    client.post(LINK.search(text_of(again)).group(1))  # its owner confirms it after all
+    window_event("maintenance.scheduled", at=frozen_clock.now + timedelta(days=1))
+    jobs_run_pending()
+    db.session.expire_all()
+    assert db.session.get(StatusSubscription, row.id).link_base == "http://localhost/"
+    notice = mails(box)[-1]
+    assert notice["Subject"].startswith("Planned maintenance")
+    assert link_hosts(notice) == {"http://localhost"}, text_of(notice)
+    assert "evil.example" not in notice["List-Unsubscribe"]
+
+
+def test_a_request_at_another_host_cannot_change_a_pending_addresss_links(
+        clinic, client, login, mailbox, frozen_clock):
+    _, box = mailbox
+    subscribe(client, login, clinic.user(3), "vet@example.test", maintenance=True)
+    jobs_run_pending()
+    first = mails(box)[-1]
+    login(clinic.user(1))
+    assert ask_at_host(client, "evil.example", email="vet@example.test",
+                       maintenance="1").status_code == 302
+    jobs_run_pending()
+    assert len(box.messages) == 2
+    client.post(LINK.search(text_of(first)).group(1))  # the owner confirms the first mail
+    db.session.expire_all()
+    row = db.session.scalar(select(StatusSubscription))
+    assert row.confirmed_at is not None and row.link_base == "http://localhost/"
+    window_event("maintenance.scheduled", at=frozen_clock.now + timedelta(days=1))
+    jobs_run_pending()
+    assert link_hosts(mails(box)[-1]) == {"http://localhost"}
+
+
+def test_links_start_at_the_public_address_when_it_is_set(app, clinic, client, login,
+                                                          mailbox, frozen_clock):
+    _, box = mailbox
+    app.config["KIOSK_PUBLIC_URL"] = "https://status.clinic.example/"
+    login(clinic.user(2))
+    assert ask_at_host(client, "evil.example", email="a@example.test",
+                       incidents="1").status_code == 302
+    jobs_run_pending()
+    assert db.session.scalar(select(StatusSubscription.link_base)) == \
+        "https://status.clinic.example/"
+    assert link_hosts(mails(box)[-1]) == {"https://status.clinic.example"}
+
+
+def sign_in(other_client, user):
+    """Sign `user` in on another test client (as the `login` fixture does on its own)."""
+    from kiosk.core.auth import SESSION_KEY
+    from kiosk.staff.sessions import staff_session_start
+
+    key = staff_session_start(user=user, auth="password")
+    db.session.commit()
+    with other_client.session_transaction() as session:
+        session.update({"user_id": user.id, SESSION_KEY: key, "auth": "password"})
+
+
+def test_confirmation_mails_are_limited_per_person_and_per_address(app, clinic, client, login,
+                                                                     mailbox):
+    _, box = mailbox
+    app.config["KIOSK_STATUS_SUBSCRIBE_LIMIT"] = "3 per hour"
+    for _ in range(3):
+        refused = subscribe(client, login, clinic.user(1), "not-an-address", incidents=True)
+        assert refused.status_code == 422  # a refusal sends nothing and costs nothing
+        assert subscribe(client, login, clinic.user(1), "boss@example.test",
+                         incidents=True).status_code == 302
+    notices_before = count(StatusNotice)
+    answer = subscribe(client, login, clinic.user(1), "boss@example.test", incidents=True)
+    assert answer.status_code == 429 and "Too many confirmation e-mails" in answer.text
+    assert 'id="email-error"' in answer.text
+    other = app.test_client()  # someone else, elsewhere, asking for the same address
+    sign_in(other, clinic.user(2))
+    assert other.post("/status/subscriptions", data={
+        "email": "Boss@Example.test", "incidents": "1"}).status_code == 429
+    assert other.post("/status/subscriptions", data={
+        "email": "own@example.test", "incidents": "1"}).status_code == 302
+    for address in ("fresh@example.test", "own@example.test"):  # the first person: spent
+        assert subscribe(client, login, clinic.user(1), address,
+                         incidents=True).status_code == 429
+    assert count(StatusNotice) == notices_before + 1  # own@ only
+    jobs_run_pending()
+    assert sorted(m["To"] for m in mails(box)) == ["boss@example.test"] * 3 + [
+        "own@example.test"]
