@@ -8,6 +8,7 @@
 import {ops, state as outboxState} from "./client/outbox.js";
 import {deviceId, isTablet, revoked, token, useLock} from "./client/device.js";
 import {verify} from "./pin-hash.js";
+import {whenLive} from "./live.js";
 
 var K = {staff: "kiosk.staff", person: "kiosk.person", lockedAt: "kiosk.lockedAt",
   active: "kiosk.lastActive", failures: "kiosk.pinFailures"};
@@ -357,18 +358,12 @@ function start() {
       navigator.serviceWorker.controller.postMessage({type: "refresh", token: token()});
     }
   });
-  // live.js loads after this file (page scripts come last): wire up once all have run.
-  var wired = false;
-  var wire = function () {
-    if (wired || !window.kioskLive || !window.kioskLive.socket) { return; }
-    wired = true;
-    var socket = window.kioskLive.socket;
+  // On a live page, this tablet's own room too (what it carries changed).
+  whenLive(function (socket) {
     var join = function () { socket.emit("join", {rooms: ["device:" + deviceId().slice(2)]}); };
     socket.on("connect", join);
     if (socket.connected) { join(); }
-  };
-  document.addEventListener("DOMContentLoaded", wire);
-  window.addEventListener("load", wire);
+  });
 }
 
 useLock({enabled: enabled, person: person});

@@ -13,7 +13,7 @@ import pytest
 from kiosk.anaesthesia.entries import MESSAGES
 from kiosk.core.validate import ERR_NOT_A_NUMBER
 
-from .conftest import attention_list, own_server, wait_outbox
+from .conftest import LIVE_CONNECTED, attention_list, own_server, wait_outbox
 from .helpers import (
     check_merged,
     outbox,
@@ -267,7 +267,7 @@ def test_online_tablets_see_each_others_entries_without_a_reload(browser, server
         sheet = a.url.rsplit("/", 1)[1]
         b.goto(f"{server.base_url}/anaesthesia/{sheet}")
         b.locator("h1", has_text=name).wait_for()
-        b.wait_for_function("() => window.kioskLive && window.kioskLive.socket.connected")
+        b.wait_for_function(LIVE_CONNECTED)
         b.evaluate("window.sameDocument = true")
         b.locator('form[data-kind="drug"] input[name=drug]').fill("Ketamine")
         b.locator("form.vitals-form input[name=hr]").fill("77")
