@@ -113,7 +113,8 @@ function unlock(userId, pin) {
   if (!who) { return Promise.resolve("Choose your name first."); }
   if (!PIN_RE.test(pin || "")) { return Promise.resolve("A PIN is 4 to 6 digits."); }
   if (who.level >= (s.long_pin_level || 5) && pin.length < 6) {
-    return Promise.resolve("Level " + who.level + " unlocks with a 6-digit PIN: ask a manager for a new one.");
+    return Promise.resolve((who.level_name || "Level " + who.level) +
+      " unlocks with a 6-digit PIN: ask a manager for a new one.");
   }
   var until = lockedOutUntil(userId);
   if (until) {
