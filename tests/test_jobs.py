@@ -18,7 +18,14 @@ from sqlalchemy import func, select
 from kiosk import create_app
 from kiosk.clinic.models import Ward
 from kiosk.core import jobs
-from kiosk.core.jobs import job_enqueue, job_periodic, job_register, jobs_run_pending
+from kiosk.core.jobs import (
+    job_enqueue,
+    job_names,
+    job_periodic,
+    job_register,
+    job_unregister,
+    jobs_run_pending,
+)
 from kiosk.documents import worker
 from kiosk.documents.models import DOC_QUEUED, DOC_READY, Document
 from kiosk.documents.services import document_queue
@@ -37,9 +44,13 @@ def redis_queue():
 
 
 @pytest.fixture
-def own_jobs(monkeypatch):
-    """Jobs a test registers are forgotten after it."""
-    monkeypatch.setattr(jobs, "_jobs", dict(jobs._jobs))
+def own_jobs():
+    """Jobs a test registers are forgotten after it (the tests' own names: test.*)."""
+    before = set(job_names())
+    yield
+    for name in set(job_names()) - before:
+        job_unregister(name)
+    assert set(job_names()) == before
 
 
 @pytest.fixture
@@ -151,10 +162,25 @@ def test_a_periodic_job_is_registered_with_huey_on_its_minutes(queue_app):
     assert {"upkeep", "documents.sweep"} <= set(engine.periodic)
 
 
+def test_a_job_is_read_run_and_forgotten_by_its_name(own_jobs):
+    job_periodic("test.every_quarter", lambda: "ran", every_minutes=15)
+    job_register("test.echo", lambda text: text)
+    assert {"test.every_quarter", "test.echo"} <= set(job_names())
+    assert (jobs.job_every("test.every_quarter"), jobs.job_every("test.echo")) == (15, None)
+    assert jobs.job_run_now("test.echo", "hello") == "hello"
+    job_unregister("test.echo")
+    assert "test.echo" not in job_names()
+    before = job_names()
+    for read in (jobs.job_every, jobs.job_run_now, job_unregister):
+        with pytest.raises(LookupError, match="no job is registered as “test.echo”"):
+            read("test.echo")
+    assert job_names() == before
+
+
 def test_a_period_crontab_cannot_keep_is_refused_at_registration(own_jobs):
     with pytest.raises(ValueError, match="every_minutes=7"):
         job_periodic("test.odd", lambda: None, every_minutes=7)
-    assert "test.odd" not in jobs._jobs
+    assert "test.odd" not in job_names()
 
 
 def test_enqueueing_a_job_nobody_registered_or_with_arguments_json_cannot_hold_fails(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..core.errors import DomainError
-from ..core.validate import choice, decimal_optional, text_optional
+from ..core.validate import ERR_NOT_A_NUMBER, choice, decimal_optional, text_optional
 from ..treatments.models import ROUTES
 from .models import KIND_LABELS
 
@@ -50,7 +50,7 @@ PRE = (
 HEADER_TEXT = (("procedure", "Procedure", 200), ("team", "Team", 300),
                ("equipment", "Monitoring equipment", 300))
 # What a person is told about a value or an entry; the tablet, which checks the same before
-# it queues an entry, is given these words (rules_for_pages) rather than its own.
+# it queues an entry, is given these words (services.rules_for_pages) rather than its own.
 MESSAGES = {
     "confirm_needed": "{label} {value} {unit} is outside the usual {low}–{high}: check it, "
                       "then confirm.",
@@ -58,6 +58,8 @@ MESSAGES = {
     "vitals_required": "Enter at least one of the vitals.",
     "pre_required": "Enter at least one pre-anaesthetic value.",
     "note_required": "The note is empty.",
+    "drug_required": "Which drug?",
+    "dose_required": "The dose is required.",
 }
 
 
@@ -149,10 +151,10 @@ def _header(data: dict) -> dict:
 def _drug(data: dict) -> dict:
     drug = text_optional(data.get("drug"), "drug", "Drug", 80)
     if not drug:
-        raise DomainError("required", "Which drug?", field="drug")
+        raise DomainError("required", MESSAGES["drug_required"], field="drug")
     dose = text_optional(data.get("dose"), "dose", "Dose", 40)
     if not dose:
-        raise DomainError("required", "The dose is required.", field="dose")
+        raise DomainError("required", MESSAGES["dose_required"], field="dose")
     clean = {"drug": drug, "dose": dose,
              "route": choice(data.get("route"), "route", "Route", ROUTES)}
     given_by = text_optional(data.get("given_by"), "given_by", "Given by", 80)
@@ -197,15 +199,15 @@ def asa_label(header: dict) -> str:
     return f"{asa} E" if asa and header.get("emergency") else asa
 
 
-def rules_for_pages() -> dict:
-    """The usual ranges and the event names as plain JSON, for a tablet to ask for a
-    confirmation before it queues an entry (the numbers the server checks, not a copy).
-    Measures are lists, in the order of the sheet's columns."""
+def entry_rules() -> dict:
+    """The usual ranges, the event names and the words for what is wrong as plain JSON, for
+    a tablet to ask for a confirmation before it queues an entry (the numbers the server
+    checks, not a copy). Measures are lists, in the order of the sheet's columns."""
     def table(measures):
         return [{"key": m.key, "label": m.label, "unit": m.unit, "low": _plain(m.low),
                  "high": _plain(m.high)} for m in measures]
 
     return {"vitals": table(VITALS), "pre": table(PRE), "hard_limit": _plain(HARD_LIMIT),
             "events": EVENTS, "asa": list(ASA_CLASSES), "kinds": KIND_LABELS,
-            "messages": MESSAGES,
+            "messages": MESSAGES | {"not_a_number": ERR_NOT_A_NUMBER},
             "header": {key: label for key, label, _size in HEADER_TEXT} | {"asa": "ASA"}}

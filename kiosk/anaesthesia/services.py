@@ -12,12 +12,24 @@ from ..core.errors import DomainError
 from ..core.events import event_record, fact_record
 from ..core.models import new_uid, uid_check_free
 from ..extensions import db
-from .entries import entry_clean
+from .entries import entry_clean, entry_rules
 from .models import SHEET_FINALISED, SHEET_OPEN, AnaesthesiaEntry, AnaesthesiaSheet
 from .selectors import sheet_header, sheet_view
 
 ERR_NOT_ADMITTED = "{name} is not admitted: an anaesthesia sheet needs an admitted patient."
 ERR_FINALISED = "This sheet was finalised already (by {who}); record changes as addenda."
+ERR_FINALISE_NEEDS = "Enter {label} before finalising."
+# What a sheet needs before it is finalised, in the order they are asked for.
+FINALISE_NEEDS = {"procedure": "the procedure", "asa": "the ASA status"}
+
+
+def rules_for_pages() -> dict:
+    """Everything a tablet checks before it queues an anaesthesia op, as plain JSON: the
+    entries' ranges and words, and what finalising needs (the server's rules, not a copy)."""
+    rules = entry_rules()
+    rules["messages"] = rules["messages"] | {"finalise_needs": ERR_FINALISE_NEEDS}
+    rules["finalise_needs"] = list(FINALISE_NEEDS.items())  # pairs: JSON keeps their order
+    return rules
 
 
 def anaesthesia_start(*, patient, user, uid: str | None = None, device=None,
@@ -92,9 +104,9 @@ def anaesthesia_finalise(*, sheet: AnaesthesiaSheet, user, device=None,
         who = sheet.finalised_by.name if sheet.finalised_by else "someone"
         raise DomainError("already_finalised", ERR_FINALISED.format(who=who))
     header = sheet_header(sheet)
-    for key, label in (("procedure", "the procedure"), ("asa", "the ASA status")):
+    for key, label in FINALISE_NEEDS.items():
         if not header.get(key):
-            raise DomainError("required", f"Enter {label} before finalising.", field=key)
+            raise DomainError("required", ERR_FINALISE_NEEDS.format(label=label), field=key)
     sheet.status = SHEET_FINALISED
     sheet.finalised_at = as_utc(at) if at else clock.utcnow()
     sheet.finalised_by = user

@@ -11,9 +11,15 @@ from ..core.pdf import pdf_response
 from ..documents.selectors import documents_for_source
 from ..patients.selectors import patient_by_uid
 from ..treatments.models import ROUTES
-from .entries import ASA_CLASSES, EVENTS, HEADER_TEXT, PRE, VITALS, rules_for_pages
+from .entries import ASA_CLASSES, EVENTS, HEADER_TEXT, PRE, VITALS
 from .selectors import anaesthesia_sheet_by_uid, sheet_uids, sheet_view, sheets_of
-from .services import anaesthesia_finalise, anaesthesia_record, anaesthesia_start, sheet_target
+from .services import (
+    anaesthesia_finalise,
+    anaesthesia_record,
+    anaesthesia_start,
+    rules_for_pages,
+    sheet_target,
+)
 
 bp = Blueprint("anaesthesia", __name__)
 

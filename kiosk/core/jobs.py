@@ -82,6 +82,34 @@ def job_periodic(name: str, fn: Callable[[], object], *, every_minutes: int) -> 
     _jobs[name] = _Job(name, fn, every_minutes=every_minutes)
 
 
+def job_names() -> list[str]:
+    """The names of every registered job, sorted."""
+    return sorted(_jobs)
+
+
+def job_every(name: str) -> int | None:
+    """Minutes between runs of the periodic job `name`; None for a job run when queued."""
+    return _job(name).every_minutes
+
+
+def job_run_now(name: str, *args):
+    """Run the job `name` here and now, in the caller's app context, without the queue
+    (what a worker would run); its result is returned and its errors raised."""
+    return _job(name).fn(*args)
+
+
+def job_unregister(name: str) -> None:
+    """Forget the job `name`; applications built afterwards have no task for it."""
+    _job(name)
+    del _jobs[name]
+
+
+def _job(name: str) -> _Job:
+    if name not in _jobs:
+        raise LookupError(f"no job is registered as “{name}”")
+    return _jobs[name]
+
+
 def _every(minutes: int):
     """The crontab test for "every `minutes` minutes" (a divisor of an hour or of a day)."""
     if 1 <= minutes < 60 and 60 % minutes == 0:

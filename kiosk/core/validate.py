@@ -14,6 +14,7 @@ TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 DAY_MIN, DAY_MAX = TIME_MIN.date(), date(2199, 12, 31)
 # The largest whole number an INTEGER column holds on both SQLite and PostgreSQL.
 INT_MAX = 2**31 - 1
+ERR_NOT_A_NUMBER = "{label} must be a number."
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -52,13 +53,16 @@ def decimal_optional(value, field: str, label: str, minimum: Decimal | None = De
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise DomainError("not_a_number", f"{label} must be a number.", field=field)
+        raise DomainError("not_a_number", ERR_NOT_A_NUMBER.format(label=label),
+                          field=field)
     try:
         number = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation as exc:
-        raise DomainError("not_a_number", f"{label} must be a number.", field=field) from exc
+        raise DomainError("not_a_number", ERR_NOT_A_NUMBER.format(label=label),
+                          field=field) from exc
     if not number.is_finite():
-        raise DomainError("not_a_number", f"{label} must be a number.", field=field)
+        raise DomainError("not_a_number", ERR_NOT_A_NUMBER.format(label=label),
+                          field=field)
     if minimum is not None and number < minimum:
         raise DomainError("out_of_range", f"{label} must be at least {minimum}.", field=field)
     if maximum is not None and number > maximum:

@@ -3,10 +3,9 @@
 import base64
 import binascii
 import re
-from datetime import date
 
 from ..core.errors import DomainError
-from ..core.validate import decimal_optional, text_optional, text_required
+from ..core.validate import day, decimal_optional, text_optional, text_required
 from .models import FIELD_TYPES
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -115,11 +114,7 @@ def value_clean(field: dict, value):
                               f"{', '.join(field['options'])}.", field=key)
         return text
     if kind == "date":
-        try:
-            return date.fromisoformat(_text(value, key, label).strip()).isoformat()
-        except ValueError:
-            raise DomainError("bad_date", f"{label} must be a date (YYYY-MM-DD).",
-                              field=key) from None
+        return day(_text(value, key, label).strip(), key, label).isoformat()
     return signature_clean(value, key, label)
 
 

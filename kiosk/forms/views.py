@@ -26,6 +26,7 @@ from .selectors import (
     patient_form_by_uid,
 )
 from .services import (
+    ERR_REQUIRED,
     form_fill,
     form_finalise,
     form_start,
@@ -189,7 +190,7 @@ def new(uid: str, template_uid: str):
     template = form_template_by_uid(template_uid)
     return render_template("forms/fill.html", patient=patient, view=None,
                            template=template, version=template.current, error=None,
-                           values={})
+                           values={}, required_message=ERR_REQUIRED)
 
 
 def _fill_page(form, *, error=None, values=None, status=200):
@@ -198,7 +199,8 @@ def _fill_page(form, *, error=None, values=None, status=200):
     shown.update(values or {})
     return make_response(render_template(
         "forms/fill.html", patient=form.patient, view=view, template=form.template,
-        version=form.version, error=error, values=shown), status)
+        version=form.version, error=error, values=shown, required_message=ERR_REQUIRED),
+        status)
 
 
 @bp.get("/forms/<uid>")

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ..core.errors import NotFound
+from ..core.models import row_by_uid
 from ..extensions import db
 from .models import STATUSES, ClientMessage
 
@@ -27,7 +27,4 @@ def client_messages_list(*, status: str | None = None, patient_id: int | None = 
 
 def client_message_by_uid(uid: str) -> ClientMessage:
     """The message with this uid, or NotFound."""
-    message = db.session.scalar(select(ClientMessage).where(ClientMessage.uid == uid))
-    if message is None:
-        raise NotFound("No such client message.")
-    return message
+    return row_by_uid(ClientMessage, uid, what="client message")

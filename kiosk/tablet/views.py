@@ -19,8 +19,9 @@ from flask import (
     url_for,
 )
 
-from ..anaesthesia.entries import ASA_CLASSES, EVENTS, PRE, VITALS, rules_for_pages
+from ..anaesthesia.entries import ASA_CLASSES, EVENTS, PRE, VITALS
 from ..anaesthesia.selectors import sheet_uids_of_patients
+from ..anaesthesia.services import rules_for_pages
 from ..clinic.selectors import settings_get, wards_list
 from ..core.auth import current_tablet, login_required, session_device_set
 from ..core.errorpages import json_error

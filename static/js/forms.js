@@ -190,7 +190,7 @@ async function buildFill(form, submitter) {
   form.dataset.sent = "1";
   const done = () => {
     form.querySelectorAll("canvas[data-signature]").forEach(wipe);
-    if (lack) { fieldError(form, lack.key, `“${lack.label}” is required before the form is finalised.`); }
+    if (lack) { fieldError(form, lack.key, (form.dataset.requiredMessage || "{label}").replace("{label}", lack.label)); }
     else if (!ops.length) { status("Nothing changed.", ""); }
   };
   if (!ops.length) { done(); return null; }

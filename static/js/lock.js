@@ -8,6 +8,8 @@
 import {ops, state as outboxState} from "./client/outbox.js";
 import {deviceId, isTablet, revoked, token, useLock} from "./client/device.js";
 import {verify} from "./pin-hash.js";
+import {whenLive} from "./live.js";
+import {fill} from "./client/dom.js";
 
 var K = {staff: "kiosk.staff", person: "kiosk.person", lockedAt: "kiosk.lockedAt",
   active: "kiosk.lastActive", failures: "kiosk.pinFailures"};
@@ -111,7 +113,8 @@ function unlock(userId, pin) {
   if (!who) { return Promise.resolve("Choose your name first."); }
   if (!PIN_RE.test(pin || "")) { return Promise.resolve("A PIN is 4 to 6 digits."); }
   if (who.level >= (s.long_pin_level || 5) && pin.length < 6) {
-    return Promise.resolve("Level " + who.level + " unlocks with a 6-digit PIN: ask a manager for a new one.");
+    return Promise.resolve((who.level_name || "Level " + who.level) +
+      " unlocks with a 6-digit PIN: ask a manager for a new one.");
   }
   var until = lockedOutUntil(userId);
   if (until) {
@@ -194,21 +197,10 @@ function gate(level) {
   });
 }
 
-function el(tag, cls, text) {
-  var e = document.createElement(tag);
-  if (cls) { e.className = cls; }
-  if (text !== undefined) { e.textContent = text; }
-  return e;
-}
-
 function screen() {
   var s = document.getElementById("lock-screen");
   if (!s) {
-    s = el("div", "lock-screen");
-    s.id = "lock-screen";
-    s.setAttribute("role", "dialog");
-    s.setAttribute("aria-modal", "true");
-    s.setAttribute("aria-labelledby", "lock-title");
+    s = fill("tpl-lock-screen", {});
     body.appendChild(s);
   }
   return s;
@@ -219,12 +211,9 @@ function screen() {
 function lockButton() {
   var button = document.getElementById("lock-now");
   if (!button) {
-    button = el("button", "btn small", "Lock");
-    button.type = "button";
-    button.id = "lock-now";
+    button = fill("tpl-lock-button", {});
     var bar = document.querySelector(".topbar") || body;
-    var who = bar.querySelector(".who");
-    bar.insertBefore(button, who || null);
+    bar.insertBefore(button, bar.querySelector(".who") || null);
   }
   return button;
 }
@@ -242,72 +231,34 @@ function render() {
   if (!p) { drawScreen(s); }
 }
 
+// The lock screen from the server's <template>s (templates/tablet/_lock.html).
 function drawScreen(s) {
-  s.replaceChildren();
-  var box = el("div", "lock-box");
-  var title = el("h1", null, "Locked — " + (body.dataset.tabletLabel || "this tablet"));
-  title.id = "lock-title";
-  box.appendChild(title);
-  if (revoked()) {
-    var gone = el("p", "lead error", "This tablet was revoked — ask a manager to pair it again. " +
-      "Its waiting changes stay on it and are sent once it is paired. ");
-    var link = el("a", "btn", "Pair this tablet");
-    link.href = "/pair";
-    gone.appendChild(link);
-    box.appendChild(gone);
-  }
   var list = staff();
-  if (!list || !(list.staff || []).length) {
-    box.appendChild(el("p", "lead", "This tablet has no staff list yet: connect it to the " +
-      "network once so it can fetch one. Waiting changes are kept."));
-    s.appendChild(box);
-    return;
-  }
-  if (!chosen) {
-    box.appendChild(el("p", "lead", "Who are you?"));
-    var grid = el("div", "lock-people");
-    list.staff.forEach(function (u) {
-      var b = el("button", "btn big lock-name", u.name);
-      b.type = "button";
+  var people = list && list.staff && list.staff.length ? list.staff : null;
+  var waiting = people && outboxState.loaded ? ops().length : 0;
+  var box = fill("tpl-lock-box", {tablet: body.dataset.tabletLabel || "this tablet",
+    revoked: revoked(), no_staff: !people, choosing: !!people && !chosen,
+    waiting: waiting || "", one: waiting === 1});
+  if (people && !chosen) {
+    var grid = box.querySelector(".lock-people");
+    people.forEach(function (u) {
+      var b = fill("tpl-lock-name", {name: u.name});
       b.addEventListener("click", function () { chosen = u.id; drawScreen(s); });
       grid.appendChild(b);
     });
-    box.appendChild(grid);
-  } else {
-    box.appendChild(pinForm(list, s));
+  } else if (people) {
+    box.insertBefore(pinForm(people, s), box.querySelector(".lock-waiting"));
   }
-  var waiting = outboxState.loaded ? ops().length : 0;
-  if (waiting) {
-    box.appendChild(el("p", "muted", waiting + " change" + (waiting === 1 ? "" : "s") +
-      " waiting on this tablet are kept while it is locked."));
-  }
-  s.appendChild(box);
+  s.replaceChildren(box);
 }
 
-function pinForm(list, s) {
-  var u = list.staff.filter(function (x) { return x.id === chosen; })[0] || {};
-  var form = el("form", "lock-pin");
-  form.noValidate = true;
-  form.appendChild(el("p", "lead", u.name));
-  var input = el("input");
-  input.type = "password";
-  input.name = "pin";
-  input.inputMode = "numeric";
-  input.autocomplete = "off";
-  input.maxLength = 6;
-  input.setAttribute("aria-label", "PIN for " + u.name);
-  form.appendChild(input);
-  var error = el("p", "field-error");
-  error.setAttribute("role", "alert");
-  error.hidden = true;
-  var go = el("button", "btn primary big", "Unlock");
-  go.type = "submit";
-  var back = el("button", "btn big", "Back");
-  back.type = "button";
-  back.addEventListener("click", function () { chosen = null; drawScreen(s); });
-  form.appendChild(go);
-  form.appendChild(back);
-  form.appendChild(error);
+function pinForm(people, s) {
+  var u = people.filter(function (x) { return x.id === chosen; })[0] || {};
+  var form = fill("tpl-lock-pin", {name: u.name, label: "PIN for " + u.name});
+  var input = form.elements.pin;
+  var go = form.querySelector("button[type=submit]");
+  var error = form.querySelector(".field-error");
+  form.querySelector(".lock-back").addEventListener("click", function () { chosen = null; drawScreen(s); });
   form.addEventListener("submit", function (evt) {
     evt.preventDefault();
     go.disabled = true;
@@ -357,18 +308,12 @@ function start() {
       navigator.serviceWorker.controller.postMessage({type: "refresh", token: token()});
     }
   });
-  // live.js loads after this file (page scripts come last): wire up once all have run.
-  var wired = false;
-  var wire = function () {
-    if (wired || !window.kioskLive || !window.kioskLive.socket) { return; }
-    wired = true;
-    var socket = window.kioskLive.socket;
+  // On a live page, this tablet's own room too (what it carries changed).
+  whenLive(function (socket) {
     var join = function () { socket.emit("join", {rooms: ["device:" + deviceId().slice(2)]}); };
     socket.on("connect", join);
     if (socket.connected) { join(); }
-  };
-  document.addEventListener("DOMContentLoaded", wire);
-  window.addEventListener("load", wire);
+  });
 }
 
 useLock({enabled: enabled, person: person});

@@ -31,7 +31,7 @@ function root() { return document.getElementById("anaesthesia"); }
 // The sheet as the server has it (a live part, so it follows a refresh).
 function state() { return document.getElementById("anaesthesia-state"); }
 function isShell() { return document.body.classList.contains("anaesthesia-shell-body"); }
-// The server's words for what is wrong (entries.MESSAGES), filled in.
+// The server's words for what is wrong (anaesthesia.services.rules_for_pages), filled in.
 function say(key, values = {}) {
   return ((rules().messages || {})[key] || key).replace(/\{(\w+)\}/g, (all, k) => (values[k] === undefined ? all : values[k]));
 }
@@ -87,7 +87,7 @@ function measures(form, list, data) {
     const text = field(form, m.key);
     if (!text) { continue; }
     const n = number(text);
-    if (!Number.isFinite(n) || !/^-?[\d.,]+$/.test(text)) { return formError(form, `${m.label} must be a number.`); }
+    if (!Number.isFinite(n) || !/^-?[\d.,]+$/.test(text)) { return formError(form, say("not_a_number", {label: m.label})); }
     if (Math.abs(n) > hard) { return formError(form, say("out_of_range", {label: m.label, value: text})); }
     if ((n < number(m.low) || n > number(m.high)) && !confirmed.includes(m.key)) { unsure.push(m); }
     data[m.key] = text;
@@ -120,8 +120,8 @@ const kinds = {
   },
   drug(form) {
     const data = {drug: field(form, "drug"), dose: field(form, "dose"), route: field(form, "route")};
-    if (!data.drug) { return formError(form, "Which drug?"); }
-    if (!data.dose) { return formError(form, "The dose is required."); }
+    if (!data.drug) { return formError(form, say("drug_required")); }
+    if (!data.dose) { return formError(form, say("dose_required")); }
     put(data, "given_by", field(form, "given_by"));
     return {data};
   },
@@ -181,8 +181,8 @@ function buildStart(form) {
 function buildFinalise(form) {
   if (!form.dataset.sheet) { return null; }
   const header = mergedHeader(sheetOps(ops()));
-  if (!header.procedure) { return formError(form, "Enter the procedure before finalising."); }
-  if (!header.asa) { return formError(form, "Enter the ASA status before finalising."); }
+  const lack = (rules().finalise_needs || []).find(([key]) => !header[key]);
+  if (lack) { return formError(form, say("finalise_needs", {label: lack[1]})); }
   return {args: {sheet: form.dataset.sheet}};
 }
 

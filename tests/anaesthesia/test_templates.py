@@ -2,49 +2,12 @@
 from the same macros as the sheet's own rows, on the sheet and on the offline shell, with
 a slot for every column and none of the sheet's data."""
 
-from html.parser import HTMLParser
-
 import pytest
 
 from kiosk.anaesthesia.entries import VITALS
 from kiosk.anaesthesia.models import KIND_LABELS
 from tests import factories
-
-
-class Elements(HTMLParser):
-    """Every start tag of a page as (tag, attributes, id of the <template> it is in)."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.found: list[tuple[str, dict, str | None]] = []
-        self._templates: list[str | None] = []
-        self.text: dict[str, str] = {}  # the text inside each <template>
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        inside = self._templates[-1] if self._templates else None
-        self.found.append((tag, attrs, inside))
-        if tag == "template":
-            self._templates.append(attrs.get("id"))
-
-    def handle_data(self, data):
-        if self._templates:
-            key = self._templates[-1]
-            self.text[key] = self.text.get(key, "") + data
-
-    def handle_endtag(self, tag):
-        if tag == "template" and self._templates:
-            self._templates.pop()
-
-    def template(self, template_id: str) -> list[tuple[str, dict]]:
-        """The elements inside one <template>, in order."""
-        return [(tag, attrs) for tag, attrs, inside in self.found if inside == template_id]
-
-    def ids(self) -> set[str]:
-        return {attrs["id"] for tag, attrs, _inside in self.found
-                if tag == "template" and "id" in attrs}
-
+from tests.support.templates import Elements
 
 TEMPLATES = {"tpl-anaes-vitals", "tpl-anaes-drug", "tpl-anaes-event", "tpl-anaes-note",
              "tpl-anaes-pre", "tpl-anaes-finalised-status", "tpl-anaes-finalised",

@@ -195,6 +195,15 @@ def wall(browser, live_server):
 # module the pages use, so a test checks what the tablet really holds.
 STORE = "/static/js/client/store.js"
 OUTBOX = "/static/js/client/outbox.js"
+LIVE = "/static/js/live.js"  # the page's own live module (its socket, once connected)
+LIVE_CONNECTED = f"() => import('{LIVE}').then(live => !!(live.socket && live.socket.connected))"
+# Join the page's rooms once more and wait for the answer: the server has put this
+# connection in them by then (the join sent on connect is not acknowledged).
+LIVE_JOINED = f"""async () => {{
+  const rooms = JSON.parse(document.querySelector("[data-live-rooms]").dataset.liveRooms);
+  const {{socket}} = await import('{LIVE}');
+  return await socket.timeout(5000).emitWithAck("join", {{rooms: rooms}});
+}}"""
 _SNAPSHOT = f"() => import('{STORE}').then(s => s.snapshot())"
 
 

@@ -10,7 +10,10 @@ import time
 
 import pytest
 
-from .conftest import attention_list, own_server, wait_outbox
+from kiosk.anaesthesia.entries import MESSAGES
+from kiosk.core.validate import ERR_NOT_A_NUMBER
+
+from .conftest import LIVE_CONNECTED, attention_list, own_server, wait_outbox
 from .helpers import (
     check_merged,
     outbox,
@@ -215,6 +218,19 @@ def test_a_sheet_started_online_opens_offline_after_a_reload(browser, server):
         page.locator("h1", has_text=name).wait_for()
         page.locator('dd[data-header="procedure"]', has_text="Cast change").wait_for()
         assert page.locator("form.vitals-form input[name=hr]").input_value() == "100"
+        # What is wrong is said in the server's words (given to the page), nothing queued.
+        drug_form = page.locator('form[data-kind="drug"]')
+        drug_form.locator("input[name=drug]").fill("Butorphanol")
+        drug_form.locator("input[name=dose]").fill("   ")
+        drug_form.get_by_role("button", name=re.compile("Record drug")).click()
+        drug_form.locator(".outbox-form-error", has_text=MESSAGES["dose_required"]).wait_for()
+        vitals_form = page.locator("form.vitals-form")
+        vitals_form.locator("input[name=hr]").fill("fast")
+        vitals_form.get_by_role("button", name=re.compile("Record vitals")).click()
+        vitals_form.locator(".outbox-form-error",
+                            has_text=ERR_NOT_A_NUMBER.format(label="HR")).wait_for()
+        assert outbox(page) == [] and page.locator("#drug tr.waiting").count() == 0
+        vitals_form.locator("input[name=hr]").fill("100")
         record_drug(page, "Butorphanol", "0.2 mg/kg")
         page.reload()
         page.locator("#drug tr.waiting", has_text="Butorphanol").wait_for()
@@ -251,7 +267,7 @@ def test_online_tablets_see_each_others_entries_without_a_reload(browser, server
         sheet = a.url.rsplit("/", 1)[1]
         b.goto(f"{server.base_url}/anaesthesia/{sheet}")
         b.locator("h1", has_text=name).wait_for()
-        b.wait_for_function("() => window.kioskLive && window.kioskLive.socket.connected")
+        b.wait_for_function(LIVE_CONNECTED)
         b.evaluate("window.sameDocument = true")
         b.locator('form[data-kind="drug"] input[name=drug]').fill("Ketamine")
         b.locator("form.vitals-form input[name=hr]").fill("77")

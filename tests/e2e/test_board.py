@@ -247,3 +247,18 @@ def test_nothing_overlaps_or_overflows(browser, live_server, viewport):
             assert size["scrollWidth"] <= size["innerWidth"], size
     finally:
         context.close()
+
+
+def test_the_pending_board_says_what_it_shows(wall, live_server):
+    """The demo's pending board reads as what it is, on the boards list and on the wall: not
+    "Hand-made list", the words once shown for every board that was not a ward's."""
+    shows = "Patients with unfinished work (fills itself)"  # Board.shows of a pending board
+    wall.goto(f"{live_server}/boards/")
+    tile = wall.locator("a.tile").filter(
+        has=wall.locator("strong", has_text=re.compile(r"^Pending$")))
+    assert tile.locator("span").inner_text().strip() == shows
+    assert "Hand-made" not in wall.locator("main").inner_text()
+    tile.click()
+    wall.locator(".board-title h1", has_text="Pending").wait_for()
+    assert wall.locator(".board-title .board-kind").inner_text().strip() == shows
+    assert "Hand-made" not in wall.locator("body").inner_text()

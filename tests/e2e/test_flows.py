@@ -19,7 +19,7 @@ from kiosk.core import clock
 from tests.support.queues import REDIS_URL, redis_queue_settings
 from tests.support.server import KioskServer, kiosk_executable, serving
 
-from .conftest import TABLET, WALL, sign_in
+from .conftest import LIVE_CONNECTED, LIVE_JOINED, TABLET, WALL, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +41,8 @@ DEFINITION = {
                "cancel_on_discharge": True}],
 }
 # Playwright polls functions, never expressions (the pages' policy refuses eval).
-CONNECTED = "() => !!(window.kioskLive && window.kioskLive.socket.connected)"
-JOINED = """async () => {
-  const rooms = JSON.parse(document.querySelector("[data-live-rooms]").dataset.liveRooms);
-  return await window.kioskLive.socket.timeout(5000).emitWithAck("join", {rooms: rooms});
-}"""
+CONNECTED = LIVE_CONNECTED
+JOINED = LIVE_JOINED
 FORM_REPLACED = ("() => { const f = document.getElementById('flow-form');"
                  " return f !== null && f.dataset.stale === undefined; }")
 

@@ -12,15 +12,16 @@ import time
 
 import pytest
 
-from .conftest import TABLET, own_server, sign_in
+from .conftest import LIVE, LIVE_CONNECTED, TABLET, own_server, sign_in
 from .helpers import unlock
 
 pytestmark = pytest.mark.e2e
 
 VET, VET_PIN = "Dr Sam Okafor", "555555"
 NURSE, NURSE_PIN = "Priya Tech", "3333"
-CONNECTED = "() => !!(window.kioskLive && window.kioskLive.socket.connected)"
-JOIN = """room => window.kioskLive.socket.timeout(5000).emitWithAck("join", {rooms: [room]})"""
+CONNECTED = LIVE_CONNECTED
+JOIN = f"""async (room) => (await import('{LIVE}')).socket.timeout(5000)
+  .emitWithAck("join", {{rooms: [room]}})"""
 # How long a tablet that should show nothing is watched after the others showed theirs.
 QUIET_SECONDS = 2.0
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .conftest import WALL, sign_in
+from .conftest import LIVE, LIVE_CONNECTED, LIVE_JOINED, WALL, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -23,13 +23,13 @@ BURST_MS = 250  # live.js gathers the pokes of this long into one refresh
 REVOKE_MS = 10_000
 BANNER_TEXT = re.compile(r"^Not live — last updated \d{2}:\d{2}$")
 
-CONNECTED = "window.kioskLive && window.kioskLive.socket.connected"
-# Join the page's rooms once more and wait for the answer: the server has put this
-# connection in them by then (the join sent on connect is not acknowledged).
-JOINED = """async () => {
-  const rooms = JSON.parse(document.querySelector("[data-live-rooms]").dataset.liveRooms);
-  return await window.kioskLive.socket.timeout(5000).emitWithAck("join", {rooms: rooms});
-}"""
+CONNECTED = LIVE_CONNECTED
+JOINED = LIVE_JOINED
+# Cut the page's connection for good (no reconnecting by itself).
+DISCONNECT = f"""() => import('{LIVE}').then(({{socket}}) => {{
+  socket.io.reconnection(false);
+  socket.disconnect();
+}})"""
 ROW_CHIPS = """(id) => {
   const counts = {};
   document.querySelectorAll("#" + CSS.escape(id) + " .chip").forEach((chip) => {
@@ -57,10 +57,11 @@ SHEET_TASKS = """(states) => {
   return out;
 }"""
 # Pokes as they reach the page, with the time they came (ms since the page loaded).
-RECORD_POKES = """() => {
+RECORD_POKES = f"""async () => {{
   window.__pokes = [];
-  window.kioskLive.socket.on("poke", (poke) => window.__pokes.push([performance.now(), poke]));
-}"""
+  const {{socket}} = await import('{LIVE}');
+  socket.on("poke", (poke) => window.__pokes.push([performance.now(), poke]));
+}}"""
 # Complete several tasks at once, as fast as the browser can send them.
 COMPLETE_ALL = """async (uids) => {
   const csrf = document.querySelector("input[name=csrf_token]").value;
@@ -112,6 +113,8 @@ def open_board(page, base_url: str, board_id: int = ICU_BOARD) -> None:
     page.wait_for_function(CONNECTED)
     answer = page.evaluate(JOINED)
     assert answer["joined"] == [f"board:{board_id}"], answer
+    # The connection is the live module's own: nothing of it is published on window.
+    assert page.evaluate("() => Object.keys(window).filter((k) => /^kiosk/i.test(k))") == []
 
 
 def board_window(page) -> tuple[int, int]:
@@ -278,8 +281,8 @@ def test_a_wall_display_sees_its_board_only_until_revoked(wall, tablet, browser,
     answer = screen.evaluate(JOINED)
     assert answer["joined"] == [f"board:{ICU_BOARD}"], answer
     # The display's socket hears its own board only.
-    answer = screen.evaluate("""async () => await window.kioskLive.socket.timeout(5000)
-        .emitWithAck("join", {rooms: ["board:2", "devices"]})""")
+    answer = screen.evaluate(f"""async () => (await import('{LIVE}')).socket.timeout(5000)
+        .emitWithAck("join", {{rooms: ["board:2", "devices"]}})""")
     assert answer == {"joined": [], "refused": ["board:2", "devices"]}, answer
     uid = board_uids(screen)[0]
 
@@ -336,12 +339,8 @@ def test_the_board_says_when_it_is_not_live(browser, live_server):
         banner = page.locator("#live-banner")
         assert banner.is_hidden()
 
-        page.evaluate("""() => {
-          const socket = window.kioskLive.socket;
-          socket.io.reconnection(false);
-          socket.disconnect();
-        }""")
-        assert page.evaluate(f"!({CONNECTED})")
+        page.evaluate(DISCONNECT)
+        assert not page.evaluate(CONNECTED)
         page.clock.fast_forward(30_000)
         page.wait_for_timeout(200)
         assert banner.is_hidden(), "the banner came before 60 s without a connection"
@@ -350,7 +349,7 @@ def test_the_board_says_when_it_is_not_live(browser, live_server):
         assert BANNER_TEXT.match(banner.inner_text().strip()), banner.inner_text()
 
         mark = requests.mark()
-        page.evaluate("() => { window.kioskLive.socket.connect(); }")
+        page.evaluate(f"() => import('{LIVE}').then(live => {{ live.socket.connect(); }})")
         page.wait_for_function(CONNECTED)
         page.clock.fast_forward(5_000)
         banner.wait_for(state="hidden", timeout=2_000)
@@ -390,11 +389,7 @@ def test_the_not_live_banner_tells_the_clinics_time(browser, wall, live_server):
         start = datetime.now(UTC).replace(microsecond=0)
         page.clock.install(time=start)
         open_board(page, live_server)
-        page.evaluate("""() => {
-          const socket = window.kioskLive.socket;
-          socket.io.reconnection(false);
-          socket.disconnect();
-        }""")
+        page.evaluate(DISCONNECT)
         page.clock.fast_forward(65_000)
         banner = page.locator("#live-banner")
         banner.wait_for(state="visible", timeout=2_000)

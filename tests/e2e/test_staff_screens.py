@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kiosk.staff.levels import level_name
 from tests.support.server import KioskServer
 
 from .conftest import TABLET, WALL, serving, sign_in, wait_outbox
@@ -70,6 +71,9 @@ def test_a_vet_unlocked_by_pin_discharges_from_the_documents_page(browser, serve
     context, page, device_id = paired_tablet(browser, server, number=7, colour="green")
     try:
         unlock(page, "Dr Sam Okafor", "555555")  # level 5: may discharge
+        # The tablet's top bar names her level as the staff pages do, not "level 5".
+        who = page.locator("#lock-person").inner_text().strip()
+        assert who == f"Dr Sam Okafor · {level_name(5)}" and level_name(5) != "Level 5", who
         page.goto(f"{server.base_url}/patients/{uid}/documents")
         page.get_by_role("link", name="Discharge").click()
         page.locator("h1", has_text=f"Discharge {name}").wait_for()
@@ -171,20 +175,33 @@ def sync_one(server, device: dict, seq: int, user: str, args: dict) -> dict:
     return response.json()["results"][0]
 
 
-def test_a_task_done_on_two_tablets_is_reviewed_by_name_and_replaced(browser, server):
-    devices = [json.loads(server.kiosk("devices", "add", "--name", f"Theatre {n}", "--colour",
-                                       colour, "--number", str(n)).strip().splitlines()[-1])
-               for n, colour in ((11, "blue"), (12, "yellow"))]
+def two_tablets(server, *numbers: int) -> list[dict]:
+    """Two tablets added by the CLI (no browser): their ids and tokens."""
+    return [json.loads(server.kiosk("devices", "add", "--name", f"Theatre {n}", "--colour",
+                                    colour, "--number", str(n)).strip().splitlines()[-1])
+            for n, colour in zip(numbers, ("blue", "yellow"), strict=True)]
+
+
+def conflict_make(server, devices: list[dict], seq: int) -> tuple[str, str, str]:
+    """One task done on both tablets, by Priya then by Leo: the second is a conflict.
+    (task uid, order name, patient name)"""
     task_uid, order, patient_name = server.query(
         "SELECT t.uid, o.name, p.name FROM tasks t JOIN orders o ON o.id = t.order_id "
         "JOIN patients p ON p.id = t.patient_id WHERE t.status = 'scheduled' "
         "AND o.value_type = 'none' AND p.status = 'admitted' ORDER BY t.due_at LIMIT 1")[0]
     people = dict(server.query("SELECT name, id FROM users"))
-    first = sync_one(server, devices[0], 1, f"u_{people['Priya Tech']}",
+    first = sync_one(server, devices[0], seq, f"u_{people['Priya Tech']}",
                      {"task": task_uid, "value": "given", "note": "calm"})
-    second = sync_one(server, devices[1], 1, f"u_{people['Leo Assistant']}",
+    second = sync_one(server, devices[1], seq, f"u_{people['Leo Assistant']}",
                       {"task": task_uid, "value": "given late", "note": "restless"})
     assert (first["status"], second["status"]) == ("applied", "conflict")
+    return task_uid, order, patient_name
+
+
+def test_a_task_done_on_two_tablets_is_reviewed_by_name_and_replaced(browser, server):
+    devices = two_tablets(server, 11, 12)
+    task_uid, order, patient_name = conflict_make(server, devices, 1)
+    people = dict(server.query("SELECT name, id FROM users"))
 
     desk = browser.new_context(viewport=WALL)
     manager = desk.new_page()
@@ -211,6 +228,59 @@ def test_a_task_done_on_two_tablets_is_reviewed_by_name_and_replaced(browser, se
                             task_uid) == [("given late", "restless", people["Leo Assistant"])]
         assert server.query("SELECT action FROM audit_entries ORDER BY id DESC LIMIT 2") == \
             [("sync.dismiss",), ("task.completion_stand",)]
+    finally:
+        desk.close()
+
+
+def test_a_conflict_is_kept_or_added_as_a_note_from_the_review_page(browser, server):
+    """Keep leaves the server's record and marks the tablet's reviewed; note adds the
+    tablet's entry to the patient's notes, the record unchanged; each card then goes."""
+    devices = two_tablets(server, 13, 14)
+    kept_task, kept_order, _kept_patient = conflict_make(server, devices, 1)
+    noted_task, noted_order, noted_patient = conflict_make(server, devices, 2)
+    people = dict(server.query("SELECT name, id FROM users"))
+    record = "SELECT value, note, done_by_id FROM tasks WHERE uid = ?"
+    priyas = [("given", "calm", people["Priya Tech"])]
+    reviewed = ("SELECT seq, dismissed_at IS NOT NULL FROM sync_ops WHERE device_id = ? "
+                "ORDER BY seq")
+    tablet_id = int(devices[1]["id"][2:])
+    notes_before = server.query("SELECT count(*) FROM notes")[0][0]
+
+    desk = browser.new_context(viewport=WALL)
+    manager = desk.new_page()
+    manager.set_default_timeout(15_000)
+    try:
+        sign_in(manager, server.base_url, "manager", "manager-demo")
+        manager.goto(f"{server.base_url}/devices/sync")
+        manager.locator(f"#sync-{devices[1]['id'][2:]} a.tag", has_text="2").click()
+        cards = manager.locator(".conflict-card")
+        cards.nth(1).wait_for()
+        kept = cards.filter(has=manager.locator("h2", has_text=f"{kept_order}, due"))
+        assert kept.count() == 1
+        kept.get_by_role("button", name="Keep the server's").click()
+        manager.locator(".flash", has_text="Kept the server's record").wait_for()
+        assert cards.count() == 1
+        assert server.query(record, kept_task) == priyas
+        assert server.query(reviewed, tablet_id) == [(1, 1), (2, 0)]
+        assert server.query("SELECT count(*) FROM notes")[0][0] == notes_before
+
+        noted = cards.filter(has=manager.locator("h2", has_text=f"{noted_order}, due"))
+        noted.get_by_role("button", name="Add the tablet's as a note").click()
+        manager.locator(".flash", has_text=f"added to {noted_patient}'s notes").wait_for()
+        assert cards.count() == 0
+        manager.get_by_text("Nothing to review.").wait_for()
+        assert server.query(record, noted_task) == priyas
+        assert server.query(reviewed, tablet_id) == [(1, 1), (2, 1)]
+        [(text, by)] = server.query(
+            "SELECT n.text, n.user_id FROM notes n JOIN patients p ON p.id = n.patient_id "
+            "WHERE p.name = ? ORDER BY n.id DESC LIMIT 1", noted_patient)
+        assert text.startswith("From Yellow #14 (a sync conflict, reviewed): ")
+        assert "by Leo Assistant" in text and "Note: restless" in text
+        assert "kept by Priya Tech" in text and "Note: calm" in text
+        assert by == people["Dana Manager"]
+        assert server.query("SELECT count(*) FROM notes")[0][0] == notes_before + 1
+        assert server.query("SELECT action FROM audit_entries ORDER BY id DESC LIMIT 1") == \
+            [("sync.dismiss",)]
     finally:
         desk.close()
 

@@ -13,6 +13,7 @@ from kiosk.flows.timeline import timeline_for
 from kiosk.inbox.models import StaffTask
 from kiosk.messaging.models import ClientMessage
 from tests import factories
+from tests.support.tablet import paired_tablet_client
 
 NOW = datetime(2026, 12, 2, 19, 30, tzinfo=UTC)          # Wed 2 Dec 14:30 in New York
 
@@ -201,8 +202,6 @@ def test_signed_out_goes_to_sign_in_and_an_unknown_patient_is_404(client, login,
 
 
 def test_a_paired_tablet_may_read_it(app, clinic_ny):
-    from tests.staff.test_guessing import paired_tablet_client
-
     patient = factories.patient_make(clinic_ny)
     full_run(clinic_ny, patient)
     tablet = paired_tablet_client(app, 1)

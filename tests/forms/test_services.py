@@ -193,6 +193,7 @@ BAD_VALUES = [
     ({"weight": "heavy"}, "not_a_number", "weight"),
     ({"cpr": "Maybe"}, "bad_choice", "cpr"),
     ({"procedure_date": "23/11/2026"}, "bad_date", "procedure_date"),
+    ({"procedure_date": "0001-01-01"}, "out_of_range", "procedure_date"),  # validate.day's years
     ({"agree": "perhaps"}, "bad_type", "agree"),
     ({"intro": "x"}, "no_value", "intro"),
     ({"colour": "red"}, "unknown_field", "colour"),

@@ -37,3 +37,21 @@ def test_the_forms_list_carries_the_template_of_a_form_started_here(clinic, clie
     assert 'class="waiting"' in waiting and "waiting to sync" in waiting
     assert 'data-slot="label"' in waiting and 'data-slot-attr="href:href"' in waiting
     assert "Biscuit" in page and "Biscuit" not in waiting
+
+
+def test_the_fill_form_carries_the_servers_words_for_a_missing_field(clinic, client, login):
+    from html import unescape
+
+    from kiosk.forms.services import ERR_REQUIRED
+
+    patient = factories.patient_make(clinic, "Biscuit")
+    template = consent_template(clinic)
+    login(clinic.user(3))
+    started = client.post(f"/patients/{patient.uid}/forms", data={"template": template.uid})
+    assert started.status_code == 302
+    for url in (f"/patients/{patient.uid}/forms/new/{template.uid}",
+                started.headers["Location"]):
+        page = client.get(url).text
+        said = re.search(r'<form [^>]*class="form-fill"[^>]*data-required-message="([^"]*)"',
+                         page)
+        assert said and unescape(said.group(1)) == ERR_REQUIRED

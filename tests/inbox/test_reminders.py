@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.core.jobs import _jobs
+from kiosk.core.jobs import job_every, job_run_now
 from kiosk.extensions import db
 from kiosk.inbox.jobs import REMIND_JOB, reminders_send
 from kiosk.inbox.models import StaffMessage
@@ -55,8 +55,14 @@ def test_a_roles_task_reminds_the_role_and_a_done_task_nobody(clinic, frozen_clo
     assert sent.source == f"staff_task:{for_role.uid}"
 
 
-def test_reminders_run_every_minute_on_the_job_queue(app):
-    assert _jobs[REMIND_JOB].every_minutes == 1 and _jobs[REMIND_JOB].fn is reminders_send
+def test_reminders_run_every_minute_on_the_job_queue(clinic, frozen_clock):
+    task = task_make(assignee_level=3, remind_at=frozen_clock.now + timedelta(minutes=1))
+    assert job_every(REMIND_JOB) == 1
+    assert job_run_now(REMIND_JOB) == 0 and messages() == []
+    frozen_clock.advance(minutes=1)
+    assert job_run_now(REMIND_JOB) == 1  # the job is the reminders' sweep
+    [sent] = messages()
+    assert sent.key == f"remind:{task.uid}"
 
 
 def test_a_task_with_the_longest_title_is_reminded_and_holds_nobody_up(app, frozen_clock):

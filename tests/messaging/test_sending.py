@@ -452,3 +452,19 @@ def test_callbacks_with_the_provider_misconfigured_are_refused_not_crashed(
     assert provider.inbound(url, from_="+447700900123", body="STOP") == 403
     db.session.expire_all()
     assert not owned.owner.opted_out
+
+
+def test_send_now_of_an_unknown_message_is_refused_and_sends_nothing(client, login, owned,
+                                                                      frozen_clock):
+    from kiosk.core.models import new_uid
+
+    client_message_queue(patient=owned, key="d1", channel="email", subject="Going home",
+                         body="Biscuit is ready.")
+    db.session.commit()
+    login(_manager())
+    before = db.session.scalars(select(ClientMessage.status)).all()
+    response = client.post(f"/messages/{new_uid()}/send-now")
+    assert response.status_code == 404
+    assert "There is no client message with that id." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalars(select(ClientMessage.status)).all() == before

@@ -20,6 +20,7 @@ from kiosk.staff.services import (
     user_authenticate_password,
     user_authenticate_pin,
 )
+from tests.support.tablet import paired_tablet_client
 
 REDIS_URL = os.environ.get("KIOSK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -34,18 +35,6 @@ def audit_actions(user) -> list[str]:
 
 
 # ---- One lock per user, whatever the address ----------------------------------------------
-
-def paired_tablet_client(app, number: int):
-    """A browser that is a paired tablet (a PIN signs in nowhere else)."""
-    from kiosk.devices.services import device_provision
-
-    _device, token = device_provision(name=f"Tablet {number}", colour="blue", number=number)
-    db.session.commit()
-    browser = app.test_client()
-    assert browser.post("/tablet/claim", headers={"Authorization": f"Bearer {token}"}
-                        ).status_code == 200
-    return browser
-
 
 def test_80_wrong_pins_over_20_addresses_lock_the_user(frozen_clock, app, clinic):
     """Spread over 20 tablets at 20 addresses (four each, under any one tablet's hold),

@@ -39,3 +39,14 @@ class Tablet:
             "outbox": outbox or {"pending": len(ops), "oldest_at": None}, "ops": ops})
         return self.client.post("/api/sync", data=body, content_type="application/json",
                                 headers={"Authorization": f"Bearer {token or self.token}"})
+
+
+def paired_tablet_client(app, number: int):
+    """A browser that is a paired tablet (its tablet session claimed by the device's token):
+    a PIN signs in there and nowhere else."""
+    _device, token = device_provision(name=f"Tablet {number}", colour="blue", number=number)
+    db.session.commit()
+    browser = app.test_client()
+    assert browser.post("/tablet/claim", headers={"Authorization": f"Bearer {token}"}
+                        ).status_code == 200
+    return browser
