@@ -37,7 +37,7 @@ class Mailbox:
 @pytest.fixture(scope="module")
 def mailbox():
     """A real SMTP server on 127.0.0.1 for the module's server."""
-    from tests.messaging.conftest import free_port
+    from tests.support.server import free_port
 
     box = Mailbox()
     port = free_port()

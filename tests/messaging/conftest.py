@@ -1,12 +1,9 @@
 """Sending for real: an SMTP server (aiosmtpd) and a provider on 127.0.0.1, and the
 application itself served over HTTP so the provider's callbacks reach it."""
 
-import socket
 import threading
-from dataclasses import dataclass, field
 
 import pytest
-from aiosmtpd.controller import Controller
 from werkzeug.serving import make_server
 
 from kiosk.core.models import new_uid
@@ -15,35 +12,15 @@ from kiosk.owners.models import Owner
 from tests import factories
 from tests.support.database import app_on_fresh_database
 from tests.support.fake_provider import FakeProvider
-
-
-def free_port() -> int:
-    """A port nobody listens on now (aiosmtpd and the app need it before they start)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Mailbox:
-    """What the SMTP server was given: (envelope recipients, the message's bytes)."""
-
-    messages: list = field(default_factory=list)
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
+from tests.support.server import free_port
+from tests.support.smtp import smtp_server
 
 
 @pytest.fixture
 def mailbox():
     """A real SMTP server on 127.0.0.1; yields (port, Mailbox)."""
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, box
-    controller.stop()
+    with smtp_server() as served:
+        yield served
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from kiosk import create_app
-from tests.messaging.conftest import free_port
+from tests.support.server import free_port
 
 
 @pytest.fixture

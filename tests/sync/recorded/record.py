@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e.helpers import draw_signature  # noqa: E402
 from tests.support.server import CHROMIUM, CHROMIUM_ARGS, KioskServer  # noqa: E402
 
 TABLET = {"width": 1180, "height": 820}
@@ -195,13 +196,7 @@ def form_actions(page, base: str, patient: str, template: str, count: int) -> li
     page.locator("textarea[name=procedure]").fill("Dental, extractions")
     page.locator("select[name=cpr]").select_option("Resuscitate")
     page.locator("input[name=risks]").check()
-    box = page.locator("canvas[data-signature=signature]").bounding_box()
-    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    for step in range(1, 25):
-        page.mouse.move(box["x"] + 20 + step * 12,
-                        box["y"] + box["height"] / 2 + (15 if step % 2 else -15))
-    page.mouse.up()
+    draw_signature(page)
     page.get_by_role("button", name="Finalise").click()
     page.locator("#form-status", has_text="Finalised on this tablet").wait_for()
     wait_outbox(page, count + 3)
