@@ -57,8 +57,9 @@ def billable_task(server) -> tuple[str, str, str]:
 
 
 def plan_window(server, manager) -> datetime:
-    """Plan a window starting at the next whole minute at least 25 s away; its start."""
-    start = (server_now(server) + timedelta(seconds=85)).replace(second=0)
+    """Plan a window starting at the next whole minute at least 45 s away (a busy machine
+    still shows the countdown before the start); its start."""
+    start = (server_now(server) + timedelta(seconds=105)).replace(second=0)
     end = start + timedelta(hours=1)
     response = manager.post(f"{server.base_url}/maintenance/", data={
         "starts_at": start.strftime("%Y-%m-%dT%H:%M"), "ends_at": end.strftime("%Y-%m-%dT%H:%M"),
