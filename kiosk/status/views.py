@@ -19,8 +19,9 @@ from flask import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..clinic.selectors import settings_get, settings_zone
+from ..core import clock
 from ..core.auth import LEVEL_MANAGER, current_user, level_required, login_required
-from ..core.clock import format_iso_z, moment_text, utcnow, zone
+from ..core.clock import format_iso_z, moment_text, zone
 from ..core.errorpages import error_response
 from ..core.errors import DomainError
 from ..core.forms import commit_or_error, form_data
@@ -78,7 +79,10 @@ def readyz():
 
 
 def _window(window, tz) -> dict:
+    # A window is under way for the server a few minutes before its start (tablets make
+    # their pages fresh then): "started" says whether its start has come.
     return {"uid": window.uid, "state": window.state, "message": window.message or "",
+            "started": clock.utcnow() >= window.starts_at,
             "starts_at": format_iso_z(window.starts_at), "ends_at": format_iso_z(window.ends_at),
             "starts_local": moment_text(window.starts_at, tz),
             "ends_local": moment_text(window.ends_at, tz)}
@@ -126,7 +130,7 @@ def status_view() -> tuple[dict, int]:
     checks = health_run(current_app._get_current_object())
     state = overall(checks)
     database = next(c for c in checks if c.name == "database")
-    body = {"status": state, "checked_at": format_iso_z(utcnow()),
+    body = {"status": state, "checked_at": format_iso_z(clock.utcnow()),
             "version": current_app.jinja_env.globals.get("app_version"),
             "checks": {c.name: c.as_dict() for c in checks},
             **_readings(database.state != DOWN)}
@@ -143,7 +147,7 @@ def page():
         tz = zone("UTC")
     response = make_response(render_template(
         "status/page.html", status=body, refresh_s=REFRESH_S,
-        checked_local=moment_text(utcnow(), tz), now=utcnow()), code)
+        checked_local=moment_text(clock.utcnow(), tz), now=clock.utcnow()), code)
     response.headers.update(NO_STORE)
     return response
 

@@ -112,3 +112,23 @@ def test_the_public_endpoints_need_no_sign_in_and_keep_no_session(client, clinic
         answer = client.get(path)
         assert answer.status_code in (200, 503), path
         assert "Set-Cookie" not in answer.headers, path
+
+
+def test_a_window_under_way_before_its_start_says_when_it_starts(client, app, clinic,
+                                                                  frozen_clock):
+    from datetime import timedelta
+
+    from kiosk.core import clock
+    from kiosk.extensions import db
+    from kiosk.maintenance.models import MaintenanceWindow
+
+    now = clock.utcnow()
+    db.session.add(MaintenanceWindow(starts_at=now + timedelta(minutes=3),
+                                     ends_at=now + timedelta(hours=1), state="under_way",
+                                     started_at=now, message="Upgrade", restore={}))
+    db.session.commit()
+    page = client.get("/status").text
+    assert "Maintenance starts at" in page and "under way</strong> since" not in page
+    assert client.get("/status.json").get_json()["maintenance"]["current"]["started"] is False
+    frozen_clock.advance(minutes=4)
+    assert "Maintenance under way</strong> since" in client.get("/status").text
