@@ -43,8 +43,18 @@ DEFINITION = {
 # Playwright polls functions, never expressions (the pages' policy refuses eval).
 CONNECTED = LIVE_CONNECTED
 JOINED = LIVE_JOINED
+# The form is replaced, and htmx has settled it: its selects answer a change again (htmx
+# wires new content while it settles, a moment after the swap; a busy machine stretches it).
+MARK_STALE = ("() => { document.getElementById('flow-form').dataset.stale = '1';"
+              " window.flowFormSettled = false;"
+              " if (!window.flowFormWatch) { window.flowFormWatch = true;"
+              " document.body.addEventListener('htmx:afterSettle', () => {"
+              " const f = document.getElementById('flow-form');"
+              " if (f !== null && f.dataset.stale === undefined) { window.flowFormSettled = true; }"
+              " }); } }")
 FORM_REPLACED = ("() => { const f = document.getElementById('flow-form');"
-                 " return f !== null && f.dataset.stale === undefined; }")
+                 " return f !== null && f.dataset.stale === undefined"
+                 " && window.flowFormSettled === true; }")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +133,7 @@ def redis_server(browser_ready, redis_queue, tmp_path_factory):
 def live_select(page, name: str, **option) -> None:
     """Choose in one of the builder's selects that redraw the form (htmx, on change) and
     wait for the new form: a field filled meanwhile would be drawn over."""
-    page.evaluate("() => { document.getElementById('flow-form').dataset.stale = '1'; }")
+    page.evaluate(MARK_STALE)
     page.locator(f"#flow-form select[name='{name}']").select_option(**option)
     page.wait_for_function(FORM_REPLACED)
 
