@@ -59,6 +59,15 @@ def orders_stopped(server, patient_uid: str) -> None:
                         "WHERE p.uid = ? AND o.status = 'active'", patient_uid) == [(0,)]
 
 
+def wait_for(check, what: str, timeout: float = 30.0):
+    """Poll `check()` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.3)
+    return value
+
+
 def wait_cached(page, path: str, timeout: float = 30.0) -> None:
     """Until the service worker controls the page and keeps `path`."""
     try:

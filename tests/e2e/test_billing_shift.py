@@ -15,7 +15,7 @@ from tests.support.server import KioskServer, serving
 from tests.support.webhook_peer import WebhookPeer
 
 from .conftest import attention_list, wait_outbox
-from .helpers import complete_in_dialog, set_up, set_up_tablet, wait_cached
+from .helpers import complete_in_dialog, set_up, set_up_tablet, wait_cached, wait_for
 
 pytestmark = pytest.mark.e2e
 OFFLINE_AFTER_S = 5  # the clinic's is 60 s; a test waits less
@@ -43,15 +43,6 @@ def billable_tasks(server) -> tuple[str, str, list[str]]:
         if len(tasks) >= 3:
             return uid, name, tasks[:3]
     raise AssertionError("the demo clinic has no patient with three open billable tasks today")
-
-
-def wait_for(check, what: str, timeout: float = 30.0):
-    """Poll `check()` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
-        time.sleep(0.3)
-    return value
 
 
 def sent_count(server) -> int:

@@ -16,7 +16,14 @@ from tests.support.migrations import newer_migrations, server_db_upgrade
 from tests.support.server import KioskServer, serving
 
 from .conftest import WALL, sign_in, wait_outbox
-from .helpers import complete_in_dialog, record_vitals, set_up_tablet, start_sheet, wait_cached
+from .helpers import (
+    complete_in_dialog,
+    record_vitals,
+    set_up_tablet,
+    start_sheet,
+    wait_cached,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 OFFLINE_AFTER_S = 5
@@ -29,15 +36,6 @@ def server(browser_ready, tmp_path_factory):
     yield from serving(KioskServer(tmp_path_factory.mktemp("kiosk-maintenance"), env={
         "KIOSK_BILLING_OFFLINE_AFTER_S": str(OFFLINE_AFTER_S),
         "KIOSK_MAINTENANCE_POLL_S": "3"}))
-
-
-def wait_for(check, what: str, timeout: float = 30.0):
-    """Poll `check()` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
-        time.sleep(0.3)
-    return value
 
 
 def server_now(server) -> datetime:
