@@ -8,7 +8,7 @@
 import {register} from "./client/binder.js";
 import {hide, mark, paint, repaint} from "./client/overlay.js";
 import {refresh} from "./client/refresh.js";
-import {field, fill, put, ready} from "./client/dom.js";
+import {field, fill, leaveFor, put, ready} from "./client/dom.js";
 import {formError, waitingTag} from "./client/status.js";
 import {ops} from "./client/outbox.js";
 import {uuid4} from "./client/ids.js";
@@ -355,7 +355,7 @@ function fillShell(all, notes) {
       document.getElementById("shell-meta").textContent = refused.message || refused.code || "";
     } else {
       // The server has it now: its own page shows every tablet's entries.
-      window.location.replace(`/anaesthesia/${encodeURIComponent(uid)}`);
+      leaveFor(`/anaesthesia/${encodeURIComponent(uid)}`);
     }
     return false;
   }

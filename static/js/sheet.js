@@ -4,7 +4,7 @@
 // filled from the server's <template> when the server cannot be asked, and a patient made
 // on the tablet gets its sheet on /tablet/sheet-shell#<uid> from the same templates. The
 // only rules computed here are the two the tablet must: task uids and due times (rules.js).
-import {field, fill, fillIn, put, ready} from "./client/dom.js";
+import {field, fill, fillIn, leaveFor, put, ready} from "./client/dom.js";
 import {register} from "./client/binder.js";
 import {hide, mark, paint, repaint} from "./client/overlay.js";
 import {refresh} from "./client/refresh.js";
@@ -386,7 +386,7 @@ function renderShell() {
   if (!create) {
     // The server has it now (or never had it here): its own sheet says which.
     const uid = decodeURIComponent(window.location.hash.replace(/^#/, ""));
-    window.location.replace(`/patients/${encodeURIComponent(uid)}/sheet`);
+    leaveFor(`/patients/${encodeURIComponent(uid)}/sheet`);
     return;
   }
   const p = create.args;

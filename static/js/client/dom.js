@@ -64,3 +64,15 @@ export function ready(fn) {
 export function fire(name, detail) {
   document.dispatchEvent(new CustomEvent(name, {detail}));
 }
+
+let leaving = null;
+/**
+ * Go to the server's own page for what a shell was drawing, once. The shell repaints on
+ * every change of the outbox while it flushes; a second replace() would abort the first
+ * page load and start it again.
+ */
+export function leaveFor(url) {
+  if (leaving === url) { return; }
+  leaving = url;
+  window.location.replace(url);
+}
