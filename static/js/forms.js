@@ -6,7 +6,7 @@
 import {register} from "./client/binder.js";
 import {enqueue, ops as outboxOps} from "./client/outbox.js";
 import {mark, paint, repaint} from "./client/overlay.js";
-import {fill, ready} from "./client/dom.js";
+import {fill, leaveFor, ready} from "./client/dom.js";
 import {uuid4} from "./client/ids.js";
 import {isTablet} from "./client/device.js";
 
@@ -213,7 +213,7 @@ function afterSync(form) {
   if (!form.dataset.sent || !uid || opsOf(uid).length) { return; }
   if (!form.dataset.form && window.localStorage.getItem(STARTED + uid) !== "1") { return; }
   window.localStorage.removeItem(STARTED + uid);
-  window.location.href = form.dataset.pageUrl.replace("FORM", uid);
+  leaveFor(form.dataset.pageUrl.replace("FORM", uid), {keepHistory: true});
 }
 
 // The patient's forms list: the forms started on this tablet, not yet synced.

@@ -67,12 +67,13 @@ export function fire(name, detail) {
 
 let leaving = null;
 /**
- * Go to the server's own page for what a shell was drawing, once. The shell repaints on
- * every change of the outbox while it flushes; a second replace() would abort the first
- * page load and start it again.
+ * Go to the server's own page for what the page was drawing, once. A shell repaints on
+ * every change of the outbox while it flushes, and a form follows every sync; a second
+ * navigation would abort the first page load and start it again. The shells replace
+ * themselves in the history; `keepHistory` keeps the page left behind.
  */
-export function leaveFor(url) {
+export function leaveFor(url, {keepHistory = false} = {}) {
   if (leaving === url) { return; }
   leaving = url;
-  window.location.replace(url);
+  if (keepHistory) { window.location.assign(url); } else { window.location.replace(url); }
 }
