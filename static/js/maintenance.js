@@ -3,7 +3,7 @@
 // server says the window is under way, fetches every page the tablet keeps again and sends
 // what waits in the outbox, so the tablet enters the window fresh; it says so on the banner.
 import {isTablet} from "./client/device.js";
-import {syncNow} from "./client/outbox.js";
+import {flush} from "./client/outbox.js";
 import {refreshAndWait} from "./client/worker.js";
 
 const FRESH_KEY = "kiosk.maintenanceFresh";
@@ -72,8 +72,10 @@ async function makeFresh(el) {
   lastTry = Date.now();
   let kept = null;
   try {
-    // What waits reaches the server first, so the pages fetched next show it.
-    try { await syncNow(); } catch (e) { /* the outbox keeps it and says so */ }
+    // What waits reaches the server first, so the pages fetched next show it (an
+    // ordinary send: a manual one would ask the worker for a refresh of its own, and this
+    // one would wait for both).
+    try { await flush(); } catch (e) { /* the outbox keeps it and says so */ }
     kept = await refreshAndWait();
   } finally {
     making = false;

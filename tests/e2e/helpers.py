@@ -134,8 +134,12 @@ def start_sheet(page, procedure: str = "", asa: str = "") -> str:
     if asa:
         form.locator("select[name=asa]").select_option(asa)
     form.get_by_role("button", name="Start anaesthesia sheet").click()
-    page.wait_for_url(re.compile(r"/tablet/anaesthesia-shell#"))
-    return page.url.split("#", 1)[1]
+    # Offline the shell draws it; online the shell hands over to the server's page at once.
+    page.wait_for_url(re.compile(r"/tablet/anaesthesia-shell#|/anaesthesia/[0-9a-f-]{36}$"),
+                      wait_until="commit")
+    uid = re.split(r"[#/]", page.url)[-1]
+    page.wait_for_load_state()
+    return uid
 
 
 def record_vitals(page, **values) -> None:

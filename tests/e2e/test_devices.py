@@ -8,7 +8,7 @@ import pytest
 
 from kiosk.staff.levels import level_name
 
-from .conftest import TABLET, WALL, own_server, sign_in, wait_outbox
+from .conftest import LIVE_CONNECTED, LIVE_JOINED, TABLET, WALL, own_server, sign_in, wait_outbox
 from .helpers import complete_in_dialog, outbox, unlock, wait_cached
 
 pytestmark = pytest.mark.e2e
@@ -172,6 +172,10 @@ def test_pair_assign_work_offline_with_a_pin_and_see_the_dashboard_go_green(brow
         manager.goto(base + "/devices/sync")
         verdict = manager.locator(".sync-verdict")
         verdict.wait_for()
+        # Its connection is in the devices room before the tablet syncs (else the poke
+        # finds nobody and only the page's 30 s poll would turn it green).
+        manager.wait_for_function(LIVE_CONNECTED, timeout=15_000)
+        manager.evaluate(LIVE_JOINED)
         tablet_context.set_offline(False)
         wait_outbox(tablet, timeout=30_000)
         # Live: the dashboard turns green without a reload.

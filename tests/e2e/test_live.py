@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 ICU_BOARD = 1
 OTHER_BOARD = 2
 OPEN_STATES = ("overdue", "due", "scheduled")
-ROW_CHANGE_MS = 3_000
+ROW_CHANGE_MS = 15_000  # a poke, a burst, the row rendered and swapped, on a busy server
 BURST_MS = 250  # live.js gathers the pokes of this long into one refresh
 REVOKE_MS = 10_000
 BANNER_TEXT = re.compile(r"^Not live — last updated \d{2}:\d{2}$")
@@ -56,12 +56,11 @@ SHEET_TASKS = """(states) => {
   });
   return out;
 }"""
-# Pokes as they reach the page, with the time they came (ms since the page loaded).
-RECORD_POKES = f"""async () => {{
-  window.__pokes = [];
-  const {{socket}} = await import('{LIVE}');
-  socket.on("poke", (poke) => window.__pokes.push([performance.now(), poke]));
-}}"""
+# The pokes as live.js hands them on: one list per burst.
+RECORD_POKES = """() => {
+  window.__batches = [];
+  document.addEventListener("live:pokes", (evt) => window.__batches.push(evt.detail));
+}"""
 # Complete several tasks at once, as fast as the browser can send them.
 COMPLETE_ALL = """async (uids) => {
   const csrf = document.querySelector("input[name=csrf_token]").value;
@@ -222,14 +221,19 @@ def test_a_burst_of_changes_fetches_each_row_once(board, tablet, live_server):
         wall.wait_for_function(ROW_CHANGED, arg=[f"row-{uid}", before[uid]],
                                timeout=ROW_CHANGE_MS)
     wall.wait_for_timeout(1_500)  # several burst windows: any extra fetch would show now
-    pokes = wall.evaluate("window.__pokes")
-    patients = [poke["patient"] for _, poke in pokes]
-    assert sorted(patients) == sorted([first, first, second]), pokes
-    spread = pokes[-1][0] - pokes[0][0]
-    assert spread < BURST_MS, f"the three pokes came {spread:.0f} ms apart: no burst to gather"
+    # The pokes as live.js handed them on, gathered BURST_MS at a time. On a busy server
+    # the three commits can land in more than one burst: each burst asks for each of its
+    # rows once (htmx may fold a row's second ask into the one in flight).
+    batches = wall.evaluate("window.__batches")
+    patients = [poke["patient"] for batch in batches for poke in batch]
+    assert sorted(patients) == sorted([first, first, second]), batches
+    asks = [("GET", row_path(uid)) for batch in batches
+            for uid in {poke["patient"] for poke in batch}]
     fetched = requests.since(mark)
-    assert sorted(fetched) == sorted([("GET", row_path(first)), ("GET", row_path(second))]), \
-        fetched
+    assert set(fetched) == {("GET", row_path(first)), ("GET", row_path(second))}, fetched
+    assert len(fetched) <= len(asks), (batches, fetched)
+    if len(batches) == 1:  # the usual case: one burst, one fetch per row
+        assert len(fetched) == 2, fetched
 
 
 @pytest.fixture

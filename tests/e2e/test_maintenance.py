@@ -98,7 +98,7 @@ def test_a_maintenance_window_with_an_upgrade_needs_nothing_done_by_hand(
             assert re.search(r"starts in \d+ (min|s)", banner.inner_text()), banner.inner_text()
         # The window is under way: the tablet fetched every page it keeps again.
         fresh = tablet.locator("#maintenance-banner [data-fresh]")
-        fresh.filter(has_text="Pages on this tablet fetched fresh").wait_for(timeout=60_000)
+        fresh.filter(has_text="Pages on this tablet fetched fresh").wait_for(timeout=120_000)
         assert server.query("SELECT state FROM maintenance_windows") == [("under_way",)]
 
         # The window starts: the server is stopped, the tablet goes on offline.

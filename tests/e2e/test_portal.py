@@ -48,6 +48,7 @@ def test_an_owner_fills_and_signs_the_intake_form_on_a_phone(browser, server):
         assert "To fill" in forms.inner_text()
         forms.get_by_role("link", name=re.compile("Fill in the form")).click()
         page.locator("h1", has_text="Intake questions").wait_for()
+        page.wait_for_load_state("load")  # its stylesheet and script, not the heading alone
         # Nothing wider than the phone, and every control a finger can hit (44 px).
         assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
         heights = page.locator("form.portal-form").evaluate(
@@ -57,7 +58,7 @@ def test_an_owner_fills_and_signs_the_intake_form_on_a_phone(browser, server):
         assert heights and min(heights) >= 44, heights
 
         canvas = page.locator("canvas[data-signature=signature]")
-        assert canvas.is_visible()  # the script showed the box (hidden without it)
+        canvas.wait_for(state="visible")  # the script shows the box (hidden without it)
         fill_intake(page)
         assert canvas.get_attribute("data-dirty") == "1"
         page.get_by_role("button", name=re.compile("^Send to ")).click()
