@@ -4,7 +4,9 @@ the anaesthesia sheet, filling forms."""
 import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_time
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -36,13 +38,46 @@ def set_up_tablet(browser, server, username="vet", password="vet-demo-1", **opti
 
 
 def patient_with_open_tasks(server) -> tuple[str, str]:
-    """An admitted patient with at least two open tasks due today (uid, name)."""
+    """An admitted patient with open tasks due today, whatever the hour (uid, name): the
+    first one, given an hourly order from the start of the day."""
+    rows = server.query("SELECT uid, name FROM patients WHERE status = 'admitted' "
+                        "ORDER BY id LIMIT 1")
+    assert rows, "the demo clinic has no admitted patient"
+    uid, name = rows[0]
+    hourly_tasks(server, uid, 3, billable=False)
+    return uid, name
+
+
+def hourly_tasks(server, patient_uid: str, count: int, billable: bool = True) -> list[str]:
+    """Give the patient an order (billable unless told) every hour from the start of the
+    clinic's day on the server's clock; its first `count` open tasks of that day, by time.
+    The demo's own tasks thin out as its day goes on (most past ones are done): these are
+    there whatever the hour a test runs."""
+    zone = ZoneInfo(server.env["KIOSK_TIMEZONE"])
+    now = datetime.strptime(server.now_z(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    day = now.astimezone(zone).date()
+    vet = server.signed_in("vet", "vet-demo-1")
+    order = {"name": "Hourly comfort check", "kind": "procedure", "every_hours": "1",
+             "start": f"{day.isoformat()}T00:00"}
+    if billable:
+        order |= {"billable_code": "PROC-CHECK", "price": "9.80"}
+    response = vet.post(f"{server.base_url}/patients/{patient_uid}/orders/new", timeout=10,
+                        data=order)
+    assert response.status_code == 200 and response.history, response.text[:500]
+    start = datetime.combine(day, day_time(), zone)
+    end = datetime.combine(day + timedelta(days=1), day_time(), zone)
     rows = server.query(
-        "SELECT p.uid, p.name FROM patients p JOIN tasks t ON t.patient_id = p.id "
-        "WHERE p.status = 'admitted' AND t.status = 'scheduled' "
-        "AND date(t.due_at) = date('now') GROUP BY p.id HAVING count(*) >= 3 ORDER BY p.id")
-    assert rows, "the demo clinic has no patient with open tasks today"
-    return rows[0]
+        "SELECT t.uid, t.due_at FROM tasks t JOIN orders o ON o.id = t.order_id "
+        "WHERE o.id = (SELECT max(o2.id) FROM orders o2 JOIN patients p ON p.id = "
+        "o2.patient_id WHERE p.uid = ?) AND t.status = 'scheduled'", patient_uid)
+
+    def due(value) -> datetime:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+    tasks = sorted((due(at), uid) for uid, at in rows if start <= due(at) < end)
+    assert len(tasks) >= count, tasks
+    return [uid for _, uid in tasks[:count]]
 
 
 def orders_stopped(server, patient_uid: str) -> None:

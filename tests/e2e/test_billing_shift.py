@@ -15,7 +15,14 @@ from tests.support.server import KioskServer, serving
 from tests.support.webhook_peer import WebhookPeer
 
 from .conftest import attention_list, wait_outbox
-from .helpers import complete_in_dialog, set_up, set_up_tablet, wait_cached, wait_for
+from .helpers import (
+    complete_in_dialog,
+    hourly_tasks,
+    set_up,
+    set_up_tablet,
+    wait_cached,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 OFFLINE_AFTER_S = 5  # the clinic's is 60 s; a test waits less
@@ -32,17 +39,11 @@ def server(browser_ready, tmp_path_factory):
 def billable_tasks(server) -> tuple[str, str, list[str]]:
     """An admitted, linked patient with three open billable tasks today: uid, name, tasks."""
     rows = server.query(
-        "SELECT p.uid, p.name, t.uid FROM patients p JOIN tasks t ON t.patient_id = p.id "
-        "JOIN orders o ON o.id = t.order_id WHERE p.status = 'admitted' AND NOT p.unallocated "
-        "AND t.status = 'scheduled' AND o.price IS NOT NULL AND o.value_type = 'none' "
-        "AND date(t.due_at) = date('now') ORDER BY p.id, t.due_at")
-    by_patient: dict[tuple[str, str], list[str]] = {}
-    for uid, name, task in rows:
-        by_patient.setdefault((uid, name), []).append(task)
-    for (uid, name), tasks in by_patient.items():
-        if len(tasks) >= 3:
-            return uid, name, tasks[:3]
-    raise AssertionError("the demo clinic has no patient with three open billable tasks today")
+        "SELECT p.uid, p.name FROM patients p WHERE p.status = 'admitted' "
+        "AND NOT p.unallocated ORDER BY p.id LIMIT 1")
+    assert rows, "the demo clinic has no admitted, linked patient"
+    uid, name = rows[0]
+    return uid, name, hourly_tasks(server, uid, 3)
 
 
 def sent_count(server) -> int:

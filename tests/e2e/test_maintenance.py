@@ -18,6 +18,7 @@ from tests.support.server import KioskServer, serving
 from .conftest import WALL, sign_in, wait_outbox
 from .helpers import (
     complete_in_dialog,
+    hourly_tasks,
     record_vitals,
     set_up_tablet,
     start_sheet,
@@ -45,13 +46,12 @@ def server_now(server) -> datetime:
 def billable_task(server) -> tuple[str, str, str]:
     """An admitted, linked patient with an open billable task today: uid, name, task."""
     rows = server.query(
-        "SELECT p.uid, p.name, t.uid FROM patients p JOIN tasks t ON t.patient_id = p.id "
-        "JOIN orders o ON o.id = t.order_id WHERE p.status = 'admitted' AND NOT p.unallocated "
-        "AND t.status = 'scheduled' AND o.price IS NOT NULL AND o.value_type = 'none' "
-        "AND date(t.due_at) = date('now') AND NOT EXISTS (SELECT 1 FROM anaesthesia_sheets s "
-        "WHERE s.patient_id = p.id) ORDER BY p.id, t.due_at LIMIT 1")
-    assert rows, "the demo clinic has no patient with an open billable task today"
-    return rows[0]
+        "SELECT p.uid, p.name FROM patients p WHERE p.status = 'admitted' "
+        "AND NOT p.unallocated AND NOT EXISTS (SELECT 1 FROM anaesthesia_sheets s "
+        "WHERE s.patient_id = p.id) ORDER BY p.id LIMIT 1")
+    assert rows, "the demo clinic has no admitted, linked patient without an anaesthesia sheet"
+    uid, name = rows[0]
+    return uid, name, hourly_tasks(server, uid, 1)[0]
 
 
 def plan_window(server, manager) -> datetime:
