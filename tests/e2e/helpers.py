@@ -48,14 +48,18 @@ def patient_with_open_tasks(server) -> tuple[str, str]:
     return uid, name
 
 
+def server_now(server) -> datetime:
+    """The server's time now (its own clock when started at a set time)."""
+    return datetime.strptime(server.now_z(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 def hourly_tasks(server, patient_uid: str, count: int, billable: bool = True) -> list[str]:
     """Give the patient an order (billable unless told) every hour from the start of the
     clinic's day on the server's clock; its first `count` open tasks of that day, by time.
     The demo's own tasks thin out as its day goes on (most past ones are done): these are
     there whatever the hour a test runs."""
     zone = ZoneInfo(server.env["KIOSK_TIMEZONE"])
-    now = datetime.strptime(server.now_z(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    day = now.astimezone(zone).date()
+    day = server_now(server).astimezone(zone).date()
     vet = server.signed_in("vet", "vet-demo-1")
     order = {"name": "Hourly comfort check", "kind": "procedure", "every_hours": "1",
              "start": f"{day.isoformat()}T00:00"}

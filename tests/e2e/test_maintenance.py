@@ -8,7 +8,7 @@ archived PDF and the charge captured offline."""
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -20,6 +20,7 @@ from .helpers import (
     complete_in_dialog,
     hourly_tasks,
     record_vitals,
+    server_now,
     set_up_tablet,
     start_sheet,
     wait_cached,
@@ -37,10 +38,6 @@ def server(browser_ready, tmp_path_factory):
     yield from serving(KioskServer(tmp_path_factory.mktemp("kiosk-maintenance"), env={
         "KIOSK_BILLING_OFFLINE_AFTER_S": str(OFFLINE_AFTER_S),
         "KIOSK_MAINTENANCE_POLL_S": "3"}))
-
-
-def server_now(server) -> datetime:
-    return datetime.strptime(server.now_z(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def billable_task(server) -> tuple[str, str, str]:
