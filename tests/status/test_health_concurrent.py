@@ -8,12 +8,17 @@ import time
 import pytest
 
 SLOW_S = 0.5
+# Slower still, for a request that must give up first: under the check's own 1 s socket
+# timeout, so the check itself still gets its answer.
+LATE_S = 0.9
 
 
 @pytest.fixture
-def slow_redis():
+def slow_redis(request):
     """A server on 127.0.0.1 speaking Redis's protocol that answers PING after SLOW_S
-    seconds (a busy but healthy Redis); yields (port, the PINGs it answered)."""
+    seconds (a busy but healthy Redis; another delay when parametrized indirectly);
+    yields (port, the PINGs it answered)."""
+    delay = getattr(request, "param", SLOW_S)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -27,7 +32,7 @@ def slow_redis():
                 size = int(reader.readline()[1:])
                 args.append(reader.read(size + 2)[:-2].decode().upper())
             if args[0] == "PING":
-                time.sleep(SLOW_S)
+                time.sleep(delay)
                 pings.append(time.monotonic())
                 conn.sendall(b"+PONG\r\n")
             elif args[0] == "HELLO":  # the client's handshake: protocol 3
@@ -88,16 +93,21 @@ def test_checks_asked_for_at_once_share_the_running_one(app, slow_redis, paths):
     assert len(pings) == 1  # one check ran; every request read its answer
 
 
+@pytest.mark.parametrize("slow_redis", [LATE_S], indirect=True)
 def test_a_request_joining_a_slow_check_still_gives_up_at_its_own_deadline(app, slow_redis):
     port, pings = slow_redis
     app.config.update(KIOSK_REDIS_URL=f"redis://127.0.0.1:{port}/0",
                       KIOSK_STATUS_CHECK_TIMEOUT_S="0.2")
     started = time.monotonic()
     first, second = _at_once(app, ("/readyz", "/readyz"))
-    assert time.monotonic() - started < SLOW_S  # neither waited for the slow answer
+    # Each gave up at its 0.2 s deadline; the slow answer comes only after LATE_S.
+    assert time.monotonic() - started < LATE_S  # neither waited for the slow answer
     for answer in (first, second):
         assert answer.status_code == 503 and answer.json["down"] == ["redis"]
     reasons = sorted(a.json["checks"]["redis"]["reason"] for a in (first, second))
     assert reasons[0].startswith("Did not answer within 0.2 s"), reasons
-    time.sleep(SLOW_S)
+    answered_by = time.monotonic() + LATE_S + 5
+    while not pings and time.monotonic() < answered_by:  # the one check's PING answered
+        time.sleep(0.05)
+    time.sleep(LATE_S)  # time enough for a second check's PING, had one been sent
     assert len(pings) == 1  # the second request started no check of its own
