@@ -58,6 +58,11 @@ class WriteTurns:
             else:
                 self._busy -= 1
 
+    def waiting(self) -> int:
+        """How many requests are in line for a turn."""
+        with self._lock:
+            return len(self._queue)
+
     def retry_after(self) -> int:
         """Seconds after which a request sent away now will likely find the line short:
         the line's length in turns, spread out (the tablets sent away together must not

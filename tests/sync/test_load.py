@@ -25,8 +25,9 @@ from tests.support.database import app_on_fresh_database
 
 TABLETS = 8
 POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 3}
-# Well under the pool timeout: nobody waited for a connection held by a queued request.
-LIMIT_S = 2.5
+# Under the pool timeout: nobody waited out the pool for a connection held by a queued
+# request (that wait would end in the pool's TimeoutError, after these 3 s).
+LIMIT_S = POOL["pool_timeout"]
 
 
 @pytest.fixture
@@ -117,15 +118,19 @@ def test_a_queued_sync_holds_no_connection(small_pool_app):
     pool = db.engine.pool
     client = small_pool_app.test_client()
     answers = []
+    turns = small_pool_app.extensions["kiosk.write_turns"]
     with small_pool_app.app_context(), write_turn():  # another sync is writing
         waiting = threading.Thread(target=lambda: answers.append(client.post(
             "/api/sync", json=body, headers={"Authorization": f"Bearer {token}"})))
         waiting.start()
-        time.sleep(0.8)  # the request authenticated and now waits for its turn
+        in_line_by = time.monotonic() + 10
+        while not turns.waiting() and time.monotonic() < in_line_by:
+            time.sleep(0.01)  # until the request has authenticated and waits for its turn
+        in_line = turns.waiting()
         checked_out = pool.checkedout()
         still_waiting = waiting.is_alive()
     waiting.join(timeout=30)
-    assert still_waiting, "the request did not wait for its turn"
+    assert in_line == 1 and still_waiting, "the request did not wait for its turn"
     assert checked_out == 0, "a queued sync request kept a pooled connection"
     assert answers and answers[0].status_code == 200, answers and answers[0].get_data()
 
