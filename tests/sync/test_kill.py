@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.servers
 
 BATCH = 400
 ATTEMPTS = 6
-
-
-def now_iso() -> str:
-    """The current time as SYNC.md writes it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def last_json(output: str) -> dict:
@@ -50,8 +44,10 @@ def open_tasks(server: KioskServer, token: str) -> list[dict]:
     return tasks
 
 
-def batch_make(tasks: list[dict], patients: list[str], user: str, count: int) -> list[dict]:
-    """`count` ops, seq 1…: mostly completions of distinct tasks, every fifth a note."""
+def batch_make(server: KioskServer, tasks: list[dict], patients: list[str], user: str,
+               count: int) -> list[dict]:
+    """`count` ops, seq 1…: mostly completions of distinct tasks, every fifth a note,
+    stamped with the server's time."""
     ops, pending = [], list(tasks)
     for seq in range(1, count + 1):
         op_id = str(uuid.uuid4())
@@ -64,7 +60,7 @@ def batch_make(tasks: list[dict], patients: list[str], user: str, count: int) ->
             name, args = "task.complete", {"task": task["uid"]}
             if task["kind"] == "observation":
                 args["value"] = "38.4"
-        ops.append({"id": op_id, "seq": seq, "name": name, "args": args, "at": now_iso(),
+        ops.append({"id": op_id, "seq": seq, "name": name, "args": args, "at": server.now_z(),
                     "user": user})
     return ops
 
@@ -73,7 +69,7 @@ def post(server: KioskServer, device: dict, ops: list[dict], timeout: float = 12
     """POST /api/sync for `device`."""
     return requests.post(f"{server.base_url}/api/sync", timeout=timeout,
                          headers={"Authorization": f"Bearer {device['token']}"},
-                         json={"device": device["id"], "sent_at": now_iso(), "ops": ops})
+                         json={"device": device["id"], "sent_at": server.now_z(), "ops": ops})
 
 
 def records_of(server: KioskServer, device: dict) -> int:
@@ -120,7 +116,7 @@ def test_a_batch_killed_mid_flight_is_applied_exactly_once_after_a_restart(serve
     assert len(tasks) >= 2 * BATCH, "the demo clinic has too few open tasks for this test"
     # How long a whole batch takes here, measured on other tasks with another tablet.
     started = time.monotonic()
-    warm = post(server, probe, batch_make(tasks[BATCH:], patients, user, BATCH))
+    warm = post(server, probe, batch_make(server, tasks[BATCH:], patients, user, BATCH))
     full_batch_s = time.monotonic() - started
     assert warm.status_code == 200 and warm.json()["last_seq"] == BATCH
 
@@ -131,7 +127,7 @@ def test_a_batch_killed_mid_flight_is_applied_exactly_once_after_a_restart(serve
         notes_before = server.query("SELECT count(*) FROM notes")[0][0]
         device = last_json(server.kiosk("devices", "add", "--name", f"Tablet {attempt}",
                                         "--colour", "blue"))
-        ops = batch_make(tasks, patients, user, BATCH)
+        ops = batch_make(server, tasks, patients, user, BATCH)
         # Kill a quarter to a half of the way through (the request is in the server by then).
         delay = max(0.05, full_batch_s * (0.5 - 0.08 * attempt))
         outcome = kill_during(server, device, ops, delay)
