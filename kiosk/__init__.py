@@ -171,9 +171,9 @@ def configure_database(app: Flask) -> None:
         # a time: two writing at once keep it busy while the other waits on PostgreSQL;
         # more would only slow each of them down.
         writers = max(1, min(2, options["pool_size"] // 2))
-    from .sync.turns import WriteTurns
+    from .sync.turns import TURNS_EXTENSION, WriteTurns
 
-    app.extensions["kiosk.write_turns"] = WriteTurns(writers)
+    app.extensions[TURNS_EXTENSION] = WriteTurns(writers)
 
 
 @event.listens_for(Engine, "connect")

@@ -17,6 +17,8 @@ from ..extensions import db
 # How long a sync request waits in line for its turn to write before it is told to come
 # back (503 with Retry-After): a tablet's request never hangs, and its outbox keeps the ops.
 TURN_WAIT_S = 3.0
+# Where the application keeps its WriteTurns (configure_database sets it).
+TURNS_EXTENSION = "kiosk.write_turns"
 
 
 class WriteTurns:
@@ -86,7 +88,7 @@ def write_turn(timeout: float | None = None):
     pages. The caller must not hold
     a pooled connection while it waits here: the requests ahead of it need them to finish.
     """
-    turns = current_app.extensions.get("kiosk.write_turns")
+    turns = current_app.extensions.get(TURNS_EXTENSION)
     if turns is None:  # an application configured without them (a bare script)
         yield True
         return
@@ -102,7 +104,7 @@ def write_turn(timeout: float | None = None):
 
 def busy_retry_after() -> int:
     """Retry-After (seconds) for a sync request that did not get its turn in time."""
-    turns = current_app.extensions.get("kiosk.write_turns")
+    turns = current_app.extensions.get(TURNS_EXTENSION)
     return turns.retry_after() if turns is not None else 5
 
 

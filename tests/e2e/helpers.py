@@ -48,9 +48,12 @@ def patient_with_open_tasks(server) -> tuple[str, str]:
     return uid, name
 
 
-def server_now(server) -> datetime:
-    """The server's time now (its own clock when started at a set time)."""
-    return datetime.strptime(server.now_z(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+def stored_time(value: str | datetime) -> datetime:
+    """A time as the server's database holds it (naive UTC, or text on SQLite) or as SYNC.md
+    sends it ("...Z"): aware, in UTC."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value).replace("Z", "+00:00").replace(" ", "T"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def hourly_tasks(server, patient_uid: str, count: int, billable: bool = True) -> list[str]:
@@ -59,7 +62,7 @@ def hourly_tasks(server, patient_uid: str, count: int, billable: bool = True) ->
     The demo's own tasks thin out as its day goes on (most past ones are done): these are
     there whatever the hour a test runs."""
     zone = ZoneInfo(server.env["KIOSK_TIMEZONE"])
-    day = server_now(server).astimezone(zone).date()
+    day = server.now().astimezone(zone).date()
     vet = server.signed_in("vet", "vet-demo-1")
     order = {"name": "Hourly comfort check", "kind": "procedure", "every_hours": "1",
              "start": f"{day.isoformat()}T00:00"}
@@ -74,12 +77,7 @@ def hourly_tasks(server, patient_uid: str, count: int, billable: bool = True) ->
         "SELECT t.uid, t.due_at FROM tasks t JOIN orders o ON o.id = t.order_id "
         "WHERE o.id = (SELECT max(o2.id) FROM orders o2 JOIN patients p ON p.id = "
         "o2.patient_id WHERE p.uid = ?) AND t.status = 'scheduled'", patient_uid)
-
-    def due(value) -> datetime:
-        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-    tasks = sorted((due(at), uid) for uid, at in rows if start <= due(at) < end)
+    tasks = sorted((stored_time(at), uid) for uid, at in rows if start <= stored_time(at) < end)
     assert len(tasks) >= count, tasks
     return [uid for _, uid in tasks[:count]]
 
@@ -250,7 +248,7 @@ def check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, *, first, addenda):
         op = sent[entry_uid]
         assert kind == op["args"]["kind"]
         assert device == (device_a if op in ops_a else device_b)
-        gap = abs(_seconds(at) - _seconds(op["at"]))
+        gap = abs((stored_time(at) - stored_time(op["at"])).total_seconds())
         assert gap < 5, (entry_uid, at, op["at"])
         assert bool(addendum) == (entry_uid in addenda), (entry_uid, kind, addendum)
     statuses = server.query("SELECT device_id, status, count(*) FROM sync_ops WHERE device_id "
@@ -259,12 +257,6 @@ def check_merged(server, dev_a, dev_b, ops_a, ops_b, uid, *, first, addenda):
     assert sorted(statuses) == sorted([(device_a, "applied", len(ops_a)),
                                        (device_b, "applied", len(ops_b))])
     return stored
-
-
-def _seconds(text: str) -> float:
-    """A stored or sent UTC time as epoch seconds."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 # ---- Forms

@@ -20,7 +20,6 @@ from .helpers import (
     complete_in_dialog,
     hourly_tasks,
     record_vitals,
-    server_now,
     set_up_tablet,
     start_sheet,
     wait_cached,
@@ -54,7 +53,7 @@ def billable_task(server) -> tuple[str, str, str]:
 def plan_window(server, manager) -> datetime:
     """Plan a window starting at the next whole minute at least 45 s away (a busy machine
     still shows the countdown before the start); its start."""
-    start = (server_now(server) + timedelta(seconds=105)).replace(second=0)
+    start = (server.now() + timedelta(seconds=105)).replace(second=0)
     end = start + timedelta(hours=1)
     response = manager.post(f"{server.base_url}/maintenance/", data={
         "starts_at": start.strftime("%Y-%m-%dT%H:%M"), "ends_at": end.strftime("%Y-%m-%dT%H:%M"),
@@ -99,7 +98,7 @@ def test_a_maintenance_window_with_an_upgrade_needs_nothing_done_by_hand(
         assert server.query("SELECT state FROM maintenance_windows") == [("under_way",)]
 
         # The window starts: the server is stopped, the tablet goes on offline.
-        wait_for(lambda: server_now(server) > starts + timedelta(seconds=1),
+        wait_for(lambda: server.now() > starts + timedelta(seconds=1),
                  "the window's start", timeout=120)
         context.set_offline(True)
         server.stop()

@@ -115,13 +115,19 @@ class KioskServer:
             self.clock = running_from(datetime.fromisoformat(start))
         self.process: subprocess.Popen | None = None
 
-    def now_z(self) -> str:
-        """This server's time now as YYYY-MM-DDTHH:MM:SSZ (its own clock with
-        KIOSK_CLOCK_START, else the one clock): what a tablet would stamp an op with."""
+    def now(self) -> datetime:
+        """This server's time now (its own clock with KIOSK_CLOCK_START, else the one
+        clock), aware, in UTC."""
         from kiosk.core import clock
+
+        return self.clock() if self.clock is not None else clock.utcnow()
+
+    def now_z(self) -> str:
+        """This server's time now as YYYY-MM-DDTHH:MM:SSZ: what a tablet would stamp an
+        op with."""
         from kiosk.core.clock import format_iso_z
 
-        return format_iso_z(self.clock() if self.clock is not None else clock.utcnow())
+        return format_iso_z(self.now())
 
     def process_env(self) -> dict[str, str]:
         """The environment of a process started now. With KIOSK_CLOCK_START, the start moves

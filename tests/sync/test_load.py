@@ -19,6 +19,7 @@ from kiosk.core.clock import format_iso_z, utcnow
 from kiosk.devices.services import device_provision
 from kiosk.extensions import db
 from kiosk.live import pokes
+from kiosk.sync.turns import TURNS_EXTENSION
 from kiosk.treatments.models import Note
 from tests import factories
 from tests.support.database import app_on_fresh_database
@@ -118,7 +119,7 @@ def test_a_queued_sync_holds_no_connection(small_pool_app):
     pool = db.engine.pool
     client = small_pool_app.test_client()
     answers = []
-    turns = small_pool_app.extensions["kiosk.write_turns"]
+    turns = small_pool_app.extensions[TURNS_EXTENSION]
     with small_pool_app.app_context(), write_turn():  # another sync is writing
         waiting = threading.Thread(target=lambda: answers.append(client.post(
             "/api/sync", json=body, headers={"Authorization": f"Bearer {token}"})))
@@ -251,4 +252,4 @@ def test_the_pool_and_the_server_follow_the_thread_count(tmp_path):
                                     "KIOSK_DB_POOL_MAX": 8})
     with capped.app_context():
         assert db.engine.pool.size() == 8
-        assert capped.extensions["kiosk.write_turns"].slots == 2
+        assert capped.extensions[TURNS_EXTENSION].slots == 2
